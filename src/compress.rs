@@ -1,0 +1,268 @@
+//! Compression: original bytes -> segments -> chunks (in parallel) -> `.znn`, streaming through the
+//! input in windows of chunks so that memory does not grow with the file.
+
+use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
+use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, WINDOW_BYTES};
+use crate::decompress::windows;
+use crate::error::{Error, Result};
+use crate::format::{check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer};
+use crate::layout::Layout;
+use crate::safetensors;
+use rayon::prelude::*;
+use std::io::{Read, Write};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+/// How to compress.
+#[derive(Clone, Copy, Debug)]
+pub struct CompressOptions {
+    /// Original bytes per chunk (a multiple of 8, 4 KiB ..= 16 MiB).
+    pub chunk_size: u32,
+    /// Symbols per Huffman sub-stream (a power of two, 256 ..= 65536).
+    pub sub_symbols: u32,
+    /// Layout for files that are not safetensors.
+    pub dtype: Layout,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            sub_symbols: DEFAULT_SUB_SYMBOLS,
+            dtype: Layout::Bf16,
+        }
+    }
+}
+
+impl CompressOptions {
+    fn validate(&self) -> Result<()> {
+        check_chunk_size(self.chunk_size)?;
+        let s = self.sub_symbols;
+        if !s.is_power_of_two()
+            || !(crate::constants::MIN_SUB_SYMBOLS..=crate::constants::MAX_SUB_SYMBOLS).contains(&s)
+        {
+            return Err(Error::invalid(format!(
+                "sub-stream size {s} must be a power of two in 256..=65536"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Segments for a file of `file_len` bytes whose first bytes are `head` (at least the safetensors
+/// header when there is one): safetensors structure when recognised, else `dtype` throughout.
+pub fn plan_segments(head: &[u8], file_len: u64, dtype: Layout) -> Vec<(Layout, u64)> {
+    match safetensors::parse(head, file_len) {
+        Some(h) => safetensors::segments(&h, file_len),
+        None => safetensors::plain_segments(dtype, file_len),
+    }
+}
+
+/// Builds the index skeleton (segments; chunks without checksums) for a plan.
+fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
+    let mut idx = Index {
+        chunk_size: opts.chunk_size,
+        sub_symbols: opts.sub_symbols,
+        ..Index::default()
+    };
+    let cs = opts.chunk_size as u64;
+    let mut offset = 0;
+    for (si, &(layout, len)) in plan.iter().enumerate() {
+        let count = len.div_ceil(cs) as usize;
+        idx.segments.push(Segment {
+            layout,
+            offset,
+            len,
+            first_chunk: idx.chunks.len(),
+            chunk_count: count,
+        });
+        for k in 0..count as u64 {
+            idx.chunks.push(ChunkRec {
+                checksum: 0,
+                segment: si as u32,
+                orig_offset: offset + k * cs,
+                orig_len: (len - k * cs).min(cs) as u32,
+                data_offset: 0,
+                data_len: 0,
+                stream_start: 0,
+            });
+        }
+        offset += len;
+    }
+    idx.original_len = offset;
+    idx
+}
+
+/// Writes the data of coded chunks and records them in the index.
+struct Assembler<W: Write> {
+    w: W,
+    idx: Index,
+    data_offset: u64,
+    next_chunk: usize,
+}
+
+impl<W: Write> Assembler<W> {
+    fn push(&mut self, c: EncodedChunk) -> Result<()> {
+        let rec = &mut self.idx.chunks[self.next_chunk];
+        rec.checksum = c.checksum;
+        rec.data_offset = self.data_offset;
+        rec.data_len = c.payload.len() as u64;
+        rec.stream_start = self.idx.streams.len() as u32;
+        let mut off = self.data_offset;
+        for s in c.streams {
+            self.idx.streams.push(StreamRec {
+                codec: s.codec,
+                comp_len: s.comp_len,
+                data_offset: off,
+                value: s.value,
+                sub_start: self.idx.sub_lens.len() as u32,
+            });
+            self.idx.sub_lens.extend_from_slice(&s.sub_lens);
+            off += s.comp_len as u64;
+        }
+        self.w
+            .write_all(&c.payload)
+            .map_err(|e| Error::io("writing compressed data", e))?;
+        self.data_offset += c.payload.len() as u64;
+        self.next_chunk += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(W, Index)> {
+        let index = self.idx.to_bytes();
+        let mut h = Xxh3::new();
+        for c in &self.idx.chunks {
+            h.update(&c.checksum.to_le_bytes());
+        }
+        let trailer = Trailer {
+            index_len: index.len() as u64,
+            original_len: self.idx.original_len,
+            content_hash: h.digest(),
+            index_hash: xxh3_64(&index),
+        };
+        self.w
+            .write_all(&index)
+            .and_then(|_| self.w.write_all(&trailer.to_bytes()))
+            .and_then(|_| self.w.flush())
+            .map_err(|e| Error::io("writing index", e))?;
+        Ok((self.w, self.idx))
+    }
+}
+
+/// Codes chunks `range` of `idx`, whose original bytes are `window` (starting at the first
+/// chunk's offset), in parallel on the current rayon pool.
+fn encode_window(
+    idx: &Index,
+    range: std::ops::Range<usize>,
+    window: &[u8],
+    sub_symbols: usize,
+) -> Result<Vec<EncodedChunk>> {
+    let base = idx.chunks[range.start].orig_offset;
+    idx.chunks[range]
+        .par_iter()
+        .map_init(EncodeScratch::default, |scratch, c| {
+            let off = (c.orig_offset - base) as usize;
+            let src = &window[off..off + c.orig_len as usize];
+            encode_chunk(idx.layout(c), src, sub_symbols, scratch)
+        })
+        .collect()
+}
+
+/// Summary of a compression.
+#[derive(Clone, Debug)]
+pub struct CompressStats {
+    pub original_len: u64,
+    pub compressed_len: u64,
+    pub index: Index,
+}
+
+/// Compresses a buffer in memory, all chunks in parallel on the current rayon pool.
+pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
+    opts.validate()?;
+    let plan = plan_segments(src, src.len() as u64, opts.dtype);
+    let idx = index_for(&plan, opts);
+    let n = idx.chunks.len();
+    let chunks = if n > 0 {
+        encode_window(&idx, 0..n, src, opts.sub_symbols as usize)?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(src.len() / 2 + 1024);
+    out.extend_from_slice(&Header { chunk_size: opts.chunk_size }.to_bytes());
+    let mut asm = Assembler {
+        w: out,
+        idx,
+        data_offset: 0,
+        next_chunk: 0,
+    };
+    for c in chunks {
+        asm.push(c)?;
+    }
+    Ok(asm.finish()?.0)
+}
+
+/// Compresses `len` bytes read from `r` to `w`, in windows of `WINDOW_CHUNKS` chunks; memory stays
+/// bounded by the window size (plus the index, ~0.03% of the input). `progress` is called with the
+/// number of original bytes done so far.
+pub fn compress_stream<R: Read, W: Write>(
+    r: &mut R,
+    len: u64,
+    w: W,
+    opts: &CompressOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CompressStats> {
+    opts.validate()?;
+    let short = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::truncated("input ended early (did it change while being read?)")
+        } else {
+            Error::io("reading input", e)
+        }
+    };
+    // Read just enough of the start to recognise a safetensors header.
+    let mut head = vec![0u8; len.min(8) as usize];
+    r.read_exact(&mut head).map_err(short)?;
+    if let Some(hl) = safetensors::header_len(&head, len) {
+        head.resize(hl as usize, 0);
+        r.read_exact(&mut head[8..]).map_err(short)?;
+    }
+    let plan = plan_segments(&head, len, opts.dtype);
+    let idx = index_for(&plan, opts);
+    let mut w = w;
+    w.write_all(&Header { chunk_size: opts.chunk_size }.to_bytes())
+        .map_err(|e| Error::io("writing output", e))?;
+    let mut asm = Assembler {
+        w,
+        idx,
+        data_offset: 0,
+        next_chunk: 0,
+    };
+    let mut window = Vec::new();
+    for win in windows(&asm.idx, WINDOW_BYTES) {
+        let (start, end) = (win.start, win.end);
+        let first = asm.idx.chunks[start].orig_offset;
+        let last = &asm.idx.chunks[end - 1];
+        let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
+        window.resize(wlen, 0);
+        // Bytes already read for the header come first.
+        let from_head = head.len().saturating_sub(first as usize).min(wlen);
+        if from_head > 0 {
+            window[..from_head].copy_from_slice(&head[first as usize..first as usize + from_head]);
+        }
+        r.read_exact(&mut window[from_head..]).map_err(short)?;
+        let coded = encode_window(&asm.idx, start..end, &window, opts.sub_symbols as usize)?;
+        for c in coded {
+            asm.push(c)?;
+        }
+        progress(first + wlen as u64);
+    }
+    let data_len = asm.data_offset;
+    let (_, index) = asm.finish()?;
+    let index_len = index.to_bytes().len() as u64;
+    Ok(CompressStats {
+        original_len: len,
+        compressed_len: (crate::format::HEADER_LEN + crate::format::TRAILER_LEN) as u64
+            + data_len
+            + index_len,
+        index,
+    })
+}

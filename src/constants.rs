@@ -1,0 +1,46 @@
+//! Every tuning constant of the codec, with the reason for its value.
+
+/// Original bytes per chunk. 256 KiB is ZipNN's choice and the paper's: large enough that a
+/// per-chunk Huffman table (≈ 22 bytes) and chunk record (≈ 80 bytes) cost < 0.04% of the chunk,
+/// small enough that a 2-core machine has hundreds of independent tasks in a 100 MB model and that a
+/// decoder's scratch (one stream of 128 Ki symbols) stays in L2.
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
+/// Bounds for the header's chunk size: a multiple of 8 so that every element size divides it; the
+/// upper bound keeps a hostile file from making a decoder allocate more than 16 MiB per chunk.
+pub const MIN_CHUNK_SIZE: u32 = 4096;
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+
+/// Longest Huffman code, in bits. 11 bits make one 2048-entry table lookup decode any symbol, and let
+/// the CPU decoder take 5 lookups from one 64-bit refill (5 × 11 = 55 ≤ 57 usable bits). An exponent
+/// alphabet has ~40 symbols, so the limit costs nothing measurable in size.
+pub const TABLE_LOG: u32 = 11;
+pub const TABLE_SIZE: usize = 1 << TABLE_LOG;
+
+/// Symbols per Huffman sub-stream. Each sub-stream decodes on its own (one GPU invocation each);
+/// its length costs ~2 bytes in the chunk record. 4096 gives 32 sub-streams per BF16 chunk (64 bytes of
+/// lengths, 0.024% of the chunk) and ~32 invocations per 256 KiB of output, i.e. ~130 k invocations per
+/// GB, enough to fill a large GPU; smaller sizes cost ratio and CPU tail work, larger ones parallelism.
+pub const DEFAULT_SUB_SYMBOLS: u32 = 4096;
+pub const MIN_SUB_SYMBOLS: u32 = 256;
+pub const MAX_SUB_SYMBOLS: u32 = 65536;
+
+/// Huffman is kept only when it shrinks a stream below this fraction of raw (ZipNN's rule): a raw
+/// stream decodes at memcpy speed, so a gain under 5% is not worth the decode time.
+pub const HUFFMAN_MAX_RATIO: f64 = 0.95;
+
+/// zstd is tried when zeros dominate (the ZipNN paper's rule, for checkpoint deltas): more than 90% of
+/// the stream's bytes are zero, or one zero run is longer than 3% of the stream.
+pub const ZSTD_ZERO_FRACTION: f64 = 0.90;
+pub const ZSTD_ZERO_RUN_FRACTION: f64 = 0.03;
+/// zstd level for such streams: level 3 is zstd's default speed/ratio point; zero-heavy data gains
+/// almost nothing from higher levels.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Original bytes per window when streaming file to file (at least one chunk). 16 MiB = 64 default
+/// chunks: enough tasks for 2-16 threads, and a peak memory (original + compressed window, a second
+/// pair in flight) of well under 100 MiB whatever the file size.
+pub const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bytes read past the end of a Huffman payload by the fast decode loop (one unaligned u64 load).
+/// Payload buffers handed to the decoder keep this much readable slack after them.
+pub const DECODE_PADDING: usize = 8;

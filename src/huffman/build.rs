@@ -1,0 +1,237 @@
+//! Code lengths (length-limited to `TABLE_LOG`), canonical codes, the serialised table and the
+//! lookup tables shared by the CPU and GPU decoders.
+
+use crate::constants::{TABLE_LOG, TABLE_SIZE};
+use crate::error::{Error, Result};
+
+/// Optimal Huffman code lengths for `hist`, limited to `TABLE_LOG` bits, forming a complete code.
+/// Needs at least two symbols with a non-zero count; absent symbols get length 0.
+pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
+    let mut syms: Vec<(u64, u8)> = (0..256)
+        .filter(|&s| hist[s] > 0)
+        .map(|s| (hist[s], s as u8))
+        .collect();
+    let mut lens = [0u8; 256];
+    assert!(syms.len() >= 2, "huffman needs two symbols");
+    // Ascending by count; ties by symbol so the result is deterministic.
+    syms.sort_unstable();
+    let n = syms.len();
+    // Two-queue Huffman over sorted leaves: node i < n is a leaf, i >= n internal.
+    let mut weight: Vec<u64> = syms.iter().map(|&(c, _)| c).collect();
+    weight.resize(2 * n - 1, 0);
+    let mut parent = vec![0usize; 2 * n - 1];
+    let (mut leaf, mut inner) = (0usize, n);
+    for next in n..2 * n - 1 {
+        let mut pick = || {
+            if leaf < n && (inner >= next || weight[leaf] <= weight[inner]) {
+                leaf += 1;
+                leaf - 1
+            } else {
+                inner += 1;
+                inner - 1
+            }
+        };
+        let (a, b) = (pick(), pick());
+        weight[next] = weight[a] + weight[b];
+        parent[a] = next;
+        parent[b] = next;
+    }
+    // Depths from the root (node 2n-2) down.
+    let mut depth = vec![0u32; 2 * n - 1];
+    for i in (0..2 * n - 2).rev() {
+        depth[i] = depth[parent[i]] + 1;
+    }
+    let limit = TABLE_LOG;
+    let mut len: Vec<u32> = (0..n).map(|i| depth[i].min(limit)).collect();
+    // Clamping may overfill the code space: lengthen the rarest codes still below the limit.
+    let unit = |l: u32| 1u64 << (limit - l);
+    let target = 1u64 << limit;
+    let mut kraft: u64 = len.iter().map(|&l| unit(l)).sum();
+    while kraft > target {
+        // syms is ascending by count: the first entry below the limit is the cheapest to lengthen.
+        let i = (0..n).find(|&i| len[i] < limit).expect("a code below the limit");
+        len[i] += 1;
+        kraft -= unit(len[i]);
+    }
+    // Then use any slack on the most frequent symbols. The gap is a multiple of the smallest unit in
+    // use, so this always ends with a complete code.
+    while kraft < target {
+        let gap = target - kraft;
+        let i = (0..n)
+            .rev()
+            .find(|&i| len[i] > 1 && unit(len[i]) <= gap)
+            .expect("slack is always usable");
+        kraft += unit(len[i]);
+        len[i] -= 1;
+    }
+    for (i, &(_, s)) in syms.iter().enumerate() {
+        lens[s as usize] = len[i] as u8;
+    }
+    lens
+}
+
+/// Bits the stream would take with `lens` (payload only).
+pub fn encoded_bits(hist: &[u64; 256], lens: &[u8; 256]) -> u64 {
+    hist.iter().zip(lens).map(|(&c, &l)| c * l as u64).sum()
+}
+
+/// A validated canonical code: the code length of every symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeTable {
+    pub lens: [u8; 256],
+}
+
+impl CodeTable {
+    /// Size of the serialised table for these lengths.
+    pub fn serialized_len(lens: &[u8; 256]) -> usize {
+        let (first, last) = range(lens);
+        2 + (last - first + 1).div_ceil(2)
+    }
+
+    /// Appends the table (`first last nibbles`) to `out`.
+    pub fn write(lens: &[u8; 256], out: &mut Vec<u8>) {
+        let (first, last) = range(lens);
+        out.push(first as u8);
+        out.push(last as u8);
+        for pair in lens[first..=last].chunks(2) {
+            out.push(pair[0] | pair.get(1).map_or(0, |&h| h << 4));
+        }
+    }
+
+    /// Parses and validates a table at the start of `src`; returns it and its size in bytes.
+    pub fn parse(src: &[u8]) -> Result<(CodeTable, usize)> {
+        if src.len() < 2 {
+            return Err(Error::truncated("huffman table header"));
+        }
+        let (first, last) = (src[0] as usize, src[1] as usize);
+        if first > last {
+            return Err(Error::corrupt("huffman table: first symbol after last"));
+        }
+        let size = 2 + (last - first + 1).div_ceil(2);
+        if src.len() < size {
+            return Err(Error::truncated("huffman table lengths"));
+        }
+        let mut lens = [0u8; 256];
+        for k in 0..=(last - first) {
+            let b = src[2 + k / 2];
+            lens[first + k] = if k % 2 == 0 { b & 0xF } else { b >> 4 };
+        }
+        if (last - first + 1) % 2 == 1 && src[size - 1] >> 4 != 0 {
+            return Err(Error::corrupt("huffman table: non-zero padding nibble"));
+        }
+        let mut kraft = 0u64;
+        let mut present = 0;
+        for &l in &lens {
+            if l as u32 > TABLE_LOG {
+                return Err(Error::corrupt(format!("huffman code length {l} > {TABLE_LOG}")));
+            }
+            if l > 0 {
+                kraft += 1 << (TABLE_LOG - l as u32);
+                present += 1;
+            }
+        }
+        if present < 2 || kraft != 1 << TABLE_LOG {
+            return Err(Error::corrupt("huffman table is not a complete prefix code"));
+        }
+        Ok((CodeTable { lens }, size))
+    }
+}
+
+fn range(lens: &[u8; 256]) -> (usize, usize) {
+    let first = lens.iter().position(|&l| l > 0).unwrap_or(0);
+    let last = lens.iter().rposition(|&l| l > 0).unwrap_or(0);
+    (first, last)
+}
+
+/// Canonical codes for `lens`: `code[s]` holds the code of `s` in its low `lens[s]` bits.
+pub fn canonical_codes(lens: &[u8; 256]) -> [u16; 256] {
+    let mut count = [0u32; TABLE_LOG as usize + 1];
+    for &l in lens {
+        count[l as usize] += 1;
+    }
+    count[0] = 0;
+    let mut next = [0u32; TABLE_LOG as usize + 2];
+    let mut code = 0u32;
+    for l in 1..=TABLE_LOG as usize {
+        code = (code + count[l - 1]) << 1;
+        next[l] = code;
+    }
+    let mut codes = [0u16; 256];
+    for s in 0..256 {
+        let l = lens[s] as usize;
+        if l > 0 {
+            codes[s] = next[l] as u16;
+            next[l] += 1;
+        }
+    }
+    codes
+}
+
+/// The single-symbol decode table: entry `i` (an 11-bit window, first code bit most significant)
+/// is `symbol | length << 8`. The WGSL decoder uses exactly this table (packed two per u32).
+/// Needs a complete code (as [`CodeTable::parse`] guarantees), so every entry is filled.
+pub fn single_table(lens: &[u8; 256], out: &mut [u16; TABLE_SIZE]) {
+    let codes = canonical_codes(lens);
+    for s in 0..256 {
+        let l = lens[s] as u32;
+        if l == 0 {
+            continue;
+        }
+        let start = (codes[s] as usize) << (TABLE_LOG - l);
+        let end = start + (1 << (TABLE_LOG - l));
+        out[start..end].fill(s as u16 | (l as u16) << 8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(hist: &[u64; 256]) -> [u8; 256] {
+        let lens = code_lengths(hist);
+        let kraft: u64 = lens
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| 1u64 << (TABLE_LOG - l as u32))
+            .sum();
+        assert_eq!(kraft, 1 << TABLE_LOG);
+        for s in 0..256 {
+            assert_eq!(hist[s] > 0, lens[s] > 0);
+        }
+        let mut v = Vec::new();
+        CodeTable::write(&lens, &mut v);
+        assert_eq!(v.len(), CodeTable::serialized_len(&lens));
+        let (t, n) = CodeTable::parse(&v).unwrap();
+        assert_eq!((t.lens, n), (lens, v.len()));
+        lens
+    }
+
+    #[test]
+    fn fibonacci_counts_hit_the_length_limit() {
+        let mut h = [0u64; 256];
+        let (mut a, mut b) = (1u64, 1u64);
+        for s in 0..40 {
+            h[s] = a;
+            (a, b) = (b, a + b);
+        }
+        let lens = check(&h);
+        assert_eq!(*lens.iter().max().unwrap() as u32, TABLE_LOG);
+    }
+
+    #[test]
+    fn two_symbols_and_uniform() {
+        let mut h = [0u64; 256];
+        h[3] = 10;
+        h[200] = 1;
+        assert_eq!(check(&h)[3], 1);
+        assert_eq!(check(&[7u64; 256])[0], 8);
+    }
+
+    #[test]
+    fn incomplete_table_rejected() {
+        // Two symbols of length 2: Kraft sum 1/2.
+        assert!(CodeTable::parse(&[0, 1, 0x22]).is_err());
+        assert!(CodeTable::parse(&[5, 4]).is_err());
+        assert!(CodeTable::parse(&[0, 2, 0x11]).is_err());
+    }
+}

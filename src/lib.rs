@@ -1,0 +1,30 @@
+//! znn-gpu: lossless compression of neural-network weights, decompressed by a multithreaded CPU
+//! path or on the GPU (wgpu), with byte-identical output.
+//!
+//! ```
+//! let weights: Vec<u8> = (0..100_000u32).flat_map(|i| half::bf16::from_f32((i as f32).sin() * 0.02).to_le_bytes()).collect();
+//! let znn = znn_gpu::compress_bytes(&weights, &znn_gpu::CompressOptions::default()).unwrap();
+//! assert!(znn.len() < weights.len());
+//! assert_eq!(znn_gpu::decompress_bytes(&znn).unwrap(), weights);
+//! ```
+//!
+//! Pipeline: bytes -> segments ([`safetensors`], [`layout::Layout`]) -> chunks -> streams
+//! ([`layout`]) -> coded streams ([`codec`], [`huffman`]) -> `.znn` ([`format`], FORMAT.md), and back
+//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads.
+
+pub mod archive;
+pub mod codec;
+pub mod compress;
+pub mod constants;
+pub mod decompress;
+pub mod error;
+pub mod format;
+pub mod huffman;
+pub mod layout;
+pub mod safetensors;
+
+pub use archive::Archive;
+pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressStats};
+pub use decompress::{decompress_bytes, decompress_stream};
+pub use error::{Error, Result};
+pub use layout::Layout;

@@ -1,0 +1,133 @@
+//! safetensors recognition: the header becomes a byte segment and each run of tensor data gets the
+//! layout of its dtype. Nothing from the header is trusted: offsets are checked against the file.
+
+use crate::layout::Layout;
+
+/// Largest header accepted (the safetensors reference implementation uses 100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor of the header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    /// Absolute byte range in the file.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// A parsed safetensors header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// 8 + JSON length: where tensor data starts.
+    pub data_start: u64,
+    pub tensors: Vec<TensorInfo>,
+}
+
+/// Bytes of a file's start needed to parse its header, if the first 8 bytes can be a safetensors
+/// length prefix of a file of `file_len` bytes.
+pub fn header_len(first8: &[u8], file_len: u64) -> Option<u64> {
+    let n = u64::from_le_bytes(first8.get(..8)?.try_into().ok()?);
+    (n >= 2 && n <= MAX_HEADER && 8 + n <= file_len).then_some(8 + n)
+}
+
+/// Parses the header at the start of `head` (which holds at least `header_len` bytes) of a file of
+/// `file_len` bytes. `None` when it is not a well-formed safetensors header.
+pub fn parse(head: &[u8], file_len: u64) -> Option<Header> {
+    let data_start = header_len(head, file_len)?;
+    let json = head.get(8..data_start as usize)?;
+    if json.first() != Some(&b'{') {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let mut tensors = Vec::new();
+    for (name, t) in v.as_object()? {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = t.get("dtype")?.as_str()?.to_string();
+        let shape = t
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .map(|d| d.as_u64())
+            .collect::<Option<Vec<u64>>>()?;
+        let off = t.get("data_offsets")?.as_array()?;
+        let (s, e) = (off.first()?.as_u64()?, off.get(1)?.as_u64()?);
+        let (start, end) = (data_start.checked_add(s)?, data_start.checked_add(e)?);
+        if s > e || end > file_len {
+            return None;
+        }
+        tensors.push(TensorInfo {
+            name: name.clone(),
+            dtype,
+            shape,
+            start,
+            end,
+        });
+    }
+    tensors.sort_by_key(|t| (t.start, t.end));
+    Some(Header {
+        data_start,
+        tensors,
+    })
+}
+
+/// The layout for a safetensors dtype name.
+pub fn dtype_layout(dtype: &str) -> Layout {
+    match dtype {
+        "BF16" => Layout::Bf16,
+        "F16" | "I16" | "U16" => Layout::Fp16,
+        "F32" => Layout::Fp32,
+        "I32" | "U32" => Layout::Group4,
+        "F64" | "I64" | "U64" => Layout::Fp64,
+        _ => Layout::Byte,
+    }
+}
+
+/// Segments `(layout, length)` covering a safetensors file of `file_len` bytes, in order: the header
+/// as bytes, each run of tensors with one layout merged, anything else (gaps, overlaps, a tail) as
+/// bytes. A length that is not whole elements has its tail split off as bytes.
+pub fn segments(h: &Header, file_len: u64) -> Vec<(Layout, u64)> {
+    let mut out: Vec<(Layout, u64)> = Vec::new();
+    let mut push = |l: Layout, len: u64| {
+        if len == 0 {
+            return;
+        }
+        match out.last_mut() {
+            Some((last, n)) if *last == l => *n += len,
+            _ => out.push((l, len)),
+        }
+    };
+    let mut pos = 0u64;
+    push(Layout::Byte, h.data_start);
+    pos += h.data_start;
+    for t in &h.tensors {
+        if t.start < pos {
+            // Overlapping tensors: the overlap was already covered; the rest goes as bytes.
+            let end = t.end.max(pos);
+            push(Layout::Byte, end - pos);
+            pos = end;
+            continue;
+        }
+        push(Layout::Byte, t.start - pos);
+        let l = dtype_layout(&t.dtype);
+        let len = t.end - t.start;
+        let whole = len - len % l.elem_size() as u64;
+        push(l, whole);
+        push(Layout::Byte, len - whole);
+        pos = t.end;
+    }
+    push(Layout::Byte, file_len - pos);
+    out
+}
+
+/// Segments for a file without structure: the whole elements of `layout`, then the tail as bytes.
+pub fn plain_segments(layout: Layout, file_len: u64) -> Vec<(Layout, u64)> {
+    let whole = file_len - file_len % layout.elem_size() as u64;
+    [(layout, whole), (Layout::Byte, file_len - whole)]
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
