@@ -54,8 +54,10 @@ impl Archive {
         r.read_exact(&mut tb).map_err(io)?;
         let trailer = Trailer::parse(&tb, file_len)?;
         let mut index = vec![0u8; trailer.index_len as usize];
-        r.seek(SeekFrom::Start(file_len - TRAILER_LEN as u64 - trailer.index_len))
-            .map_err(io)?;
+        r.seek(SeekFrom::Start(
+            file_len - TRAILER_LEN as u64 - trailer.index_len,
+        ))
+        .map_err(io)?;
         r.read_exact(&mut index).map_err(io)?;
         Self::finish(header, trailer, &index, file_len)
     }
@@ -71,7 +73,9 @@ impl Archive {
             h.update(&c.checksum.to_le_bytes());
         }
         if h.digest() != trailer.content_hash {
-            return Err(Error::corrupt("content hash does not match the chunk checksums"));
+            return Err(Error::corrupt(
+                "content hash does not match the chunk checksums",
+            ));
         }
         Ok(Archive {
             header,

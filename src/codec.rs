@@ -1,8 +1,7 @@
 //! Chunk coding: split a chunk into streams, pick a codec per stream, and the exact inverse.
 
 use crate::constants::{
-    DECODE_PADDING, HUFFMAN_MAX_RATIO, ZSTD_LEVEL, ZSTD_ZERO_FRACTION,
-    ZSTD_ZERO_RUN_FRACTION,
+    DECODE_PADDING, HUFFMAN_MAX_RATIO, ZSTD_LEVEL, ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
 };
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, Codec, Index};
@@ -119,8 +118,8 @@ fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<Enco
     }
     let mut zst = None;
     if zeros_dominate(s, hist[0]) {
-        let z = zstd::bulk::compress(s, ZSTD_LEVEL)
-            .map_err(|e| Error::io("zstd compression", e))?;
+        let z =
+            zstd::bulk::compress(s, ZSTD_LEVEL).map_err(|e| Error::io("zstd compression", e))?;
         if (z.len() as u64) < best.0 {
             best = (z.len() as u64, Codec::Zstd);
             zst = Some(z);

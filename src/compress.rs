@@ -187,7 +187,12 @@ pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
         Vec::new()
     };
     let mut out = Vec::with_capacity(src.len() / 2 + 1024);
-    out.extend_from_slice(&Header { chunk_size: opts.chunk_size }.to_bytes());
+    out.extend_from_slice(
+        &Header {
+            chunk_size: opts.chunk_size,
+        }
+        .to_bytes(),
+    );
     let mut asm = Assembler {
         w: out,
         idx,
@@ -228,8 +233,13 @@ pub fn compress_stream<R: Read, W: Write>(
     let plan = plan_segments(&head, len, opts.dtype);
     let idx = index_for(&plan, opts);
     let mut w = w;
-    w.write_all(&Header { chunk_size: opts.chunk_size }.to_bytes())
-        .map_err(|e| Error::io("writing output", e))?;
+    w.write_all(
+        &Header {
+            chunk_size: opts.chunk_size,
+        }
+        .to_bytes(),
+    )
+    .map_err(|e| Error::io("writing output", e))?;
     let mut asm = Assembler {
         w,
         idx,

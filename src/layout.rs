@@ -100,7 +100,11 @@ impl Layout {
             Layout::Byte => streams[0].copy_from_slice(src),
             Layout::Bf16 => {
                 let (e, m) = streams.split_at_mut(1);
-                for ((c, e), m) in src.chunks_exact(2).zip(e[0].iter_mut()).zip(m[0].iter_mut()) {
+                for ((c, e), m) in src
+                    .chunks_exact(2)
+                    .zip(e[0].iter_mut())
+                    .zip(m[0].iter_mut())
+                {
                     let w = u16::from_le_bytes([c[0], c[1]]);
                     *e = (w >> 7) as u8;
                     *m = ((w >> 8) & 0x80) as u8 | (w & 0x7F) as u8;

@@ -13,6 +13,7 @@
 //! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads.
 
 pub mod archive;
+pub mod cli;
 pub mod codec;
 pub mod compress;
 pub mod constants;

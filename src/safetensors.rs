@@ -96,7 +96,7 @@ pub fn segments(h: &Header, file_len: u64) -> Vec<(Layout, u64)> {
             return;
         }
         match out.last_mut() {
-            Some((last, n)) if *last == l => *n += len,
+            Some((last, n)) if *last == l && l == Layout::Byte => *n += len,
             _ => out.push((l, len)),
         }
     };

@@ -150,9 +150,12 @@ impl Index {
         let mut r = Reader { b, pos: 0 };
         let seg_count = r.u32()? as usize;
         let sub_symbols = r.u32()?;
-        if !sub_symbols.is_power_of_two() || !(MIN_SUB_SYMBOLS..=MAX_SUB_SYMBOLS).contains(&sub_symbols)
+        if !sub_symbols.is_power_of_two()
+            || !(MIN_SUB_SYMBOLS..=MAX_SUB_SYMBOLS).contains(&sub_symbols)
         {
-            return Err(Error::corrupt(format!("invalid sub-stream size {sub_symbols}")));
+            return Err(Error::corrupt(format!(
+                "invalid sub-stream size {sub_symbols}"
+            )));
         }
         if seg_count > r.remaining() / 12 {
             return Err(Error::corrupt("segment count exceeds the index"));
@@ -166,7 +169,9 @@ impl Index {
             }
             let len = r.u64()?;
             if len == 0 || len % layout.elem_size() as u64 != 0 {
-                return Err(Error::corrupt("segment length is zero or not whole elements"));
+                return Err(Error::corrupt(
+                    "segment length is zero or not whole elements",
+                ));
             }
             let chunk_count = len.div_ceil(chunk_size as u64);
             // Every chunk record needs at least 8 + 2 bytes: reject impossible counts before
@@ -187,7 +192,9 @@ impl Index {
                 .ok_or_else(|| Error::corrupt("segment lengths overflow"))?;
         }
         if offset != original_len {
-            return Err(Error::corrupt("segment lengths do not add up to the original length"));
+            return Err(Error::corrupt(
+                "segment lengths do not add up to the original length",
+            ));
         }
         let mut idx = Index {
             chunk_size,
@@ -252,7 +259,9 @@ fn parse_stream(r: &mut Reader, idx: &mut Index, n: usize, data_offset: u64) -> 
     };
     match codec {
         Codec::Raw if comp_len as usize != n => {
-            return Err(Error::corrupt("raw stream length differs from its element count"))
+            return Err(Error::corrupt(
+                "raw stream length differs from its element count",
+            ))
         }
         Codec::Const => {
             rec.value = r.u8()?;
@@ -274,7 +283,9 @@ fn parse_stream(r: &mut Reader, idx: &mut Index, n: usize, data_offset: u64) -> 
             }
             // The table takes at least 3 bytes (first, last, one nibble byte).
             if total + 3 > comp_len as u64 || comp_len as u64 - total > 2 + 128 {
-                return Err(Error::corrupt("huffman sub-stream lengths do not match the stream"));
+                return Err(Error::corrupt(
+                    "huffman sub-stream lengths do not match the stream",
+                ));
             }
         }
         Codec::Raw | Codec::Zstd => {}
@@ -288,7 +299,9 @@ pub fn huffman_table(payload: &[u8], sub_lens: &[u32]) -> Result<(CodeTable, usi
     let (t, size) = CodeTable::parse(payload)?;
     let total: u64 = sub_lens.iter().map(|&l| l as u64).sum();
     if size as u64 + total != payload.len() as u64 {
-        return Err(Error::corrupt("huffman table size does not match the stream"));
+        return Err(Error::corrupt(
+            "huffman table size does not match the stream",
+        ));
     }
     Ok((t, size))
 }

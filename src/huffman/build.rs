@@ -49,7 +49,9 @@ pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
     let mut kraft: u64 = len.iter().map(|&l| unit(l)).sum();
     while kraft > target {
         // syms is ascending by count: the first entry below the limit is the cheapest to lengthen.
-        let i = (0..n).find(|&i| len[i] < limit).expect("a code below the limit");
+        let i = (0..n)
+            .find(|&i| len[i] < limit)
+            .expect("a code below the limit");
         len[i] += 1;
         kraft -= unit(len[i]);
     }
@@ -123,7 +125,9 @@ impl CodeTable {
         let mut present = 0;
         for &l in &lens {
             if l as u32 > TABLE_LOG {
-                return Err(Error::corrupt(format!("huffman code length {l} > {TABLE_LOG}")));
+                return Err(Error::corrupt(format!(
+                    "huffman code length {l} > {TABLE_LOG}"
+                )));
             }
             if l > 0 {
                 kraft += 1 << (TABLE_LOG - l as u32);
@@ -131,7 +135,9 @@ impl CodeTable {
             }
         }
         if present < 2 || kraft != 1 << TABLE_LOG {
-            return Err(Error::corrupt("huffman table is not a complete prefix code"));
+            return Err(Error::corrupt(
+                "huffman table is not a complete prefix code",
+            ));
         }
         Ok((CodeTable { lens }, size))
     }

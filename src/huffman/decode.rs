@@ -129,7 +129,9 @@ fn finish(buf: &[u8], t: &DecodeTables, s: &mut Sub, out: &mut [u8]) -> Result<(
     // Exactly `sub_len` bytes: the last code ends in the last byte.
     let used = s.pos - s.start * 8;
     if used.div_ceil(8) != s.stop - s.start {
-        return Err(Error::corrupt("huffman sub-stream length does not match its codes"));
+        return Err(Error::corrupt(
+            "huffman sub-stream length does not match its codes",
+        ));
     }
     Ok(())
 }

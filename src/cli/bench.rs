@@ -1,0 +1,118 @@
+//! `znn-gpu bench FILE`: ratio and throughput of compress and decompress at 1 and N threads, in
+//! memory and file to file, with zstd -3 on the same bytes for comparison. Best of `runs`.
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::{
+    compress_bytes, compress_stream, decompress_bytes, decompress_stream, CompressOptions,
+};
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+use std::time::Instant;
+
+fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let v = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    Ok((best, last.expect("runs >= 1")))
+}
+
+pub fn run(path: &Path, dtype: Layout, runs: usize, json: bool) -> Result<()> {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let data =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let len = data.len() as f64;
+    let gbs = |s: f64| len / s / 1e9;
+    let opts = CompressOptions {
+        dtype,
+        ..CompressOptions::default()
+    };
+    let n = rayon::current_num_threads();
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    let mut comp = Vec::new();
+    for threads in [1, n] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::invalid(format!("thread pool: {e}")))?;
+        let (tc, c) = pool.install(|| best(runs, || compress_bytes(&data, &opts)))?;
+        let (td, d) = pool.install(|| best(runs, || decompress_bytes(&c)))?;
+        if d != data {
+            return Err(Error::corrupt("round trip differs from the input"));
+        }
+        rows.push((format!("compress_gbs_{threads}t"), gbs(tc)));
+        rows.push((format!("decompress_gbs_{threads}t"), gbs(td)));
+        // File to file through the streaming path (temporary files in the system temp folder).
+        let dir = tempfile::tempdir().map_err(|e| Error::io("temp dir", e))?;
+        let (zp, op) = (dir.path().join("f.znn"), dir.path().join("f.out"));
+        let (tfc, _) = pool.install(|| {
+            best(runs, || {
+                let mut r = BufReader::new(open(path)?);
+                let w = BufWriter::new(create(&zp)?);
+                compress_stream(&mut r, data.len() as u64, w, &opts, &mut |_| {})
+            })
+        })?;
+        let (tfd, _) = pool.install(|| {
+            best(runs, || {
+                let mut r = open(&zp)?;
+                decompress_stream(&mut r, BufWriter::new(create(&op)?), &mut |_| {})
+            })
+        })?;
+        rows.push((format!("file_compress_gbs_{threads}t"), gbs(tfc)));
+        rows.push((format!("file_decompress_gbs_{threads}t"), gbs(tfd)));
+        comp = c;
+    }
+    let (tzc, z) = best(runs, || {
+        zstd::bulk::compress(&data, 3).map_err(|e| Error::io("zstd", e))
+    })?;
+    let (tzd, _) = best(runs, || {
+        zstd::bulk::decompress(&z, data.len()).map_err(|e| Error::io("zstd", e))
+    })?;
+    let ratio = 100.0 * comp.len() as f64 / len;
+    let zratio = 100.0 * z.len() as f64 / len;
+    if json {
+        let mut m = serde_json::Map::new();
+        m.insert("file".into(), path.display().to_string().into());
+        m.insert("original_len".into(), data.len().into());
+        m.insert("compressed_len".into(), comp.len().into());
+        m.insert("ratio_percent".into(), ratio.into());
+        m.insert("threads".into(), n.into());
+        for (k, v) in &rows {
+            m.insert(k.clone(), (*v).into());
+        }
+        m.insert("zstd3_ratio_percent".into(), zratio.into());
+        m.insert("zstd3_compress_gbs_1t".into(), gbs(tzc).into());
+        m.insert("zstd3_decompress_gbs_1t".into(), gbs(tzd).into());
+        writeln!(o, "{}", serde_json::Value::Object(m)).unwrap();
+        return super::print_stdout(&o);
+    }
+    writeln!(
+        o,
+        "{}: {} bytes, best of {runs} runs",
+        path.display(),
+        data.len()
+    )
+    .unwrap();
+    writeln!(o, "znn-gpu   {ratio:.2}% of original").unwrap();
+    for (k, v) in &rows {
+        writeln!(o, "  {k:<26} {v:>7.2} GB/s").unwrap();
+    }
+    writeln!(o, "zstd -3   {zratio:.2}% of original").unwrap();
+    writeln!(o, "  {:<26} {:>7.2} GB/s", "compress_gbs_1t", gbs(tzc)).unwrap();
+    writeln!(o, "  {:<26} {:>7.2} GB/s", "decompress_gbs_1t", gbs(tzd)).unwrap();
+    super::print_stdout(&o)
+}
+
+fn open(p: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(p).map_err(|e| Error::io(format!("opening {}", p.display()), e))
+}
+
+fn create(p: &Path) -> Result<std::fs::File> {
+    std::fs::File::create(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
+}

@@ -1,0 +1,118 @@
+//! `znn-gpu info`: sizes, ratio and a per-segment, per-stream table, from the index alone.
+
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+/// Per-stream totals of one segment.
+#[derive(Default, Clone)]
+struct StreamSum {
+    orig: u64,
+    comp: u64,
+    codecs: [u64; 4],
+}
+
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    let mut o = String::new();
+    report(path, json, &mut o)?;
+    super::print_stdout(&o)
+}
+
+fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
+    use std::fmt::Write;
+    let f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let a = Archive::read(&mut BufReader::new(f))?;
+    let idx = &a.index;
+    let orig = a.trailer.original_len;
+    let mut rows = Vec::new();
+    for seg in &idx.segments {
+        let mut sums = vec![StreamSum::default(); seg.layout.stream_count()];
+        for c in &idx.chunks[seg.first_chunk..seg.first_chunk + seg.chunk_count] {
+            let n = c.orig_len as u64 / seg.layout.elem_size() as u64;
+            for (s, sum) in idx.chunk_streams(c).iter().zip(sums.iter_mut()) {
+                sum.orig += n;
+                sum.comp += s.comp_len as u64;
+                sum.codecs[s.codec as usize] += 1;
+            }
+        }
+        rows.push((seg, sums));
+    }
+    let pct = |c: u64, o: u64| 100.0 * c as f64 / o.max(1) as f64;
+    if json {
+        let segs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(seg, sums)| {
+                serde_json::json!({
+                    "layout": seg.layout.name(), "offset": seg.offset, "len": seg.len,
+                    "chunks": seg.chunk_count,
+                    "streams": sums.iter().map(|s| serde_json::json!({
+                        "original": s.orig, "compressed": s.comp,
+                        "raw": s.codecs[0], "const": s.codecs[1], "huffman": s.codecs[2], "zstd": s.codecs[3],
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "original_len": orig, "compressed_len": a.file_len,
+            "ratio_percent": pct(a.file_len, orig), "chunk_size": idx.chunk_size,
+            "chunks": idx.chunks.len(), "segments": segs,
+        });
+        writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
+        return Ok(());
+    }
+    writeln!(o, "file:        {}", path.display()).unwrap();
+    writeln!(o, "original:    {orig} bytes").unwrap();
+    writeln!(
+        o,
+        "compressed:  {} bytes ({:.2}% of original)",
+        a.file_len,
+        pct(a.file_len, orig)
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "chunks:      {} of {} bytes, {} segments, index {} bytes",
+        idx.chunks.len(),
+        idx.chunk_size,
+        idx.segments.len(),
+        a.trailer.index_len
+    )
+    .unwrap();
+    writeln!(o).unwrap();
+    writeln!(
+        o,
+        "{:>4} {:<7} {:>12} {:>7} {:>6}  streams: ratio% [raw/const/huffman/zstd chunks]",
+        "seg", "layout", "bytes", "chunks", "ratio%"
+    )
+    .unwrap();
+    for (i, (seg, sums)) in rows.iter().enumerate() {
+        let comp: u64 = sums.iter().map(|s| s.comp).sum();
+        let streams: Vec<String> = sums
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:.1} [{}/{}/{}/{}]",
+                    pct(s.comp, s.orig),
+                    s.codecs[0],
+                    s.codecs[1],
+                    s.codecs[2],
+                    s.codecs[3]
+                )
+            })
+            .collect();
+        writeln!(
+            o,
+            "{:>4} {:<7} {:>12} {:>7} {:>6.2}  {}",
+            i,
+            seg.layout.name(),
+            seg.len,
+            seg.chunk_count,
+            pct(comp, seg.len),
+            streams.join("  ")
+        )
+        .unwrap();
+    }
+    Ok(())
+}
