@@ -92,7 +92,7 @@ fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
     idx
 }
 
-/// Writes the data of coded chunks and records them in the index.
+/// Appends the data of coded chunks to `w` and records them in the index.
 struct Assembler<W: Write> {
     w: W,
     idx: Index,
@@ -208,7 +208,7 @@ pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
 /// Compresses `len` bytes read from `r` to `w`, in windows of `WINDOW_CHUNKS` chunks; memory stays
 /// bounded by the window size (plus the index, ~0.03% of the input). `progress` is called with the
 /// number of original bytes done so far.
-pub fn compress_stream<R: Read, W: Write>(
+pub fn compress_stream<R: Read, W: Write + Send>(
     r: &mut R,
     len: u64,
     w: W,
@@ -232,47 +232,52 @@ pub fn compress_stream<R: Read, W: Write>(
     }
     let plan = plan_segments(&head, len, opts.dtype);
     let idx = index_for(&plan, opts);
-    let mut w = w;
-    w.write_all(
-        &Header {
-            chunk_size: opts.chunk_size,
+    let (idx, data_len) = crate::pipeline::with_writer(w, |sink| {
+        let mut out = sink.buffer();
+        out.extend_from_slice(
+            &Header {
+                chunk_size: opts.chunk_size,
+            }
+            .to_bytes(),
+        );
+        let mut asm = Assembler {
+            w: out,
+            idx,
+            data_offset: 0,
+            next_chunk: 0,
+        };
+        let mut window = Vec::new();
+        for win in windows(&asm.idx, WINDOW_BYTES) {
+            let first = asm.idx.chunks[win.start].orig_offset;
+            let last = &asm.idx.chunks[win.end - 1];
+            let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
+            window.resize(wlen, 0);
+            // Bytes already read for the header come first.
+            let from_head = head.len().saturating_sub(first as usize).min(wlen);
+            if from_head > 0 {
+                window[..from_head]
+                    .copy_from_slice(&head[first as usize..first as usize + from_head]);
+            }
+            r.read_exact(&mut window[from_head..]).map_err(short)?;
+            let coded = encode_window(&asm.idx, win, &window, opts.sub_symbols as usize)?;
+            for c in coded {
+                asm.push(c)?;
+            }
+            sink.send(std::mem::replace(&mut asm.w, sink.buffer()))?;
+            progress(first + wlen as u64);
         }
-        .to_bytes(),
-    )
-    .map_err(|e| Error::io("writing output", e))?;
-    let mut asm = Assembler {
-        w,
-        idx,
-        data_offset: 0,
-        next_chunk: 0,
-    };
-    let mut window = Vec::new();
-    for win in windows(&asm.idx, WINDOW_BYTES) {
-        let (start, end) = (win.start, win.end);
-        let first = asm.idx.chunks[start].orig_offset;
-        let last = &asm.idx.chunks[end - 1];
-        let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
-        window.resize(wlen, 0);
-        // Bytes already read for the header come first.
-        let from_head = head.len().saturating_sub(first as usize).min(wlen);
-        if from_head > 0 {
-            window[..from_head].copy_from_slice(&head[first as usize..first as usize + from_head]);
-        }
-        r.read_exact(&mut window[from_head..]).map_err(short)?;
-        let coded = encode_window(&asm.idx, start..end, &window, opts.sub_symbols as usize)?;
-        for c in coded {
-            asm.push(c)?;
-        }
-        progress(first + wlen as u64);
-    }
-    let data_len = asm.data_offset;
-    let (_, index) = asm.finish()?;
-    let index_len = index.to_bytes().len() as u64;
+        let data_len = asm.data_offset;
+        let (tail, idx) = asm.finish()?;
+        sink.send(tail)?;
+        Ok((idx, data_len))
+    })?
+    .0;
+    let index_len = idx.to_bytes().len() as u64;
     Ok(CompressStats {
         original_len: len,
         compressed_len: (crate::format::HEADER_LEN + crate::format::TRAILER_LEN) as u64
             + data_len
             + index_len,
-        index,
+        index: idx,
     })
 }

@@ -40,10 +40,7 @@ pub fn decode_chunks(idx: &Index, range: Range<usize>, data: &[u8], out: &mut [u
 /// Decompresses a whole `.znn` held in memory.
 pub fn decompress_bytes(src: &[u8]) -> Result<Vec<u8>> {
     let a = Archive::from_bytes(src)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(a.trailer.original_len as usize)
-        .map_err(|_| Error::invalid("output too large for memory"))?;
-    out.resize(a.trailer.original_len as usize, 0);
+    let mut out = crate::buffer::zeroed(a.trailer.original_len as usize)?;
     let start = Archive::DATA_START as usize;
     decode_chunks(&a.index, 0..a.index.chunks.len(), &src[start..], &mut out)?;
     Ok(out)
@@ -68,29 +65,31 @@ pub fn windows(idx: &Index, window_bytes: u64) -> Vec<Range<usize>> {
 
 /// Decompresses a seekable `.znn` to `w` window by window. Memory: one compressed and one original
 /// window. `progress` gets the original bytes done so far.
-pub fn decompress_stream<R: Read + Seek, W: Write>(
+pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
     r: &mut R,
-    mut w: W,
+    w: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Archive> {
     let a = Archive::read(r)?;
     let idx = &a.index;
-    let (mut data, mut out) = (Vec::new(), Vec::new());
-    for win in windows(idx, WINDOW_BYTES) {
-        let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
-        let dlen = (last.data_offset + last.data_len - first.data_offset) as usize;
-        data.clear();
-        data.resize(dlen + DECODE_PADDING, 0);
-        r.seek(SeekFrom::Start(Archive::DATA_START + first.data_offset))
-            .and_then(|_| r.read_exact(&mut data[..dlen]))
-            .map_err(|e| Error::io("reading .znn data", e))?;
-        let olen = (last.orig_offset + last.orig_len as u64 - first.orig_offset) as usize;
-        out.resize(olen, 0);
-        decode_chunks(idx, win.clone(), &data, &mut out)?;
-        w.write_all(&out)
-            .map_err(|e| Error::io("writing output", e))?;
-        progress(last.orig_offset + last.orig_len as u64);
-    }
-    w.flush().map_err(|e| Error::io("writing output", e))?;
+    let mut data = Vec::new();
+    crate::pipeline::with_writer(w, |sink| {
+        for win in windows(idx, WINDOW_BYTES) {
+            let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
+            let dlen = (last.data_offset + last.data_len - first.data_offset) as usize;
+            data.clear();
+            data.resize(dlen + DECODE_PADDING, 0);
+            r.seek(SeekFrom::Start(Archive::DATA_START + first.data_offset))
+                .and_then(|_| r.read_exact(&mut data[..dlen]))
+                .map_err(|e| Error::io("reading .znn data", e))?;
+            let olen = (last.orig_offset + last.orig_len as u64 - first.orig_offset) as usize;
+            let mut out = sink.buffer();
+            out.resize(olen, 0);
+            decode_chunks(idx, win.clone(), &data, &mut out)?;
+            sink.send(out)?;
+            progress(last.orig_offset + last.orig_len as u64);
+        }
+        Ok(())
+    })?;
     Ok(a)
 }

@@ -13,6 +13,7 @@
 //! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads.
 
 pub mod archive;
+mod buffer;
 pub mod cli;
 pub mod codec;
 pub mod compress;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod format;
 pub mod huffman;
 pub mod layout;
+mod pipeline;
 pub mod safetensors;
 
 pub use archive::Archive;

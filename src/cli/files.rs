@@ -41,7 +41,8 @@ pub fn open_input(path: &Path) -> Result<Input> {
     })
 }
 
-/// Where output goes: a new file (made atomically) or standard output.
+/// Where output goes: a new file (made atomically) or standard output. Dropping an `Output`
+/// without `commit` deletes the temporary file.
 pub enum Output {
     File {
         tmp: BufWriter<tempfile::NamedTempFile>,
@@ -92,6 +93,16 @@ impl Output {
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+        // A temporary file is created 0600; the output gets what `File::create` would give.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(super::signals::default_mode());
+            tmp.as_file()
+                .set_permissions(mode)
+                .map_err(|e| Error::io(format!("setting the mode of {shown}"), e))?;
+        }
+        super::signals::register(tmp.path());
         Ok(Output::File {
             tmp: BufWriter::with_capacity(1 << 20, tmp),
             path: path.to_path_buf(),
@@ -99,7 +110,7 @@ impl Output {
         })
     }
 
-    pub fn writer(&mut self) -> &mut dyn Write {
+    pub fn writer(&mut self) -> &mut (dyn Write + Send) {
         match self {
             Output::File { tmp, .. } => tmp,
             Output::Stdout(s) => s,
@@ -107,8 +118,7 @@ impl Output {
         }
     }
 
-    /// Flushes, syncs and renames into place. Dropping an `Output` without `commit` deletes the
-    /// temporary file.
+    /// Flushes, syncs and renames into place.
     pub fn commit(self) -> Result<()> {
         match self {
             Output::Stdout(mut s) => s.flush().map_err(|e| Error::io("writing stdout", e)),
@@ -126,6 +136,7 @@ impl Output {
                 } else {
                     tmp.persist_noclobber(&path).map(|_| ())
                 };
+                super::signals::clear();
                 res.map_err(|e| Error::io(format!("renaming into {shown}"), e.error))
             }
         }

@@ -3,6 +3,7 @@
 mod bench;
 mod files;
 mod info;
+mod signals;
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -90,7 +91,10 @@ enum Cmd {
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    match run(cli) {
+    let r = run(cli);
+    // A failed run dropped (deleted) its temporary file: nothing is left for the handler.
+    signals::clear();
+    match r {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,14 +14,21 @@ use crate::error::{Error, Result};
 
 /// Symbols one batch of the fast loop can write: 5 lookups of up to 4 symbols.
 const BATCH_SYMBOLS: usize = 20;
+/// Output bytes a batch borrows: each store lands at an offset masked to 0..=31 (the real offset is
+/// at most 16) and is 4 bytes long, so a fixed 36-byte window needs no per-store bounds check.
+const BATCH_WINDOW: usize = 36;
 /// Shift that leaves the top `TABLE_LOG` bits of a u64.
 const PEEK_SHIFT: u32 = 64 - TABLE_LOG;
 
 /// Lookup tables for one code, rebuilt per stream and reused (no allocation per chunk).
 pub struct DecodeTables {
     single: Box<[u16; TABLE_SIZE]>,
-    /// `syms:u32 | bits << 32 | count << 40 | first_len << 48`.
+    /// `bits | count << 8 | first_len << 16 | syms << 32`: the bit count in the low byte feeds the
+    /// shift directly.
     multi: Box<[u64; TABLE_SIZE]>,
+    /// The lengths the tables were last built for: consecutive chunks of one tensor often share
+    /// their code, and a rebuild costs as much as decoding ~20 k symbols.
+    built_for: Option<Box<[u8; 256]>>,
 }
 
 impl Default for DecodeTables {
@@ -29,6 +36,7 @@ impl Default for DecodeTables {
         DecodeTables {
             single: Box::new([0; TABLE_SIZE]),
             multi: Box::new([0; TABLE_SIZE]),
+            built_for: None,
         }
     }
 }
@@ -36,6 +44,11 @@ impl Default for DecodeTables {
 impl DecodeTables {
     /// Builds both tables for a complete code with lengths `lens`.
     pub fn build(&mut self, lens: &[u8; 256]) {
+        if self.built_for.as_deref() == Some(lens) {
+            return;
+        }
+        self.built_for = Some(Box::new(*lens));
+        self.single.fill(0);
         single_table(lens, &mut self.single);
         let single = &*self.single;
         for (idx, m) in self.multi.iter_mut().enumerate() {
@@ -54,7 +67,7 @@ impl DecodeTables {
                 used += l;
                 n += 1;
             }
-            *m = syms | (used as u64) << 32 | n << 40 | (first_len as u64) << 48;
+            *m = used as u64 | n << 8 | (first_len as u64) << 16 | syms << 32;
         }
     }
 }
@@ -75,27 +88,31 @@ fn load_be(buf: &[u8], byte: usize) -> u64 {
     u64::from_be_bytes(buf[byte..byte + 8].try_into().unwrap())
 }
 
-/// True when `s` can run a whole fast batch: output room and 8 readable bytes.
+/// True when `s` can run a whole fast batch: symbols left, a whole output window inside `out_len`,
+/// and 8 readable bytes.
 #[inline(always)]
-fn can_batch(s: &Sub, buf_len: usize) -> bool {
-    s.end - s.out >= BATCH_SYMBOLS && (s.pos >> 3) + 8 <= buf_len
+fn can_batch(s: &Sub, buf_len: usize, out_len: usize) -> bool {
+    s.end - s.out >= BATCH_SYMBOLS && s.out + BATCH_WINDOW <= out_len && (s.pos >> 3) + 8 <= buf_len
 }
 
 /// Five multi-symbol lookups from one refill.
 #[inline(always)]
 fn batch(buf: &[u8], multi: &[u64; TABLE_SIZE], s: &mut Sub, out: &mut [u8]) {
-    let mut bits = load_be(buf, s.pos >> 3) << (s.pos & 7);
-    let (mut pos, mut o) = (s.pos, s.out);
+    // Sentinel: the loaded word's lowest bit (never decoded: at most 55 bits are consumed) is
+    // forced to 1, so after the shifts its trailing zeros count = skip + bits consumed.
+    let skip = (s.pos & 7) as u32;
+    let mut bits = (load_be(buf, s.pos >> 3) | 1) << skip;
+    let dst: &mut [u8; BATCH_WINDOW] = (&mut out[s.out..s.out + BATCH_WINDOW]).try_into().unwrap();
+    let mut o = 0usize;
     for _ in 0..5 {
         let e = multi[(bits >> PEEK_SHIFT) as usize];
-        out[o..o + 4].copy_from_slice(&(e as u32).to_le_bytes());
-        let nb = ((e >> 32) & 0xFF) as u32;
-        bits <<= nb;
-        pos += nb as usize;
-        o += ((e >> 40) & 0xFF) as usize;
+        let at = o & 31;
+        dst[at..at + 4].copy_from_slice(&((e >> 32) as u32).to_le_bytes());
+        bits <<= e as u8 as u32;
+        o += (e >> 8) as u8 as usize;
     }
-    s.pos = pos;
-    s.out = o;
+    s.pos += (bits.trailing_zeros() - skip) as usize;
+    s.out += o;
 }
 
 /// Exact single-symbol decode of the rest of `s`, reading zero bits past its last byte.
@@ -119,7 +136,7 @@ fn tail(buf: &[u8], single: &[u16; TABLE_SIZE], s: &mut Sub, out: &mut [u8]) -> 
 }
 
 fn finish(buf: &[u8], t: &DecodeTables, s: &mut Sub, out: &mut [u8]) -> Result<()> {
-    while can_batch(s, buf.len()) && s.pos <= s.stop * 8 {
+    while can_batch(s, buf.len(), out.len()) && s.pos <= s.stop * 8 {
         batch(buf, &t.multi, s, out);
     }
     if s.pos > s.stop * 8 {
@@ -149,6 +166,8 @@ pub fn decode_substreams(
     out: &mut [u8],
 ) -> Result<()> {
     let n = out.len();
+    // An unbuilt table has zero-length entries, on which the fast loop would not advance.
+    assert!(t.built_for.is_some(), "decode tables used before build");
     let mut byte = start;
     let mut group = [Sub {
         pos: 0,
@@ -175,12 +194,12 @@ pub fn decode_substreams(
         if g == 4 {
             // The four sub-streams advance together while all can run a batch. Each stays within
             // its own output range because a batch needs ≥ 20 symbols of room.
-            let buf_len = buf.len();
+            let (bl, ol) = (buf.len(), out.len());
             let [a, b, c, d] = &mut group;
-            while can_batch(a, buf_len)
-                && can_batch(b, buf_len)
-                && can_batch(c, buf_len)
-                && can_batch(d, buf_len)
+            while can_batch(a, bl, ol)
+                && can_batch(b, bl, ol)
+                && can_batch(c, bl, ol)
+                && can_batch(d, bl, ol)
                 && a.pos <= a.stop * 8
                 && b.pos <= b.stop * 8
                 && c.pos <= c.stop * 8

@@ -1,0 +1,79 @@
+//! Removes the CLI's temporary output file when the process is interrupted (SIGINT, SIGTERM,
+//! SIGHUP): the default action of those signals ends the process without running destructors, which
+//! would leave a hidden `.znn-gpu-*.tmp` as large as the output written so far.
+
+#[cfg(unix)]
+mod imp {
+    use std::ffi::CString;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::Once;
+
+    /// The temporary file to unlink on a signal, or null. Owned by `register`/`clear`.
+    static TEMP: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+    static INSTALL: Once = Once::new();
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let p = TEMP.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        // SAFETY: unlink, signal and raise are async-signal-safe; `p` is a valid C string leaked by
+        // `register` (never freed while it can be observed here).
+        unsafe {
+            if !p.is_null() {
+                libc::unlink(p);
+            }
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Makes `path` the file to remove if the process is interrupted.
+    pub fn register(path: &Path) {
+        INSTALL.call_once(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                // SAFETY: installing a handler that only calls async-signal-safe functions.
+                unsafe {
+                    libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+                }
+            }
+        });
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(c) = CString::new(path.as_os_str().as_bytes()) {
+            // Leaked on purpose: the handler may read it at any time; one small string per run.
+            let old = TEMP.swap(c.into_raw(), Ordering::SeqCst);
+            drop_old(old);
+        }
+    }
+
+    /// The temporary file is gone (renamed or deleted): nothing to remove any more.
+    pub fn clear() {
+        drop_old(TEMP.swap(std::ptr::null_mut(), Ordering::SeqCst));
+    }
+
+    fn drop_old(p: *mut libc::c_char) {
+        if !p.is_null() {
+            // SAFETY: `p` came from CString::into_raw in `register` and was swapped out, so no
+            // handler can see it any more.
+            drop(unsafe { CString::from_raw(p) });
+        }
+    }
+
+    /// The mode `File::create` would give a new file: 0666 minus the umask.
+    pub fn default_mode() -> u32 {
+        // SAFETY: umask only swaps the process mask; it is restored at once (single-threaded use at
+        // output creation, before any worker writes files).
+        let mask = unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m
+        };
+        0o666 & !(mask as u32)
+    }
+}
+
+#[cfg(not(unix))]
+mod imp {
+    pub fn register(_: &std::path::Path) {}
+    pub fn clear() {}
+}
+
+pub use imp::*;
