@@ -53,11 +53,28 @@ impl Archive {
         r.seek(SeekFrom::End(-(TRAILER_LEN as i64))).map_err(io)?;
         r.read_exact(&mut tb).map_err(io)?;
         let trailer = Trailer::parse(&tb, file_len)?;
-        let mut index = vec![0u8; trailer.index_len as usize];
-        r.seek(SeekFrom::Start(
-            file_len - TRAILER_LEN as u64 - trailer.index_len,
-        ))
-        .map_err(io)?;
+        let index_start = file_len - TRAILER_LEN as u64 - trailer.index_len;
+        // A damaged `index_len` can claim most of the file: check the index hash with fixed-size
+        // reads before allocating anything of that size.
+        r.seek(SeekFrom::Start(index_start)).map_err(io)?;
+        let mut h = Xxh3::new();
+        let mut block = vec![0u8; (1 << 20).min(trailer.index_len as usize)];
+        let mut left = trailer.index_len;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            r.read_exact(&mut block[..n]).map_err(io)?;
+            h.update(&block[..n]);
+            left -= n as u64;
+        }
+        if h.digest() != trailer.index_hash {
+            return Err(Error::corrupt("index checksum mismatch"));
+        }
+        let mut index = Vec::new();
+        index
+            .try_reserve_exact(trailer.index_len as usize)
+            .map_err(|_| Error::invalid("index too large for memory"))?;
+        index.resize(trailer.index_len as usize, 0);
+        r.seek(SeekFrom::Start(index_start)).map_err(io)?;
         r.read_exact(&mut index).map_err(io)?;
         Self::finish(header, trailer, &index, file_len)
     }

@@ -1,7 +1,8 @@
 //! Chunk coding: split a chunk into streams, pick a codec per stream, and the exact inverse.
 
 use crate::constants::{
-    DECODE_PADDING, HUFFMAN_MAX_RATIO, ZSTD_LEVEL, ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
+    DECODE_PADDING, HUFFMAN_MAX_RATIO, SAMPLE_RAW_RATIO, SAMPLE_STRIDE, ZSTD_LEVEL,
+    ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
 };
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, Codec, Index};
@@ -94,9 +95,46 @@ fn zeros_dominate(s: &[u8], zeros: u64) -> bool {
     false
 }
 
+/// Estimated Huffman payload for `hist` (upper bound: each sub-stream pads at most one byte).
+fn huffman_estimate(hist: &[u64; 256], n: usize, sub_symbols: usize) -> (u64, [u8; 256]) {
+    let lens = code_lengths(hist);
+    let len = CodeTable::serialized_len(&lens) as u64
+        + encoded_bits(hist, &lens).div_ceil(8)
+        + n.div_ceil(sub_symbols) as u64;
+    (len, lens)
+}
+
+/// True when a 1-in-`SAMPLE_STRIDE` sample shows a stream that is clearly raw: many distinct
+/// values, few zeros, and a Huffman estimate above `SAMPLE_RAW_RATIO` of raw. Sign/mantissa streams
+/// of real weights are such; skipping their full histogram saves a third of compression time.
+fn clearly_raw(s: &[u8]) -> bool {
+    if s.len() < 16 * SAMPLE_STRIDE {
+        return false;
+    }
+    let mut h = [0u64; 256];
+    for &b in s.iter().step_by(SAMPLE_STRIDE) {
+        h[b as usize] += 1;
+    }
+    let m: u64 = h.iter().sum();
+    if h.iter().filter(|&&c| c > 0).count() < 2 || h[0] * 4 > m {
+        return false;
+    }
+    let lens = code_lengths(&h);
+    encoded_bits(&h, &lens) as f64 > SAMPLE_RAW_RATIO * 8.0 * m as f64
+}
+
 /// Picks and applies the codec of one stream; appends its payload to `out`.
 fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<EncodedStream> {
     let n = s.len();
+    if clearly_raw(s) {
+        out.extend_from_slice(s);
+        return Ok(EncodedStream {
+            codec: Codec::Raw,
+            comp_len: n as u32,
+            value: 0,
+            sub_lens: Vec::new(),
+        });
+    }
     let hist = histogram(s);
     let distinct = hist.iter().filter(|&&c| c > 0).count();
     if distinct <= 1 {
@@ -107,11 +145,7 @@ fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<Enco
             sub_lens: Vec::new(),
         });
     }
-    let lens = code_lengths(&hist);
-    // Upper bound of the Huffman payload: each sub-stream pads at most one byte.
-    let huff_len = CodeTable::serialized_len(&lens) as u64
-        + encoded_bits(&hist, &lens).div_ceil(8)
-        + n.div_ceil(sub_symbols) as u64;
+    let (huff_len, lens) = huffman_estimate(&hist, n, sub_symbols);
     let mut best = (n as u64, Codec::Raw);
     if (huff_len as f64) < HUFFMAN_MAX_RATIO * n as f64 {
         best = (huff_len, Codec::Huffman);

@@ -28,6 +28,13 @@ pub const MAX_SUB_SYMBOLS: u32 = 65536;
 /// stream decodes at memcpy speed, so a gain under 5% is not worth the decode time.
 pub const HUFFMAN_MAX_RATIO: f64 = 0.95;
 
+/// Before a full histogram, a stream is sampled 1 byte in `SAMPLE_STRIDE`; when the sample's
+/// Huffman estimate exceeds `SAMPLE_RAW_RATIO` of raw (well above the 0.95 cut, so that sampling
+/// noise of ~0.5% on 8 Ki samples cannot flip a decision that matters), the stream is stored raw
+/// without the full pass. Sign/mantissa streams of real weights sit at 0.99-1.0.
+pub const SAMPLE_STRIDE: usize = 16;
+pub const SAMPLE_RAW_RATIO: f64 = 0.985;
+
 /// zstd is tried when zeros dominate (the ZipNN paper's rule, for checkpoint deltas): more than 90% of
 /// the stream's bytes are zero, or one zero run is longer than 3% of the stream.
 pub const ZSTD_ZERO_FRACTION: f64 = 0.90;

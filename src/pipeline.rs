@@ -30,8 +30,8 @@ impl Sink {
 }
 
 /// Runs `f` with a [`Sink`] whose buffers are written to `w` in order on a background thread.
-/// Returns `f`'s result and `w` after everything was written and flushed; a write error stops the
-/// writer and is reported (before `f`'s own error only if `f` succeeded).
+/// Returns `f`'s result and `w` after everything was written and flushed. A write error stops the
+/// writer, makes the next `send` fail, and is the error returned.
 pub fn with_writer<W: Write + Send, T>(
     mut w: W,
     f: impl FnOnce(&Sink) -> Result<T>,
@@ -55,9 +55,10 @@ pub fn with_writer<W: Write + Send, T>(
         let r = f(&sink);
         drop(sink);
         let w = writer.join().expect("writer thread panicked");
+        // The writer's own error (ENOSPC, EPIPE...) is the cause of any "writer stopped" in `f`.
         match (r, w) {
             (Ok(t), Ok(w)) => Ok((t, w)),
-            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
         }
     })
 }

@@ -2,7 +2,6 @@
 //! memory and file to file, with zstd -3 on the same bytes for comparison. Best of `runs`.
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
 use crate::{
     compress_bytes, compress_stream, decompress_bytes, decompress_stream, CompressOptions,
 };
@@ -22,17 +21,13 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     Ok((best, last.expect("runs >= 1")))
 }
 
-pub fn run(path: &Path, dtype: Layout, runs: usize, json: bool) -> Result<()> {
+pub fn run(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Result<()> {
     use std::fmt::Write;
     let mut o = String::new();
     let data =
         std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let len = data.len() as f64;
     let gbs = |s: f64| len / s / 1e9;
-    let opts = CompressOptions {
-        dtype,
-        ..CompressOptions::default()
-    };
     let n = rayon::current_num_threads();
     let mut rows: Vec<(String, f64)> = Vec::new();
     let mut comp = Vec::new();
@@ -41,7 +36,7 @@ pub fn run(path: &Path, dtype: Layout, runs: usize, json: bool) -> Result<()> {
             .num_threads(threads)
             .build()
             .map_err(|e| Error::invalid(format!("thread pool: {e}")))?;
-        let (tc, c) = pool.install(|| best(runs, || compress_bytes(&data, &opts)))?;
+        let (tc, c) = pool.install(|| best(runs, || compress_bytes(&data, opts)))?;
         let (td, d) = pool.install(|| best(runs, || decompress_bytes(&c)))?;
         if d != data {
             return Err(Error::corrupt("round trip differs from the input"));
@@ -55,7 +50,7 @@ pub fn run(path: &Path, dtype: Layout, runs: usize, json: bool) -> Result<()> {
             best(runs, || {
                 let mut r = BufReader::new(open(path)?);
                 let w = BufWriter::new(create(&zp)?);
-                compress_stream(&mut r, data.len() as u64, w, &opts, &mut |_| {})
+                compress_stream(&mut r, data.len() as u64, w, opts, &mut |_| {})
             })
         })?;
         let (tfd, _) = pool.install(|| {
@@ -83,6 +78,8 @@ pub fn run(path: &Path, dtype: Layout, runs: usize, json: bool) -> Result<()> {
         m.insert("compressed_len".into(), comp.len().into());
         m.insert("ratio_percent".into(), ratio.into());
         m.insert("threads".into(), n.into());
+        m.insert("chunk_size".into(), opts.chunk_size.into());
+        m.insert("sub_symbols".into(), opts.sub_symbols.into());
         for (k, v) in &rows {
             m.insert(k.clone(), (*v).into());
         }

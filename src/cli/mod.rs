@@ -82,6 +82,12 @@ enum Cmd {
         /// Timed runs per figure (the best is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Original bytes per chunk.
+        #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
+        chunk_size: u32,
+        /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
+        #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
+        sub_symbols: u32,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -197,8 +203,17 @@ fn run(cli: Cli) -> Result<()> {
             file,
             dtype,
             runs,
+            chunk_size,
+            sub_symbols,
             json,
-        } => bench::run(&file, Layout::from_dtype_name(&dtype)?, runs.max(1), json),
+        } => {
+            let opts = CompressOptions {
+                chunk_size,
+                sub_symbols,
+                dtype: Layout::from_dtype_name(&dtype)?,
+            };
+            bench::run(&file, &opts, runs.max(1), json)
+        }
     }
 }
 

@@ -25,34 +25,36 @@ pub fn encode(
     }
 }
 
-/// MSB-first bit writer. `acc` holds `nbits` < 32 pending bits in its low end; two codes (≤ 22 bits)
-/// are added before each flush check, so `acc` never exceeds 53 bits.
+/// MSB-first bit writer. Four codes (≤ 44 bits) are added to `acc`, which then holds ≤ 51 valid
+/// bits in its low end; one unconditional 8-byte store writes them top-aligned and the whole bytes
+/// among them are kept (after that ≤ 7 bits stay pending), so there is no branch per symbol.
 fn encode_sub(src: &[u8], enc: &[u32; 256], out: &mut Vec<u8>) {
-    out.reserve(src.len() * 11 / 8 + 8);
-    let mut acc: u64 = 0;
-    let mut nbits: u32 = 0;
-    let mut pairs = src.chunks_exact(2);
-    for p in &mut pairs {
-        let (a, b) = (enc[p[0] as usize], enc[p[1] as usize]);
-        acc = (acc << (a >> 16)) | (a & 0xFFFF) as u64;
-        acc = (acc << (b >> 16)) | (b & 0xFFFF) as u64;
-        nbits += (a >> 16) + (b >> 16);
-        if nbits >= 32 {
-            nbits -= 32;
-            out.extend_from_slice(&((acc >> nbits) as u32).to_be_bytes());
+    let start = out.len();
+    // Worst case: every symbol 11 bits, plus one spare 8-byte store.
+    out.resize(start + (src.len() * 11).div_ceil(8) + 8, 0);
+    let buf = &mut out[start..];
+    let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
+    let mut quads = src.chunks_exact(4);
+    for q in &mut quads {
+        for &s in q {
+            let e = enc[s as usize];
+            acc = (acc << (e >> 16)) | (e & 0xFFFF) as u64;
+            nbits += e >> 16;
         }
+        // nbits >= 4 here (every code has at least one bit), so the shift is < 64.
+        buf[pos..pos + 8].copy_from_slice(&(acc << (64 - nbits)).to_be_bytes());
+        pos += (nbits / 8) as usize;
+        nbits %= 8;
     }
-    for &s in pairs.remainder() {
-        let a = enc[s as usize];
-        acc = (acc << (a >> 16)) | (a & 0xFFFF) as u64;
-        nbits += a >> 16;
+    for &s in quads.remainder() {
+        let e = enc[s as usize];
+        acc = (acc << (e >> 16)) | (e & 0xFFFF) as u64;
+        nbits += e >> 16;
     }
-    // Flush whole bytes, then the last partial byte padded with zero bits.
-    while nbits >= 8 {
-        nbits -= 8;
-        out.push((acc >> nbits) as u8);
-    }
+    // The rest (< 40 bits), then the last partial byte padded with zero bits.
     if nbits > 0 {
-        out.push((acc << (8 - nbits)) as u8);
+        buf[pos..pos + 8].copy_from_slice(&(acc << (64 - nbits)).to_be_bytes());
+        pos += nbits.div_ceil(8) as usize;
     }
+    out.truncate(start + pos);
 }

@@ -1,0 +1,37 @@
+//! Writes synthetic weights for size and memory tests that the corpus cannot cover (many-GiB files):
+//! `cargo run --release --example synth -- OUT SIZE_MIB [bf16|fp32]`. Values are Gaussian-like
+//! (sum of three uniforms) with a per-"tensor" scale, streamed in 1 MiB blocks (constant memory).
+
+use std::io::Write;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: synth OUT SIZE_MIB [bf16|fp32]");
+        std::process::exit(2);
+    }
+    let mib: u64 = args[2].parse().expect("SIZE_MIB");
+    let fp32 = args.get(3).map(|s| s == "fp32").unwrap_or(false);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&args[1]).expect("create OUT"));
+    let mut x = 0x9E3779B97F4A7C15u64;
+    let mut block = Vec::with_capacity(1 << 20);
+    for b in 0..mib {
+        // A new scale every 64 MiB, like consecutive tensors of different widths.
+        let scale = 0.01 + 0.05 * ((b / 64) % 7) as f32 / 7.0;
+        block.clear();
+        while block.len() < 1 << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let g = ((x & 0xFFFF) + (x >> 16 & 0xFFFF) + (x >> 32 & 0xFFFF)) as f32 / 65536.0 - 1.5;
+            let v = g * 2.0 * scale;
+            if fp32 {
+                block.extend_from_slice(&v.to_le_bytes());
+            } else {
+                block.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes());
+            }
+        }
+        f.write_all(&block).expect("write");
+    }
+    f.flush().expect("flush");
+}
