@@ -19,6 +19,7 @@ pub mod constants;
 pub mod decompress;
 pub mod error;
 pub mod format;
+pub mod gpu;
 pub mod huffman;
 pub mod layout;
 pub mod safetensors;
@@ -28,3 +29,4 @@ pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressSta
 pub use decompress::{decompress_bytes, decompress_stream};
 pub use error::{Error, Result};
 pub use layout::Layout;
+pub use gpu::{GpuDecoder, GpuOutput};
