@@ -32,9 +32,9 @@ fn stream_byte(c: u32, k: u32, i: u32) -> u32 {
 // Byte `p` (relative to the out binding) of chunk `c`, which contains it.
 fn out_byte(c: u32, p: u32) -> u32 {
     let base = c * CHUNK_WORDS;
-    let layout = chunks[base + 2u];
+    let lay = chunks[base + 2u];
     let rel = p - chunks[base];
-    switch layout {
+    switch lay {
         case 0u: {
             return stream_byte(c, 0u, rel);
         }
