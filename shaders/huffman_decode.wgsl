@@ -26,8 +26,9 @@ fn entry(i: u32) -> u32 {
 fn decode_sub(si: u32) {
     let s = subs[si];
     let comp_bytes = arrayLength(&comp) * 4u;
-    // start + len <= comp bytes <= 2^27 (binding limit), so bit positions fit in u32.
-    if (s.x > comp_bytes || s.y > comp_bytes - s.x || comp_bytes > 0x1FFFFFFFu) {
+    // start + len <= comp bytes <= 2^28 (the host caps bindings at 256 MiB), so bit positions
+    // fit in u32 with room to spare.
+    if (s.x > comp_bytes || s.y > comp_bytes - s.x || comp_bytes > 0x10000000u) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }

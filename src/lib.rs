@@ -28,5 +28,5 @@ pub use archive::Archive;
 pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressStats};
 pub use decompress::{decompress_bytes, decompress_stream};
 pub use error::{Error, Result};
-pub use layout::Layout;
 pub use gpu::{GpuDecoder, GpuOutput};
+pub use layout::Layout;

@@ -41,7 +41,11 @@ fn roundtrip(d: &mut GpuDecoder, src: &[u8], o: &CompressOptions) -> Vec<u8> {
     let cpu = decompress_bytes(&z).unwrap();
     assert_eq!(cpu, src, "CPU roundtrip");
     let g = d.decompress_bytes(&z).unwrap();
-    assert!(g == cpu, "GPU output differs from CPU ({} bytes, {o:?})", src.len());
+    assert!(
+        g == cpu,
+        "GPU output differs from CPU ({} bytes, {o:?})",
+        src.len()
+    );
     z
 }
 
@@ -58,7 +62,8 @@ fn read_buffer(d: &GpuDecoder, b: &wgpu::Buffer, len: u64) -> Vec<u8> {
     let mut enc = dev.create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(b, 0, &read, 0, size);
     q.submit([enc.finish()]);
-    read.slice(..).map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    read.slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
     dev.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     let v = read.slice(..).get_mapped_range().unwrap()[..len as usize].to_vec();
     read.unmap();
@@ -146,7 +151,10 @@ fn corpus(name: &str) -> Option<Vec<u8>> {
 #[test]
 fn corpus_files_match_cpu() {
     let Some(mut d) = gpu() else { return };
-    for name in ["minilm-l6.bf16.safetensors", "mobilenet-v2.fp32.safetensors"] {
+    for name in [
+        "minilm-l6.bf16.safetensors",
+        "mobilenet-v2.fp32.safetensors",
+    ] {
         let Some(src) = corpus(name) else { continue };
         let z = roundtrip(&mut d, &src, &CompressOptions::default());
         let tensors = check_device_buffer(&mut d, &z, &src);
@@ -176,7 +184,11 @@ fn mixed_codecs() -> Vec<u8> {
     // zero (zstd), byte 0 random (raw).
     for i in 0..30_000u32 {
         let exp = 120 + (r.normal(2.0).abs() as u32).min(8);
-        let b1 = if i % 50 == 0 { r.next() as u32 & 0xFF } else { 0 };
+        let b1 = if i % 50 == 0 {
+            r.next() as u32 & 0xFF
+        } else {
+            0
+        };
         let w = exp << 23 | b1 << 8 | (r.next() as u32 & 0xFF);
         src.extend(w.to_le_bytes());
     }
@@ -416,4 +428,63 @@ fn corrupt_input_gives_errors() {
 
     // The decoder still works after errors.
     assert!(d.decompress_bytes(&z).unwrap() == src);
+}
+
+#[test]
+fn empty_and_tiny_inputs() {
+    let Some(mut d) = gpu() else { return };
+    for src in [&[][..], &[1u8][..], &[1, 2, 3][..], &[0; 4096][..]] {
+        let z = compress_bytes(src, &opts(Layout::Bf16, 4096, 256)).unwrap();
+        assert_eq!(d.decompress_bytes(&z).unwrap(), src);
+        check_device_buffer(&mut d, &z, src);
+    }
+}
+
+#[test]
+fn file_to_buffer_and_bench_figures() {
+    let Some(mut d) = gpu() else { return };
+    let src = tiny_tensors(50);
+    let z = compress_bytes(&src, &opts(Layout::Bf16, 4096, 256)).unwrap();
+    let (a, out) = d
+        .decode_file_to_buffer(&mut std::io::Cursor::new(&z))
+        .unwrap();
+    assert_eq!(a.trailer.original_len, src.len() as u64);
+    assert_eq!(out.tensors.len(), 50);
+    assert!(read_buffer(&d, &out.buffer, out.len) == src);
+    let f = znn_gpu::gpu::measure(&mut d, &z, 1).unwrap();
+    assert_eq!(f.original_bytes, src.len() as u64);
+    assert!(
+        f.kernel_s > 0.0 && f.end_to_end_s > 0.0 && f.upload_s > 0.0,
+        "{f:?}"
+    );
+}
+
+/// Prints the bench figures of the corpus files (lavapipe figures are no speed claim).
+/// `cargo test --release --test gpu -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn corpus_bench_figures() {
+    let Some(mut d) = gpu() else { return };
+    for name in [
+        "minilm-l6.bf16.safetensors",
+        "mobilenet-v2.fp32.safetensors",
+    ] {
+        let Some(src) = corpus(name) else { continue };
+        let z = compress_bytes(&src, &CompressOptions::default()).unwrap();
+        let f = znn_gpu::gpu::measure(&mut d, &z, 3).unwrap();
+        let gbs = |s: f64| f.original_bytes as f64 / s / 1e9;
+        eprintln!(
+            "{name}: {} windows; kernel {:.4} s ({:.2} GB/s, {:?}); end-to-end {:.4} s ({:.2} GB/s); \
+             plain upload {:.4} s ({:.2} GB/s); {}",
+            f.windows,
+            f.kernel_s,
+            gbs(f.kernel_s),
+            f.kernel_timer,
+            f.end_to_end_s,
+            gbs(f.end_to_end_s),
+            f.upload_s,
+            gbs(f.upload_s),
+            f.adapter
+        );
+    }
 }

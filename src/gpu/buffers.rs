@@ -29,7 +29,12 @@ impl Slot {
     }
 }
 
-fn create(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+fn create(
+    device: &wgpu::Device,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: size.max(256).div_ceil(4) * 4,
@@ -82,7 +87,8 @@ impl BufferSet {
         self.jobs.ensure(device, w.jobs.len() as u64 * 16, cap);
         self.subs.ensure(device, w.subs.len() as u64 * 16, cap);
         self.huff.ensure(device, w.huff_words * 4, cap);
-        self.chunks.ensure(device, w.chunk_words.len() as u64 * 4, cap);
+        self.chunks
+            .ensure(device, w.chunk_words.len() as u64 * 4, cap);
         if out_bytes > 0 {
             self.out.ensure(device, out_bytes, cap);
             self.out_read.ensure(device, out_bytes, cap);

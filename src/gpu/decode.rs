@@ -187,7 +187,10 @@ impl GpuDecoder {
     /// One line for `-v`: adapter name, backend and type.
     pub fn describe(&self) -> String {
         match &self.info {
-            Some(i) => format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info),
+            Some(i) => format!(
+                "{} ({:?}, {:?}, driver {} {})",
+                i.name, i.backend, i.device_type, i.driver, i.driver_info
+            ),
             None => "caller-provided wgpu device".to_string(),
         }
     }
@@ -218,10 +221,24 @@ impl GpuDecoder {
     /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
     /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
     pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
-        let idx = &archive.index;
-        let tensors = tensor_table(idx, data)?;
+        self.to_buffer(&archive.index, &mut SliceSource(data))
+    }
+
+    /// [`GpuDecoder::decode_to_buffer`] from a seekable `.znn` file: reads the metadata, then each
+    /// window's payload (memory on the host: one window's payload).
+    pub fn decode_file_to_buffer<R: Read + Seek>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<(Archive, GpuOutput)> {
+        let a = Archive::read(r)?;
+        let out = self.to_buffer(&a.index, &mut ReaderSource { r, buf: Vec::new() })?;
+        Ok((a, out))
+    }
+
+    fn to_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
+        let tensors = tensor_table(idx, src)?;
         let buffer = self.output_buffer(idx.original_len)?;
-        self.run(idx, &mut SliceSource(data), Sink::Device(&buffer), false, None)?;
+        self.run(idx, src, Sink::Device(&buffer), false, None)?;
         Ok(GpuOutput {
             buffer,
             len: idx.original_len,
@@ -265,7 +282,13 @@ impl GpuDecoder {
             out.extend_from_slice(b);
             Ok(())
         };
-        self.run(idx, &mut SliceSource(data), Sink::Host(&mut push), verify, None)?;
+        self.run(
+            idx,
+            &mut SliceSource(data),
+            Sink::Host(&mut push),
+            verify,
+            None,
+        )?;
         if out.len() as u64 != idx.original_len {
             return Err(Error::corrupt("chunks do not cover the original length"));
         }
@@ -296,7 +319,13 @@ impl GpuDecoder {
             timestamps: self.timestamps.is_some(),
             ..Default::default()
         };
-        self.run(&archive.index, &mut SliceSource(data), Sink::Device(&buffer), false, Some(&mut t))?;
+        self.run(
+            &archive.index,
+            &mut SliceSource(data),
+            Sink::Device(&buffer),
+            false,
+            Some(&mut t),
+        )?;
         Ok(t)
     }
 
@@ -319,7 +348,15 @@ impl GpuDecoder {
             if let Some(p) = pending[s].take() {
                 self.finish(p, idx, &mut sink, verify)?;
             }
-            let p = self.submit(idx, range.clone(), src, &sink, &lim, s, timing.as_deref_mut())?;
+            let p = self.submit(
+                idx,
+                range.clone(),
+                src,
+                &sink,
+                &lim,
+                s,
+                timing.as_deref_mut(),
+            )?;
             pending[s] = Some(p);
         }
         // The older window first.
@@ -358,15 +395,24 @@ impl GpuDecoder {
         let out_bytes = (w.orig_end - out_base).div_ceil(4) * 4;
         let read_out = matches!(sink, Sink::Host(_));
         let set = &mut self.sets[s];
-        set.ensure(&self.device, &w, if read_out { out_bytes } else { 0 }, lim.max_binding);
+        set.ensure(
+            &self.device,
+            &w,
+            if read_out { out_bytes } else { 0 },
+            lim.max_binding,
+        );
         set.upload(&self.queue, &w, data);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (out_buf, out_off) = match sink {
             Sink::Device(b) => (*b, out_base),
             Sink::Host(_) => (&set.out.buf, 0),
         };
-        let params = params(&w, self.device.limits().max_compute_workgroups_per_dimension)?;
-        self.queue.write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
+        let params = params(
+            &w,
+            self.device.limits().max_compute_workgroups_per_dimension,
+        )?;
+        self.queue
+            .write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("znn window"),
             layout: &self.pipes.layout,
@@ -396,7 +442,9 @@ impl GpuDecoder {
         }
         let mut enc = self
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("znn window") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("znn window"),
+            });
         {
             let ts = match (&timing, &self.timestamps) {
                 (Some(_), Some(t)) => Some(wgpu::ComputePassTimestampWrites {
@@ -443,7 +491,8 @@ impl GpuDecoder {
                         u64::from_le_bytes(b[..8].try_into().unwrap()),
                         u64::from_le_bytes(b[8..16].try_into().unwrap()),
                     ];
-                    let ns = v[1].saturating_sub(v[0]) as f64 * self.queue.get_timestamp_period() as f64;
+                    let ns =
+                        v[1].saturating_sub(v[0]) as f64 * self.queue.get_timestamp_period() as f64;
                     Duration::from_nanos(ns as u64)
                 }
                 None => wall,
@@ -544,7 +593,9 @@ fn grid(groups: u64, max: u32) -> Result<(u32, u32)> {
     let x = groups.min(max as u64);
     let y = groups.div_ceil(x);
     if y > max as u64 {
-        return Err(Error::Gpu(format!("{groups} workgroups exceed a {max}² dispatch")));
+        return Err(Error::Gpu(format!(
+            "{groups} workgroups exceed a {max}² dispatch"
+        )));
     }
     Ok((x as u32, y as u32))
 }
@@ -611,7 +662,12 @@ fn map_view(
 }
 
 /// The first `len` bytes of `buf`, copied out once submission `s` is done.
-fn map_read(device: &wgpu::Device, buf: &wgpu::Buffer, len: u64, s: wgpu::SubmissionIndex) -> Result<Vec<u8>> {
+fn map_read(
+    device: &wgpu::Device,
+    buf: &wgpu::Buffer,
+    len: u64,
+    s: wgpu::SubmissionIndex,
+) -> Result<Vec<u8>> {
     let slice = buf.slice(..len);
     let v = map_view(device, &slice, s).map(|view| view.to_vec());
     buf.unmap();
@@ -621,7 +677,7 @@ fn map_read(device: &wgpu::Device, buf: &wgpu::Buffer, len: u64, s: wgpu::Submis
 /// The safetensors tensor table of the output, from its header (the first segment), decoded on
 /// the CPU: the header is small and needed on the host anyway. Empty when the first segment is
 /// not a safetensors header.
-pub(crate) fn tensor_table(idx: &Index, data: &[u8]) -> Result<Vec<TensorEntry>> {
+fn tensor_table(idx: &Index, src: &mut dyn Source) -> Result<Vec<TensorEntry>> {
     let Some(seg) = idx.segments.first() else {
         return Ok(Vec::new());
     };
@@ -630,7 +686,11 @@ pub(crate) fn tensor_table(idx: &Index, data: &[u8]) -> Result<Vec<TensorEntry>>
     }
     let mut head = Vec::new();
     for ci in seg.first_chunk..seg.first_chunk + seg.chunk_count {
-        decode_cpu(idx, ci, data, &mut head)?;
+        let c = &idx.chunks[ci];
+        let payload = src.get(c.data_offset, c.data_len)?;
+        let at = head.len();
+        head.resize(at + c.orig_len as usize, 0);
+        decode_chunks(idx, ci..ci + 1, payload, &mut head[at..])?;
         let Some(need) = safetensors::header_len(&head, idx.original_len) else {
             return Ok(Vec::new());
         };
@@ -658,13 +718,18 @@ fn tensors_of(head: &[u8], len: u64) -> Vec<TensorEntry> {
         .unwrap_or_default()
 }
 
-fn decode_cpu(idx: &Index, ci: usize, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let c = &idx.chunks[ci];
-    let payload = data
-        .get(c.data_offset as usize..)
-        .ok_or_else(|| Error::truncated("data region shorter than the chunk map"))?;
-    let at = out.len();
-    out.resize(at + c.orig_len as usize, 0);
-    decode_chunks(idx, ci..ci + 1, payload, &mut out[at..])
-}
+#[cfg(test)]
+mod tests {
+    use super::grid;
 
+    #[test]
+    fn grids_stay_within_the_dimension_limit() {
+        assert_eq!(grid(0, 65535).unwrap(), (0, 0));
+        assert_eq!(grid(5, 65535).unwrap(), (5, 1));
+        assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
+        assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
+        let (x, y) = grid(1 << 20, 1000).unwrap();
+        assert!(x <= 1000 && y <= 1000 && x as u64 * y as u64 >= 1 << 20);
+        assert!(grid(1 << 21, 1000).is_err());
+    }
+}

@@ -5,9 +5,10 @@ use super::plan::WindowLimits;
 use crate::constants::GPU_WINDOW_BYTES;
 use crate::error::{Error, Result};
 
-/// Bit positions inside one binding are u32 in the shaders (byte offset × 8), and descriptor
-/// sources hold 30-bit byte offsets: 512 MiB keeps both in range whatever the adapter allows.
-const SHADER_BINDING_CAP: u64 = 512 * 1024 * 1024;
+/// Bit positions inside one binding are u32 in the shaders (byte offset × 8, plus one 11-bit
+/// peek), and descriptor sources hold 30-bit byte offsets: 256 MiB keeps both in range whatever the
+/// adapter allows (`huffman_decode.wgsl` flags a larger binding).
+const SHADER_BINDING_CAP: u64 = 256 * 1024 * 1024;
 
 /// The backends to try: `WGPU_BACKEND` when set (e.g. `vulkan`, `metal`, `dx12`, `gl`), else Vulkan
 /// only, because wgpu's silent fallback to GL (llvmpipe through EGL) is slower and lacks features.
@@ -47,7 +48,8 @@ pub fn open() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
 pub fn window_limits(device: &wgpu::Device, window_bytes: u64) -> WindowLimits {
     let l = device.limits();
     WindowLimits {
-        max_binding: (l.max_storage_buffer_binding_size as u64)
+        max_binding: l
+            .max_storage_buffer_binding_size
             .min(l.max_buffer_size)
             .min(SHADER_BINDING_CAP)
             & !3,

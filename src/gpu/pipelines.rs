@@ -62,7 +62,16 @@ impl Pipelines {
             },
             count: None,
         }];
-        for (b, ro) in [(1, true), (2, true), (3, true), (4, true), (5, false), (6, true), (7, false), (8, false)] {
+        for (b, ro) in [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, false),
+            (6, true),
+            (7, false),
+            (8, false),
+        ] {
             entries.push(storage(b, ro));
         }
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {

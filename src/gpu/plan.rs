@@ -26,7 +26,7 @@ const SRC_MAX: u64 = (1 << 30) - 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowLimits {
     /// Largest storage binding in bytes (`max_storage_buffer_binding_size`, also capped by
-    /// `max_buffer_size` and by 512 MiB so that every bit position in a binding fits in a u32).
+    /// `max_buffer_size` and by 256 MiB so that every bit position in a binding fits in a u32).
     pub max_binding: u64,
     /// `min_storage_buffer_offset_alignment`: where the output binding of a window may start.
     pub offset_align: u64,
@@ -250,12 +250,14 @@ pub fn build_window(
             let body_off = s_off;
             s_off += s.comp_len as u64;
             desc[4 + k] = match s.codec {
-                Codec::Const => SRC_CONST << 30 | s.value as u32,
+                Codec::Const => (SRC_CONST << 30) | s.value as u32,
                 Codec::Raw => {
                     if body.len() != n {
-                        return Err(Error::corrupt("raw stream length differs from its element count"));
+                        return Err(Error::corrupt(
+                            "raw stream length differs from its element count",
+                        ));
                     }
-                    SRC_COMP << 30 | body_off as u32
+                    (SRC_COMP << 30) | body_off as u32
                 }
                 Codec::Zstd => {
                     let z = match zstd {
@@ -275,15 +277,18 @@ pub fn build_window(
                     }
                     w.extra.extend_from_slice(&buf);
                     w.extra.resize(round4(w.extra.len() as u64) as usize, 0);
-                    SRC_COMP << 30 | at as u32
+                    (SRC_COMP << 30) | at as u32
                 }
                 Codec::Huffman => {
                     let lens = sub_lens(idx, s, n)?;
                     let (table, tsize) = huffman_table(body, lens)?;
                     single_table(&table.lens, &mut table16);
                     let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-                    w.tables
-                        .extend(table16.chunks_exact(2).map(|p| p[0] as u32 | (p[1] as u32) << 16));
+                    w.tables.extend(
+                        table16
+                            .chunks_exact(2)
+                            .map(|p| p[0] as u32 | (p[1] as u32) << 16),
+                    );
                     let out_word = w.huff_words as u32;
                     let mut at = body_off + tsize as u64;
                     let first_sub = w.subs.len() as u32;
@@ -304,12 +309,14 @@ pub fn build_window(
                         w.jobs.push([ti, first_sub + j as u32, count as u32, 0]);
                     }
                     w.huff_words += (n as u64).div_ceil(4);
-                    SRC_HUFF << 30 | out_word * 4
+                    (SRC_HUFF << 30) | (out_word * 4)
                 }
             };
         }
         if s_off != c_off + c.data_len {
-            return Err(Error::corrupt("stream lengths do not add up to the chunk payload"));
+            return Err(Error::corrupt(
+                "stream lengths do not add up to the chunk payload",
+            ));
         }
         w.chunk_words.extend_from_slice(&desc);
     }
@@ -369,7 +376,10 @@ mod tests {
         let data = &z[Archive::DATA_START as usize..];
         let w = build_window(&a.index, 0..a.index.chunks.len(), data, 0, &mut None).unwrap();
         assert_eq!(w.chunk_words.len(), a.index.chunks.len() * CHUNK_WORDS);
-        assert_eq!(w.tables.len(), w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS);
+        assert_eq!(
+            w.tables.len(),
+            w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS
+        );
         for s in &w.subs {
             assert!(s[0] as u64 + s[1] as u64 <= w.data_len);
             assert!(s[2] as u64 + (s[3] as u64).div_ceil(4) <= w.huff_words);
