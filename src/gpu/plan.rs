@@ -6,7 +6,7 @@
 //! data), because the lower-level entry point accepts a hand-made [`Index`]: a bad map gives
 //! [`Error::Corrupt`], never a panic or an out-of-bounds descriptor.
 
-use crate::constants::{GPU_HUFF_WG, GPU_TABLE_WORDS, TABLE_SIZE};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_TABLE_WORDS, TABLE_SIZE};
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, ChunkRec, Codec, Index, StreamRec};
 use crate::huffman::build::single_table;
@@ -107,7 +107,8 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
     let n = (c.orig_len as usize / layout.elem_size()) as u64;
     let mut w = WindowSizes {
         comp: c.data_len,
-        chunks: (CHUNK_WORDS * 4) as u64,
+        // The descriptor, and the merge's block table (one u32 per MERGE_WG output words).
+        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * GPU_MERGE_WG as u64) + 2) * 4,
         orig: c.orig_len as u64,
         ..Default::default()
     };
@@ -171,6 +172,8 @@ pub struct Window {
     pub subs: Vec<[u32; 4]>,
     /// For each sub-stream, its chunk (for error messages).
     pub sub_chunk: Vec<u32>,
+    /// Chunk descriptors (`CHUNK_WORDS` each), then the merge's block table: for each block of
+    /// `GPU_MERGE_WG` output words, the chunk holding its first byte inside the window.
     pub chunk_words: Vec<u32>,
     pub huff_words: u64,
     /// The window's original byte range.
@@ -320,10 +323,28 @@ pub fn build_window(
         }
         w.chunk_words.extend_from_slice(&desc);
     }
+    block_table(&mut w);
     if w.comp_len() > SRC_MAX || w.huff_words * 4 > SRC_MAX {
         return Err(Error::Gpu("window too large for 30-bit offsets".into()));
     }
     Ok(w)
+}
+
+/// Appends the merge's block table to the chunk descriptors of `w`.
+fn block_table(w: &mut Window) {
+    let win_start = w.orig_start - w.out_base;
+    let win_end = w.orig_end - w.out_base;
+    let first_word = win_start / 4;
+    let words = win_end.div_ceil(4) - first_word;
+    let n = w.chunk_words.len() / CHUNK_WORDS;
+    let mut c = 0;
+    for b in 0..words.div_ceil(GPU_MERGE_WG as u64) {
+        let p = ((first_word + b * GPU_MERGE_WG as u64) * 4).max(win_start);
+        while c + 1 < n && w.chunk_words[(c + 1) * CHUNK_WORDS] as u64 <= p {
+            c += 1;
+        }
+        w.chunk_words.push(c as u32);
+    }
 }
 
 #[cfg(test)]
@@ -375,7 +396,7 @@ mod tests {
         let (z, a) = archive(30_000);
         let data = &z[Archive::DATA_START as usize..];
         let w = build_window(&a.index, 0..a.index.chunks.len(), data, 0, &mut None).unwrap();
-        assert_eq!(w.chunk_words.len(), a.index.chunks.len() * CHUNK_WORDS);
+        assert!(w.chunk_words.len() > a.index.chunks.len() * CHUNK_WORDS);
         assert_eq!(
             w.tables.len(),
             w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS
