@@ -5,15 +5,14 @@ use super::buffers::BufferSet;
 use super::device::{default_window_bytes, open, window_limits};
 use super::pipelines::Pipelines;
 use super::plan::{build_window, plan_windows, Window, WindowLimits};
+pub use super::source::TensorEntry;
+use super::source::{tensor_table, ReaderSource, SliceSource, Source};
 use crate::archive::Archive;
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
-use crate::decompress::decode_chunks;
 use crate::error::{Error, Result};
 use crate::format::Index;
-use crate::layout::Layout;
-use crate::safetensors;
 use rayon::prelude::*;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, Write};
 use std::ops::Range;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -25,18 +24,6 @@ const ERR_LENGTH: u32 = 2;
 const ERR_DESCRIPTOR: u32 = 4;
 const ERR_MERGE: u32 = 8;
 const ERR_BAD_CODE: u32 = 16;
-
-/// One tensor of a decoded safetensors file: where its bytes lie in [`GpuOutput::buffer`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorEntry {
-    pub name: String,
-    /// The safetensors dtype name (`BF16`, `F32`, ...).
-    pub dtype: String,
-    pub shape: Vec<u64>,
-    /// Byte offset in the decoded output (safetensors header included).
-    pub offset: u64,
-    pub len: u64,
-}
 
 /// A file decoded into device memory.
 #[derive(Debug)]
@@ -63,40 +50,6 @@ enum Sink<'a> {
 pub(crate) struct KernelTime {
     pub total: Duration,
     pub timestamps: bool,
-}
-
-/// Where window payloads come from.
-trait Source {
-    /// `len` bytes of the data region from `offset`.
-    fn get(&mut self, offset: u64, len: u64) -> Result<&[u8]>;
-}
-
-struct SliceSource<'a>(&'a [u8]);
-
-impl Source for SliceSource<'_> {
-    fn get(&mut self, offset: u64, len: u64) -> Result<&[u8]> {
-        offset
-            .checked_add(len)
-            .and_then(|end| self.0.get(offset as usize..end as usize))
-            .ok_or_else(|| Error::truncated("data region shorter than the chunk map"))
-    }
-}
-
-struct ReaderSource<'a, R> {
-    r: &'a mut R,
-    buf: Vec<u8>,
-}
-
-impl<R: Read + Seek> Source for ReaderSource<'_, R> {
-    fn get(&mut self, offset: u64, len: u64) -> Result<&[u8]> {
-        self.buf.clear();
-        self.buf.resize(len as usize, 0);
-        self.r
-            .seek(SeekFrom::Start(Archive::DATA_START + offset))
-            .and_then(|_| self.r.read_exact(&mut self.buf))
-            .map_err(|e| Error::io("reading .znn data", e))?;
-        Ok(&self.buf)
-    }
 }
 
 /// A submitted window, finished (waited on, checked, read back) later.
@@ -221,7 +174,7 @@ impl GpuDecoder {
     /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
     /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
     pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
-        self.to_buffer(&archive.index, &mut SliceSource(data))
+        self.decode_new_buffer(&archive.index, &mut SliceSource(data))
     }
 
     /// [`GpuDecoder::decode_to_buffer`] from a seekable `.znn` file: reads the metadata, then each
@@ -231,11 +184,11 @@ impl GpuDecoder {
         r: &mut R,
     ) -> Result<(Archive, GpuOutput)> {
         let a = Archive::read(r)?;
-        let out = self.to_buffer(&a.index, &mut ReaderSource { r, buf: Vec::new() })?;
+        let out = self.decode_new_buffer(&a.index, &mut ReaderSource { r, buf: Vec::new() })?;
         Ok((a, out))
     }
 
-    fn to_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
+    fn decode_new_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
         let tensors = tensor_table(idx, src)?;
         let buffer = self.output_buffer(idx.original_len)?;
         self.run(idx, src, Sink::Device(&buffer), false, None)?;
@@ -674,50 +627,6 @@ fn map_read(
     v
 }
 
-/// The safetensors tensor table of the output, from its header (the first segment), decoded on
-/// the CPU: the header is small and needed on the host anyway. Empty when the first segment is
-/// not a safetensors header.
-fn tensor_table(idx: &Index, src: &mut dyn Source) -> Result<Vec<TensorEntry>> {
-    let Some(seg) = idx.segments.first() else {
-        return Ok(Vec::new());
-    };
-    if seg.layout != Layout::Byte {
-        return Ok(Vec::new());
-    }
-    let mut head = Vec::new();
-    for ci in seg.first_chunk..seg.first_chunk + seg.chunk_count {
-        let c = &idx.chunks[ci];
-        let payload = src.get(c.data_offset, c.data_len)?;
-        let at = head.len();
-        head.resize(at + c.orig_len as usize, 0);
-        decode_chunks(idx, ci..ci + 1, payload, &mut head[at..])?;
-        let Some(need) = safetensors::header_len(&head, idx.original_len) else {
-            return Ok(Vec::new());
-        };
-        if head.len() as u64 >= need {
-            return Ok(tensors_of(&head, idx.original_len));
-        }
-    }
-    Ok(Vec::new())
-}
-
-fn tensors_of(head: &[u8], len: u64) -> Vec<TensorEntry> {
-    safetensors::parse(head, len)
-        .map(|h| {
-            h.tensors
-                .into_iter()
-                .map(|t| TensorEntry {
-                    name: t.name,
-                    dtype: t.dtype,
-                    shape: t.shape,
-                    offset: t.start,
-                    len: t.end - t.start,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::grid;
@@ -728,8 +637,8 @@ mod tests {
         assert_eq!(grid(5, 65535).unwrap(), (5, 1));
         assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
         assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
-        let (x, y) = grid(1 << 20, 1000).unwrap();
-        assert!(x <= 1000 && y <= 1000 && x as u64 * y as u64 >= 1 << 20);
+        let (x, y) = grid(1 << 19, 1000).unwrap();
+        assert!(x <= 1000 && y <= 1000 && x as u64 * y as u64 >= 1 << 19);
         assert!(grid(1 << 21, 1000).is_err());
     }
 }

@@ -66,6 +66,7 @@ pub mod decode;
 mod device;
 mod pipelines;
 pub mod plan;
+mod source;
 
 pub use bench::{measure, GpuBenchFigures, KernelTimer};
 pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
