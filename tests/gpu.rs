@@ -488,3 +488,17 @@ fn corpus_bench_figures() {
         );
     }
 }
+
+#[test]
+fn two_dimensional_dispatch() {
+    let Some(mut d) = gpu() else { return };
+    // At most 3 workgroups per dimension: windows of 8 KiB need up to 8 merge workgroups and
+    // several Huffman jobs, so both kernels run on a 2D grid with idle trailing workgroups.
+    d.set_dispatch_dim(3);
+    d.set_window_bytes(8192);
+    let mut src = floats(Layout::Bf16, 20_001, 77);
+    src.extend(floats(Layout::Fp32, 3_001, 78));
+    let z = compress_bytes(&src, &opts(Layout::Bf16, 4096, 256)).unwrap();
+    assert!(d.decompress_bytes(&z).unwrap() == src);
+    check_device_buffer(&mut d, &z, &src);
+}

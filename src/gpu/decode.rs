@@ -73,6 +73,8 @@ pub struct GpuDecoder {
     pipes: Pipelines,
     sets: [BufferSet; 2],
     window_bytes: u64,
+    /// Workgroups per dispatch dimension: the device's limit, or less for tests.
+    max_dim: u32,
     zstd: Option<zstd::bulk::Decompressor<'static>>,
     timestamps: Option<Timestamps>,
 }
@@ -120,6 +122,7 @@ impl GpuDecoder {
                     mapped_at_creation: false,
                 }),
             });
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
         Ok(GpuDecoder {
             device,
             queue,
@@ -127,6 +130,7 @@ impl GpuDecoder {
             pipes,
             sets,
             window_bytes: default_window_bytes(),
+            max_dim,
             zstd: None,
             timestamps,
         })
@@ -160,6 +164,13 @@ impl GpuDecoder {
     /// binding limits cut windows further. Tests use a small value to exercise many windows.
     pub fn set_window_bytes(&mut self, bytes: u64) {
         self.window_bytes = bytes.max(1);
+    }
+
+    /// Caps the workgroups per dispatch dimension below the device's limit (at least 1), so that
+    /// tests reach the 2D dispatch path that large windows take on real devices.
+    #[doc(hidden)]
+    pub fn set_dispatch_dim(&mut self, n: u32) {
+        self.max_dim = n.clamp(1, self.device.limits().max_compute_workgroups_per_dimension);
     }
 
     /// The limits windows are planned with.
@@ -362,7 +373,7 @@ impl GpuDecoder {
         };
         let params = params(
             &w,
-            self.device.limits().max_compute_workgroups_per_dimension,
+            self.max_dim,
         )?;
         self.queue
             .write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
