@@ -425,6 +425,18 @@ fn corrupt_input_gives_errors() {
         .unwrap();
     idx.streams[hs].sub_start = u32::MAX - 3;
     assert!(d.decode_index(&idx, data, true).is_err());
+    let mut idx = a.index.clone();
+    idx.chunks[2].segment = 9;
+    assert!(d.decode_index(&idx, data, true).is_err());
+    let mut idx = a.index.clone();
+    idx.chunks[2].orig_offset += 1;
+    assert!(d.decode_index(&idx, data, true).is_err());
+    let mut idx = a.index.clone();
+    idx.chunks.swap(1, 2);
+    assert!(d.decode_index(&idx, data, true).is_err());
+    // A truncated data region.
+    let short = &data[..a.data_len() as usize - 1];
+    assert!(d.decode_index(&a.index, short, true).is_err());
 
     // The decoder still works after errors.
     assert!(d.decompress_bytes(&z).unwrap() == src);

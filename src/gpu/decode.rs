@@ -371,10 +371,7 @@ impl GpuDecoder {
             Sink::Device(b) => (*b, out_base),
             Sink::Host(_) => (&set.out.buf, 0),
         };
-        let params = params(
-            &w,
-            self.max_dim,
-        )?;
+        let params = params(&w, self.max_dim)?;
         self.queue
             .write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {

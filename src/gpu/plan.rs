@@ -10,7 +10,7 @@ use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_TABLE_WORDS, TABLE_SIZE};
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, ChunkRec, Codec, Index, StreamRec};
 use crate::huffman::build::single_table;
-use crate::layout::MAX_STREAMS;
+use crate::layout::{Layout, MAX_STREAMS};
 use std::ops::Range;
 
 /// u32 words per chunk descriptor: first byte, length, layout, unused, one source per stream.
@@ -76,15 +76,20 @@ impl WindowSizes {
     }
 }
 
+/// The layout of chunk `c`, checked against the segment table.
+fn layout_of(idx: &Index, c: &ChunkRec) -> Result<Layout> {
+    idx.segments
+        .get(c.segment as usize)
+        .map(|s| s.layout)
+        .ok_or_else(|| Error::corrupt("chunk points to a missing segment"))
+}
+
 /// The stream records of chunk `c`, checked against the index's arrays.
 pub fn chunk_streams<'a>(idx: &'a Index, c: &ChunkRec) -> Result<&'a [StreamRec]> {
-    let seg = idx
-        .segments
-        .get(c.segment as usize)
-        .ok_or_else(|| Error::corrupt("chunk points to a missing segment"))?;
+    let layout = layout_of(idx, c)?;
     let start = c.stream_start as usize;
     idx.streams
-        .get(start..start + seg.layout.stream_count())
+        .get(start..start + layout.stream_count())
         .ok_or_else(|| Error::corrupt("chunk points past the stream records"))
 }
 
@@ -103,7 +108,7 @@ fn round4(x: u64) -> u64 {
 /// What chunk `ci` adds to a window.
 pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
     let c = &idx.chunks[ci];
-    let layout = idx.layout(c);
+    let layout = layout_of(idx, c)?;
     let n = (c.orig_len as usize / layout.elem_size()) as u64;
     let mut w = WindowSizes {
         comp: c.data_len,
@@ -230,7 +235,7 @@ pub fn build_window(
     let mut expect_orig = first.orig_offset;
     for ci in range {
         let c = &idx.chunks[ci];
-        let layout = idx.layout(c);
+        let layout = layout_of(idx, c)?;
         let n = c.orig_len as usize / layout.elem_size();
         if c.orig_offset != expect_orig || c.orig_len == 0 {
             return Err(Error::corrupt("chunks are not back to back"));
@@ -350,7 +355,7 @@ fn block_table(w: &mut Window) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Archive, CompressOptions, Layout};
+    use crate::{Archive, CompressOptions};
 
     fn archive(n: usize) -> (Vec<u8>, Archive) {
         let src: Vec<u8> = (0..n as u32)
