@@ -1,5 +1,5 @@
 // Byte-group transposition (the inverse of `Layout::split`, same definitions as `Layout::merge`):
-// one invocation per output u32 word, one workgroup per block of MERGE_WG words.
+// MERGE_WPI output u32 words per invocation, one workgroup per block of MERGE_BLOCK words.
 //
 // The chunk of a word is found by a binary search narrowed by the block table (after the chunk
 // descriptors: for each block, the chunk holding its first byte in the window), usually one step.
@@ -166,16 +166,11 @@ fn find_chunk(p: u32, lo_in: u32, hi_in: u32) -> u32 {
     return lo;
 }
 
-@compute @workgroup_size(MERGE_WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let block = wid.y * params.word_x + wid.x;
-    let gi = block * MERGE_WG + lid;
-    if (gi >= params.word_count) {
-        return;
-    }
+// Output word `gi` (relative to the window's first word) of block `block`.
+fn merge_word(block: u32, gi: u32) {
     let word = params.first_word + gi;
     let n = params.chunk_count;
-    let blocks = (params.word_count + MERGE_WG - 1u) / MERGE_WG;
+    let blocks = (params.word_count + MERGE_BLOCK - 1u) / MERGE_BLOCK;
     let table = n * CHUNK_WORDS;
     if (word >= arrayLength(&out) || n == 0u || table + blocks > arrayLength(&chunks)) {
         flag(ERR_MERGE, 0xFFFFFFFFu);
@@ -213,4 +208,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         result = (result & ~(0xFFu << (j * 8u))) | (out_byte(c, p) << (j * 8u));
     }
     out[word] = result;
+}
+
+// Words per workgroup: MERGE_WPI per invocation, strided by MERGE_WG so that neighbouring
+// invocations touch neighbouring words (coalesced on GPUs); several words per invocation amortise
+// the per-invocation cost (large on CPU drivers such as lavapipe).
+const MERGE_BLOCK: u32 = MERGE_WG * MERGE_WPI;
+
+@compute @workgroup_size(MERGE_WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let block = wid.y * params.word_x + wid.x;
+    for (var k = 0u; k < MERGE_WPI; k++) {
+        let gi = block * MERGE_BLOCK + k * MERGE_WG + lid;
+        if (gi < params.word_count) {
+            merge_word(block, gi);
+        }
+    }
 }

@@ -61,3 +61,9 @@ pub const GPU_WINDOW_BYTES: u64 = 64 * 1024 * 1024;
 /// u32 words of one GPU decode table: 2048 entries of 16 bits packed two per word (4 KiB), the
 /// size of the workgroup array in `shaders/huffman_decode.wgsl`.
 pub const GPU_TABLE_WORDS: usize = TABLE_SIZE / 2;
+/// Output words per GPU merge invocation. lavapipe spends tens of ns per invocation whatever it
+/// does (a merge writing one constant per word took ~0.3 s for 11 M words), so several words per
+/// invocation amortise that (4 cut the corpus decode from ~1.0 to ~0.7 s there; 16 was slower,
+/// on a loaded machine); a 64 MiB window is still 16 K workgroups of 256, ample for a large GPU.
+/// The words are strided by the workgroup size, so accesses stay coalesced.
+pub const GPU_MERGE_WPI: u32 = 4;

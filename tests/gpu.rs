@@ -504,10 +504,11 @@ fn corpus_bench_figures() {
 #[test]
 fn two_dimensional_dispatch() {
     let Some(mut d) = gpu() else { return };
-    // At most 3 workgroups per dimension: windows of 8 KiB need up to 8 merge workgroups and
-    // several Huffman jobs, so both kernels run on a 2D grid with idle trailing workgroups.
+    // At most 3 workgroups per dimension: windows of 16 KiB need 4-5 merge workgroups (of 1024
+    // words) and up to 8 Huffman jobs, so both kernels run on a 2D grid with idle trailing
+    // workgroups.
     d.set_dispatch_dim(3);
-    d.set_window_bytes(8192);
+    d.set_window_bytes(16384);
     let mut src = floats(Layout::Bf16, 20_001, 77);
     src.extend(floats(Layout::Fp32, 3_001, 78));
     let z = compress_bytes(&src, &opts(Layout::Bf16, 4096, 256)).unwrap();

@@ -4,11 +4,11 @@
 use super::buffers::BufferSet;
 use super::device::{default_window_bytes, open, window_limits};
 use super::pipelines::Pipelines;
-use super::plan::{build_window, plan_windows, Window, WindowLimits};
+use super::plan::{build_window, plan_windows, Window, WindowLimits, MERGE_BLOCK};
 pub use super::source::TensorEntry;
 use super::source::{tensor_table, ReaderSource, SliceSource, Source};
 use crate::archive::Archive;
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
+use crate::constants::GPU_HUFF_WG;
 use crate::error::{Error, Result};
 use crate::format::Index;
 use rayon::prelude::*;
@@ -567,7 +567,7 @@ fn params(w: &Window, max_dim: u32) -> Result<Params> {
     let first_word = win_start / 4;
     let word_count = win_end.div_ceil(4) - first_word;
     let huff_groups = grid(w.jobs.len() as u64, max_dim)?;
-    let merge_groups = grid((word_count as u64).div_ceil(GPU_MERGE_WG as u64), max_dim)?;
+    let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
     debug_assert!(w.jobs.iter().all(|j| j[2] <= GPU_HUFF_WG));
     Ok(Params {
         words: [

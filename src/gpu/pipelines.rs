@@ -1,7 +1,7 @@
 //! Shader modules, the one bind group layout both kernels share, and the two compute pipelines.
 //! Created once per [`super::GpuDecoder`].
 
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -20,7 +20,8 @@ pub struct Pipelines {
 /// The WGSL of a kernel: workgroup sizes from `constants.rs`, the shared bindings, the kernel.
 pub fn source(kernel: &str) -> String {
     format!(
-        "const HUFF_WG: u32 = {GPU_HUFF_WG}u;\nconst MERGE_WG: u32 = {GPU_MERGE_WG}u;\n{COMMON}\n{kernel}"
+        "const HUFF_WG: u32 = {GPU_HUFF_WG}u;\nconst MERGE_WG: u32 = {GPU_MERGE_WG}u;\n\
+         const MERGE_WPI: u32 = {GPU_MERGE_WPI}u;\n{COMMON}\n{kernel}"
     )
 }
 

@@ -6,7 +6,10 @@
 //! data), because the lower-level entry point accepts a hand-made [`Index`]: a bad map gives
 //! [`Error::Corrupt`], never a panic or an out-of-bounds descriptor.
 
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_TABLE_WORDS, TABLE_SIZE};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
+
+/// Output words per merge workgroup (`MERGE_BLOCK` in `shaders/merge.wgsl`).
+pub const MERGE_BLOCK: u64 = (GPU_MERGE_WG * GPU_MERGE_WPI) as u64;
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, ChunkRec, Codec, Index, StreamRec};
 use crate::huffman::build::single_table;
@@ -112,8 +115,8 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
     let n = (c.orig_len as usize / layout.elem_size()) as u64;
     let mut w = WindowSizes {
         comp: c.data_len,
-        // The descriptor, and the merge's block table (one u32 per MERGE_WG output words).
-        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * GPU_MERGE_WG as u64) + 2) * 4,
+        // The descriptor, and the merge's block table (one u32 per MERGE_BLOCK output words).
+        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * MERGE_BLOCK) + 2) * 4,
         orig: c.orig_len as u64,
         ..Default::default()
     };
@@ -178,7 +181,7 @@ pub struct Window {
     /// For each sub-stream, its chunk (for error messages).
     pub sub_chunk: Vec<u32>,
     /// Chunk descriptors (`CHUNK_WORDS` each), then the merge's block table: for each block of
-    /// `GPU_MERGE_WG` output words, the chunk holding its first byte inside the window.
+    /// `MERGE_BLOCK` output words, the chunk holding its first byte inside the window.
     pub chunk_words: Vec<u32>,
     pub huff_words: u64,
     /// The window's original byte range.
@@ -343,8 +346,8 @@ fn block_table(w: &mut Window) {
     let words = win_end.div_ceil(4) - first_word;
     let n = w.chunk_words.len() / CHUNK_WORDS;
     let mut c = 0;
-    for b in 0..words.div_ceil(GPU_MERGE_WG as u64) {
-        let p = ((first_word + b * GPU_MERGE_WG as u64) * 4).max(win_start);
+    for b in 0..words.div_ceil(MERGE_BLOCK) {
+        let p = ((first_word + b * MERGE_BLOCK) * 4).max(win_start);
         while c + 1 < n && w.chunk_words[(c + 1) * CHUNK_WORDS] as u64 <= p {
             c += 1;
         }
