@@ -51,3 +51,26 @@ pub const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes read past the end of a Huffman payload by the fast decode loop (one unaligned u64 load).
 /// Payload buffers handed to the decoder keep this much readable slack after them.
 pub const DECODE_PADDING: usize = 8;
+
+/// GPU Huffman workgroup size: sub-streams decoded by one workgroup, which shares one 4 KiB table.
+/// A 256 KiB BF16 chunk has 32 exponent sub-streams and an FP32 chunk 16 per stream, so 64 keeps
+/// most of a stream in one workgroup (one table fill) while staying a multiple of every common
+/// SIMD width (8 on lavapipe, 32 on NVIDIA, 64 on AMD).
+pub const GPU_HUFF_WG: u32 = 64;
+/// GPU merge workgroup size (one invocation per output u32 word): 256 is the WebGPU default
+/// `max_compute_invocations_per_workgroup` floor, so it is valid on every adapter.
+pub const GPU_MERGE_WG: u32 = 256;
+/// Original bytes per GPU window (at least one chunk), before the adapter's limits cut it further.
+/// 64 MiB is half of lavapipe's and many GPUs' 128 MiB storage-binding limit, leaving room for the
+/// compressed data and decoded Huffman streams of the same window; two windows in flight (upload of
+/// one while the other decodes) stay well under 1 GiB of device memory.
+pub const GPU_WINDOW_BYTES: u64 = 64 * 1024 * 1024;
+/// u32 words of one GPU decode table: 2048 entries of 16 bits packed two per word (4 KiB), the
+/// size of the workgroup array in `shaders/huffman_decode.wgsl`.
+pub const GPU_TABLE_WORDS: usize = TABLE_SIZE / 2;
+/// Output words per GPU merge invocation. lavapipe spends tens of ns per invocation whatever it
+/// does (a merge writing one constant per word took ~0.3 s for 11 M words), so several words per
+/// invocation amortise that (4 cut the corpus decode from ~1.0 to ~0.7 s there; 16 was slower,
+/// on a loaded machine); a 64 MiB window is still 16 K workgroups of 256, ample for a large GPU.
+/// The words are strided by the workgroup size, so accesses stay coalesced.
+pub const GPU_MERGE_WPI: u32 = 4;

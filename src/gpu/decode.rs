@@ -1,0 +1,652 @@
+//! The public GPU decoder: windows of chunks are uploaded, Huffman-decoded and merged on the
+//! device, two windows in flight; see the module docs of [`crate::gpu`].
+
+use super::buffers::BufferSet;
+use super::device::{default_window_bytes, open, window_limits};
+use super::pipelines::Pipelines;
+use super::plan::{build_window, plan_windows, Window, WindowLimits, MERGE_BLOCK};
+pub use super::source::TensorEntry;
+use super::source::{tensor_table, ReaderSource, SliceSource, Source};
+use crate::archive::Archive;
+use crate::constants::GPU_HUFF_WG;
+use crate::error::{Error, Result};
+use crate::format::Index;
+use rayon::prelude::*;
+use std::io::{Read, Seek, Write};
+use std::ops::Range;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Error flags of the kernels (`shaders/common.wgsl`).
+const ERR_PAST_END: u32 = 1;
+const ERR_LENGTH: u32 = 2;
+const ERR_DESCRIPTOR: u32 = 4;
+const ERR_MERGE: u32 = 8;
+const ERR_BAD_CODE: u32 = 16;
+
+/// A file decoded into device memory.
+#[derive(Debug)]
+pub struct GpuOutput {
+    /// The original bytes at offset 0, `STORAGE | COPY_SRC | COPY_DST`; its size is `len` rounded up
+    /// to a multiple of 4 (at least 4), the padding bytes being zero.
+    pub buffer: wgpu::Buffer,
+    /// Original length in bytes.
+    pub len: u64,
+    /// The tensors when the original is a safetensors file, else empty.
+    pub tensors: Vec<TensorEntry>,
+}
+
+/// Where decoded windows go.
+enum Sink<'a> {
+    /// Into one device buffer holding the whole output.
+    Device(&'a wgpu::Buffer),
+    /// Read back and handed over in order.
+    Host(&'a mut dyn FnMut(&[u8]) -> Result<()>),
+}
+
+/// Kernel timing of a run (bench).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KernelTime {
+    pub total: Duration,
+    pub timestamps: bool,
+}
+
+/// A submitted window, finished (waited on, checked, read back) later.
+struct Pending {
+    set: usize,
+    submission: wgpu::SubmissionIndex,
+    chunks: Range<usize>,
+    sub_chunk: Vec<u32>,
+    /// Window bytes in the read-back copy, when read back.
+    readback: Option<Range<usize>>,
+    /// Bytes to map of the read-back copy.
+    read_len: u64,
+}
+
+/// Decodes `.znn` files on a GPU. Device, pipelines, bind group layout and two sets of window
+/// buffers are created once and reused by every call.
+pub struct GpuDecoder {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: Option<wgpu::AdapterInfo>,
+    pipes: Pipelines,
+    sets: [BufferSet; 2],
+    window_bytes: u64,
+    /// Workgroups per dispatch dimension: the device's limit, or less for tests.
+    max_dim: u32,
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    timestamps: Option<Timestamps>,
+}
+
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+}
+
+impl GpuDecoder {
+    /// Opens its own device: Vulkan unless `WGPU_BACKEND` says otherwise; `Error::Gpu` naming the
+    /// backends when no adapter exists.
+    pub fn new() -> Result<GpuDecoder> {
+        let (device, queue, info) = open()?;
+        let mut d = Self::from_device(device, queue)?;
+        d.info = Some(info);
+        Ok(d)
+    }
+
+    /// Uses a caller's device. Its limits are the device's own (`device.limits()`); timestamps are
+    /// used when the device was created with `TIMESTAMP_QUERY`.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<GpuDecoder> {
+        let pipes = Pipelines::new(&device)?;
+        let sets = [BufferSet::new(&device), BufferSet::new(&device)];
+        let timestamps = device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timestamps {
+                set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("decode time"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                read: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps read"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+            });
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        Ok(GpuDecoder {
+            device,
+            queue,
+            info: None,
+            pipes,
+            sets,
+            window_bytes: default_window_bytes(),
+            max_dim,
+            zstd: None,
+            timestamps,
+        })
+    }
+
+    /// The adapter, when this decoder opened it ([`GpuDecoder::new`]).
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.info.as_ref()
+    }
+
+    /// One line for `-v`: adapter name, backend and type.
+    pub fn describe(&self) -> String {
+        match &self.info {
+            Some(i) => format!(
+                "{} ({:?}, {:?}, driver {} {})",
+                i.name, i.backend, i.device_type, i.driver, i.driver_info
+            ),
+            None => "caller-provided wgpu device".to_string(),
+        }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Caps the original bytes per window (at least one chunk is always taken); the adapter's
+    /// binding limits cut windows further. Tests use a small value to exercise many windows.
+    pub fn set_window_bytes(&mut self, bytes: u64) {
+        self.window_bytes = bytes.max(1);
+    }
+
+    /// Caps the workgroups per dispatch dimension below the device's limit (at least 1), so that
+    /// tests reach the 2D dispatch path that large windows take on real devices.
+    #[doc(hidden)]
+    pub fn set_dispatch_dim(&mut self, n: u32) {
+        self.max_dim = n.clamp(1, self.device.limits().max_compute_workgroups_per_dimension);
+    }
+
+    /// The limits windows are planned with.
+    pub fn window_limits(&self) -> WindowLimits {
+        window_limits(&self.device, self.window_bytes)
+    }
+
+    /// Decodes a whole archive into a new device buffer. `data` is the data region (the file's
+    /// bytes from [`Archive::DATA_START`], at least `archive.data_len()` long). Structural errors
+    /// found by the kernels (a sub-stream running past its end, a wrong length) are reported; the
+    /// chunk checksums are not verified, because that needs the bytes on the host (use
+    /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
+    /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
+    pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
+        self.decode_new_buffer(&archive.index, &mut SliceSource(data))
+    }
+
+    /// [`GpuDecoder::decode_to_buffer`] from a seekable `.znn` file: reads the metadata, then each
+    /// window's payload (memory on the host: one window's payload).
+    pub fn decode_file_to_buffer<R: Read + Seek>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<(Archive, GpuOutput)> {
+        let a = Archive::read(r)?;
+        let out = self.decode_new_buffer(&a.index, &mut ReaderSource { r, buf: Vec::new() })?;
+        Ok((a, out))
+    }
+
+    fn decode_new_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
+        let tensors = tensor_table(idx, src)?;
+        let buffer = self.output_buffer(idx.original_len)?;
+        self.run(idx, src, Sink::Device(&buffer), false, None)?;
+        Ok(GpuOutput {
+            buffer,
+            len: idx.original_len,
+            tensors,
+        })
+    }
+
+    fn output_buffer(&self, len: u64) -> Result<wgpu::Buffer> {
+        let size = len.max(4).div_ceil(4) * 4;
+        let max = self.device.limits().max_buffer_size;
+        if size > max {
+            return Err(Error::Gpu(format!(
+                "decoded output of {len} bytes exceeds the adapter's max_buffer_size of {max} \
+                 bytes; decode it in windows with decompress_to_writer"
+            )));
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("znn output"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// Decompresses a whole `.znn` held in memory; every chunk's xxh3 is verified on the host.
+    pub fn decompress_bytes(&mut self, src: &[u8]) -> Result<Vec<u8>> {
+        let a = Archive::from_bytes(src)?;
+        self.decode_index(&a.index, &src[Archive::DATA_START as usize..], true)
+    }
+
+    /// Decodes the chunks of `idx` from `data` (the data region) and reads the output back.
+    /// `verify` checks every chunk's xxh3 on the host. This is the lower-level entry point: `idx`
+    /// may be hand-made; a map that does not match the data gives an error, never a hang or panic.
+    pub fn decode_index(&mut self, idx: &Index, data: &[u8], verify: bool) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        out.try_reserve_exact(idx.original_len as usize)
+            .map_err(|_| Error::invalid("output too large for memory"))?;
+        let mut push = |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        self.run(
+            idx,
+            &mut SliceSource(data),
+            Sink::Host(&mut push),
+            verify,
+            None,
+        )?;
+        if out.len() as u64 != idx.original_len {
+            return Err(Error::corrupt("chunks do not cover the original length"));
+        }
+        Ok(out)
+    }
+
+    /// Decompresses a seekable `.znn` to `w` window by window (memory: two windows of buffers on
+    /// each side), verifying every chunk's xxh3 on the host before its bytes are written.
+    pub fn decompress_to_writer<R: Read + Seek, W: Write>(
+        &mut self,
+        r: &mut R,
+        mut w: W,
+    ) -> Result<Archive> {
+        let a = Archive::read(r)?;
+        let mut write = |b: &[u8]| w.write_all(b).map_err(|e| Error::io("writing output", e));
+        let mut src = ReaderSource { r, buf: Vec::new() };
+        self.run(&a.index, &mut src, Sink::Host(&mut write), true, None)?;
+        w.flush().map_err(|e| Error::io("writing output", e))?;
+        Ok(a)
+    }
+
+    /// Decodes into a device buffer with each window's upload finished before its kernels start,
+    /// and returns the kernels' time (GPU timestamps when available, else wall time around
+    /// submit and wait).
+    pub(crate) fn kernel_time(&mut self, archive: &Archive, data: &[u8]) -> Result<KernelTime> {
+        let buffer = self.output_buffer(archive.index.original_len)?;
+        let mut t = KernelTime {
+            timestamps: self.timestamps.is_some(),
+            ..Default::default()
+        };
+        self.run(
+            &archive.index,
+            &mut SliceSource(data),
+            Sink::Device(&buffer),
+            false,
+            Some(&mut t),
+        )?;
+        Ok(t)
+    }
+
+    fn run(
+        &mut self,
+        idx: &Index,
+        src: &mut dyn Source,
+        mut sink: Sink,
+        verify: bool,
+        mut timing: Option<&mut KernelTime>,
+    ) -> Result<()> {
+        if idx.chunks.is_empty() {
+            return Ok(());
+        }
+        let lim = self.window_limits();
+        let windows = plan_windows(idx, &lim)?;
+        let mut pending: [Option<Pending>; 2] = [None, None];
+        for (i, range) in windows.iter().enumerate() {
+            let s = i % 2;
+            if let Some(p) = pending[s].take() {
+                self.finish(p, idx, &mut sink, verify)?;
+            }
+            let p = self.submit(
+                idx,
+                range.clone(),
+                src,
+                &sink,
+                &lim,
+                s,
+                timing.as_deref_mut(),
+            )?;
+            pending[s] = Some(p);
+        }
+        // The older window first.
+        let n = windows.len();
+        for s in [n % 2, (n + 1) % 2] {
+            if let Some(p) = pending[s].take() {
+                self.finish(p, idx, &mut sink, verify)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds, uploads and submits one window on buffer set `s`.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        idx: &Index,
+        range: Range<usize>,
+        src: &mut dyn Source,
+        sink: &Sink,
+        lim: &WindowLimits,
+        s: usize,
+        timing: Option<&mut KernelTime>,
+    ) -> Result<Pending> {
+        let (first, last) = (&idx.chunks[range.start], &idx.chunks[range.end - 1]);
+        let dlen = (last.data_offset + last.data_len)
+            .checked_sub(first.data_offset)
+            .ok_or_else(|| Error::corrupt("chunk payloads out of order"))?;
+        let data = src.get(first.data_offset, dlen)?;
+        let orig_start = first.orig_offset;
+        let out_base = match sink {
+            Sink::Device(_) => orig_start / lim.offset_align * lim.offset_align,
+            Sink::Host(_) => orig_start / 4 * 4,
+        };
+        let w = build_window(idx, range.clone(), data, out_base, &mut self.zstd)?;
+        let out_bytes = (w.orig_end - out_base).div_ceil(4) * 4;
+        let read_out = matches!(sink, Sink::Host(_));
+        let set = &mut self.sets[s];
+        set.ensure(
+            &self.device,
+            &w,
+            if read_out { out_bytes } else { 0 },
+            lim.max_binding,
+        );
+        set.upload(&self.queue, &w, data);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let (out_buf, out_off) = match sink {
+            Sink::Device(b) => (*b, out_base),
+            Sink::Host(_) => (&set.out.buf, 0),
+        };
+        let params = params(&w, self.max_dim)?;
+        self.queue
+            .write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("znn window"),
+            layout: &self.pipes.layout,
+            entries: &[
+                entry(0, bind(&set.params)),
+                entry(1, bind(&set.comp.buf)),
+                entry(2, bind(&set.tables.buf)),
+                entry(3, bind(&set.jobs.buf)),
+                entry(4, bind(&set.subs.buf)),
+                entry(5, bind(&set.huff.buf)),
+                entry(6, bind(&set.chunks.buf)),
+                entry(
+                    7,
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: out_buf,
+                        offset: out_off,
+                        size: wgpu::BufferSize::new(out_bytes),
+                    }),
+                ),
+                entry(8, bind(&set.errors)),
+            ],
+        });
+        if timing.is_some() {
+            // Kernel timing: the upload completes before the kernels are submitted.
+            let upload = self.queue.submit(std::iter::empty());
+            wait(&self.device, upload)?;
+        }
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("znn window"),
+            });
+        {
+            let ts = match (&timing, &self.timestamps) {
+                (Some(_), Some(t)) => Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &t.set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+                _ => None,
+            };
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("znn decode"),
+                timestamp_writes: ts,
+            });
+            pass.set_bind_group(0, &bg, &[]);
+            if params.huff_groups.0 > 0 {
+                pass.set_pipeline(&self.pipes.huffman);
+                pass.dispatch_workgroups(params.huff_groups.0, params.huff_groups.1, 1);
+            }
+            // WebGPU orders dispatches of one pass, writes before reads: the merge sees the
+            // decoded streams.
+            pass.set_pipeline(&self.pipes.merge);
+            pass.dispatch_workgroups(params.merge_groups.0, params.merge_groups.1, 1);
+        }
+        enc.copy_buffer_to_buffer(&set.errors, 0, &set.err_read, 0, 8);
+        if read_out {
+            enc.copy_buffer_to_buffer(&set.out.buf, 0, &set.out_read.buf, 0, out_bytes);
+        }
+        if let (Some(_), Some(t)) = (&timing, &self.timestamps) {
+            enc.resolve_query_set(&t.set, 0..2, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
+        }
+        let start = Instant::now();
+        let submission = self.queue.submit([enc.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("submitting a window: {e}")));
+        }
+        if let Some(t) = timing {
+            wait(&self.device, submission.clone())?;
+            let wall = start.elapsed();
+            t.total += match &self.timestamps {
+                Some(ts) => {
+                    let b = map_read(&self.device, &ts.read, 16, submission.clone())?;
+                    let v: [u64; 2] = [
+                        u64::from_le_bytes(b[..8].try_into().unwrap()),
+                        u64::from_le_bytes(b[8..16].try_into().unwrap()),
+                    ];
+                    let ns =
+                        v[1].saturating_sub(v[0]) as f64 * self.queue.get_timestamp_period() as f64;
+                    Duration::from_nanos(ns as u64)
+                }
+                None => wall,
+            };
+        }
+        let win = (w.orig_start - out_base) as usize..(w.orig_end - out_base) as usize;
+        Ok(Pending {
+            set: s,
+            submission,
+            chunks: range,
+            sub_chunk: w.sub_chunk,
+            readback: read_out.then_some(win),
+            read_len: out_bytes,
+        })
+    }
+
+    /// Waits for a window, checks its error flags, and hands its bytes to the sink (host sinks).
+    fn finish(&mut self, p: Pending, idx: &Index, sink: &mut Sink, verify: bool) -> Result<()> {
+        let set = &self.sets[p.set];
+        let errs = map_read(&self.device, &set.err_read, 8, p.submission.clone())?;
+        let flags = u32::from_le_bytes(errs[..4].try_into().unwrap());
+        let at = u32::from_le_bytes(errs[4..8].try_into().unwrap());
+        if flags != 0 {
+            return Err(kernel_error(flags, at, &p));
+        }
+        let (Some(win), Sink::Host(f)) = (p.readback, sink) else {
+            return Ok(());
+        };
+        let slice = set.out_read.buf.slice(..p.read_len);
+        let view = map_view(&self.device, &slice, p.submission)?;
+        let bytes = &view[win];
+        let base = idx.chunks[p.chunks.start].orig_offset;
+        let r = if verify {
+            p.chunks.clone().into_par_iter().try_for_each(|ci| {
+                let c = &idx.chunks[ci];
+                let o = (c.orig_offset - base) as usize;
+                if xxh3_64(&bytes[o..o + c.orig_len as usize]) != c.checksum {
+                    return Err(Error::corrupt(format!(
+                        "checksum mismatch in chunk {ci} (original bytes {}..{}) after GPU decode",
+                        c.orig_offset,
+                        c.orig_offset + c.orig_len as u64
+                    )));
+                }
+                Ok(())
+            })
+        } else {
+            Ok(())
+        };
+        let r = r.and_then(|_| f(bytes));
+        drop(view);
+        set.out_read.buf.unmap();
+        r
+    }
+}
+
+fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
+    let what = if flags & ERR_PAST_END != 0 {
+        "a huffman sub-stream runs past its end"
+    } else if flags & ERR_LENGTH != 0 {
+        "huffman sub-stream length does not match its codes"
+    } else if flags & ERR_BAD_CODE != 0 {
+        "huffman table is incomplete"
+    } else if flags & ERR_DESCRIPTOR != 0 {
+        "a sub-stream descriptor points outside its buffer"
+    } else if flags & ERR_MERGE != 0 {
+        "a chunk descriptor points outside its buffer"
+    } else {
+        "unknown kernel error"
+    };
+    let chunk = p
+        .sub_chunk
+        .get(at as usize)
+        .map(|c| format!(" (chunk {c})"))
+        .unwrap_or_default();
+    Error::corrupt(format!("GPU decode: {what}{chunk} [flags {flags:#x}]"))
+}
+
+fn bind(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+    b.as_entire_binding()
+}
+
+fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding, resource }
+}
+
+/// Kernel parameters and dispatch sizes of a window.
+struct Params {
+    words: [u32; 8],
+    huff_groups: (u32, u32),
+    merge_groups: (u32, u32),
+}
+
+/// A 2D grid of at least `groups` workgroups, at most `max` per dimension.
+fn grid(groups: u64, max: u32) -> Result<(u32, u32)> {
+    if groups == 0 {
+        return Ok((0, 0));
+    }
+    let x = groups.min(max as u64);
+    let y = groups.div_ceil(x);
+    if y > max as u64 {
+        return Err(Error::Gpu(format!(
+            "{groups} workgroups exceed a {max}² dispatch"
+        )));
+    }
+    Ok((x as u32, y as u32))
+}
+
+fn params(w: &Window, max_dim: u32) -> Result<Params> {
+    let win_start = (w.orig_start - w.out_base) as u32;
+    let win_end = (w.orig_end - w.out_base) as u32;
+    let first_word = win_start / 4;
+    let word_count = win_end.div_ceil(4) - first_word;
+    let huff_groups = grid(w.jobs.len() as u64, max_dim)?;
+    let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
+    debug_assert!(w.jobs.iter().all(|j| j[2] <= GPU_HUFF_WG));
+    Ok(Params {
+        words: [
+            w.jobs.len() as u32,
+            huff_groups.0,
+            word_count,
+            merge_groups.0,
+            first_word,
+            win_start,
+            win_end,
+            w.chunks.len() as u32,
+        ],
+        huff_groups,
+        merge_groups,
+    })
+}
+
+fn wait(device: &wgpu::Device, s: wgpu::SubmissionIndex) -> Result<()> {
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(s),
+            timeout: None,
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
+}
+
+/// Maps `slice` for reading once submission `s` is done.
+fn map_view(
+    device: &wgpu::Device,
+    slice: &wgpu::BufferSlice<'_>,
+    s: wgpu::SubmissionIndex,
+) -> Result<wgpu::BufferView> {
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    wait(device, s)?;
+    let r = match rx.try_recv() {
+        Ok(r) => r,
+        Err(_) => {
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+            rx.try_recv()
+                .map_err(|_| Error::Gpu("buffer map never completed".into()))?
+        }
+    };
+    r.map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))?;
+    slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))
+}
+
+/// The first `len` bytes of `buf`, copied out once submission `s` is done.
+fn map_read(
+    device: &wgpu::Device,
+    buf: &wgpu::Buffer,
+    len: u64,
+    s: wgpu::SubmissionIndex,
+) -> Result<Vec<u8>> {
+    let slice = buf.slice(..len);
+    let v = map_view(device, &slice, s).map(|view| view.to_vec());
+    buf.unmap();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    #[test]
+    fn grids_stay_within_the_dimension_limit() {
+        assert_eq!(grid(0, 65535).unwrap(), (0, 0));
+        assert_eq!(grid(5, 65535).unwrap(), (5, 1));
+        assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
+        assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
+        let (x, y) = grid(1 << 19, 1000).unwrap();
+        assert!(x <= 1000 && y <= 1000 && x as u64 * y as u64 >= 1 << 19);
+        assert!(grid(1 << 21, 1000).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! GPU decompression with wgpu compute shaders (WGSL), byte-identical to the CPU path.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # fn main() -> znn_gpu::Result<()> {
+//! let znn = std::fs::read("model.znn").unwrap();
+//! let mut gpu = znn_gpu::gpu::GpuDecoder::new()?; // Vulkan unless WGPU_BACKEND says otherwise
+//! eprintln!("device: {}", gpu.describe());
+//! let bytes = gpu.decompress_bytes(&znn)?; // read back, every chunk's xxh3 verified
+//! let a = znn_gpu::Archive::from_bytes(&znn)?;
+//! let out = gpu.decode_to_buffer(&a, &znn[znn_gpu::Archive::DATA_START as usize..])?;
+//! // out.buffer holds the original bytes on the device; out.tensors says where each tensor lies.
+//! # Ok(()) }
+//! ```
+//!
+//! - [`GpuDecoder::new`] opens its own device (`Backends::VULKAN` by default, `WGPU_BACKEND`
+//!   overrides; `Error::Gpu` when there is no adapter); [`GpuDecoder::from_device`] uses a caller's.
+//!   Pipelines, the bind group layout and two sets of window buffers are created once per decoder.
+//! - [`GpuDecoder::decode_to_buffer`]: archive → one device buffer (`STORAGE | COPY_SRC`) plus the
+//!   safetensors tensor table. Kernel error flags are checked; checksums are not (the bytes stay on
+//!   the device). An output larger than the adapter's `max_buffer_size` is an `Error::Gpu`:
+//!   use the streaming call for such files.
+//! - [`GpuDecoder::decompress_bytes`] and [`GpuDecoder::decompress_to_writer`]: windows are read
+//!   back and every chunk's xxh3 is verified on the host, exactly as the CPU path does, before any
+//!   byte is returned or written.
+//! - [`GpuDecoder::decode_index`]: the lower-level call on an [`crate::format::Index`] and a data
+//!   region (tests use it with hand-made maps).
+//! - [`bench::measure`]: kernel time, end-to-end time and plain upload time for the `bench` command.
+//!
+//! # How a window decodes
+//!
+//! Chunks are grouped into windows ([`plan::plan_windows`]) so that every buffer of a window fits
+//! the adapter's real `max_storage_buffer_binding_size` and `max_buffer_size` (lavapipe: 128 MiB),
+//! capped by [`crate::constants::GPU_WINDOW_BYTES`] of original bytes or by
+//! [`GpuDecoder::set_window_bytes`]. For each window the host builds descriptors from the chunk map
+//! ([`plan::build_window`]):
+//!
+//! - Huffman streams: the table is parsed and validated on the host and expanded with the CPU's own
+//!   [`crate::huffman::build::single_table`] into 2048 16-bit entries, packed two per u32 (4 KiB);
+//!   one descriptor per sub-stream (start byte, byte length, output word, symbol count) and one job
+//!   per group of up to [`crate::constants::GPU_HUFF_WG`] sub-streams of a stream.
+//! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
+//!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
+//!   rare in weights, and a GPU zstd decoder is out of scope.
+//! - Raw streams are read straight from the uploaded payload; const streams are a value in the
+//!   chunk descriptor.
+//!
+//! `shaders/huffman_decode.wgsl` runs one workgroup per job: the table is copied into workgroup
+//! memory, then each invocation decodes one sub-stream (start at any byte; a 64-bit bit window in two
+//! u32) into word-aligned output. `shaders/merge.wgsl` runs one invocation per output u32 word: it
+//! finds the chunk of each byte by binary search, rebuilds the byte from the chunk's streams with
+//! the layout's merge rule, and leaves bytes outside the window untouched, so windows and segments
+//! may start at any byte. Both dispatches are 2D when they exceed 65,535 workgroups per dimension.
+//! Every descriptor index is checked in the shaders; a violation (a sub-stream running past its end
+//! or leaving a byte over, a descriptor out of bounds) sets a flag in an error buffer that the host
+//! reads after each window and turns into `Error::Corrupt`.
+//!
+//! Two buffer sets alternate: window *i + 1* is built and queued for upload (`write_buffer`) and
+//! submitted before window *i* is waited for and read back, so host work (zstd, descriptors,
+//! checksums, writing) overlaps device work.
+
+pub mod bench;
+mod buffers;
+pub mod decode;
+mod device;
+mod pipelines;
+pub mod plan;
+mod source;
+
+pub use bench::{measure, GpuBenchFigures, KernelTimer};
+pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
+pub use device::backends;

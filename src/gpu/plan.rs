@@ -1,0 +1,417 @@
+//! Host side of the GPU decode: splits the chunk map into windows that fit the adapter's limits and
+//! builds each window's descriptors (Huffman tables, jobs, sub-streams, chunk sources) from the
+//! [`Index`]. Nothing here touches wgpu, so it is tested without an adapter.
+//!
+//! Everything read from the index is re-checked here (ranges into `streams`, `sub_lens` and the
+//! data), because the lower-level entry point accepts a hand-made [`Index`]: a bad map gives
+//! [`Error::Corrupt`], never a panic or an out-of-bounds descriptor.
+
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
+
+/// Output words per merge workgroup (`MERGE_BLOCK` in `shaders/merge.wgsl`).
+pub const MERGE_BLOCK: u64 = (GPU_MERGE_WG * GPU_MERGE_WPI) as u64;
+use crate::error::{Error, Result};
+use crate::format::{huffman_table, ChunkRec, Codec, Index, StreamRec};
+use crate::huffman::build::single_table;
+use crate::layout::{Layout, MAX_STREAMS};
+use std::ops::Range;
+
+/// u32 words per chunk descriptor: first byte, length, layout, unused, one source per stream.
+pub const CHUNK_WORDS: usize = 4 + MAX_STREAMS;
+/// Source kinds of a chunk descriptor's stream (`kind << 30 | value`), as `shaders/merge.wgsl`.
+const SRC_COMP: u32 = 0;
+const SRC_HUFF: u32 = 1;
+const SRC_CONST: u32 = 2;
+/// Largest byte offset a source can hold (30 bits).
+const SRC_MAX: u64 = (1 << 30) - 1;
+
+/// The adapter limits a window must respect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowLimits {
+    /// Largest storage binding in bytes (`max_storage_buffer_binding_size`, also capped by
+    /// `max_buffer_size` and by 256 MiB so that every bit position in a binding fits in a u32).
+    pub max_binding: u64,
+    /// `min_storage_buffer_offset_alignment`: where the output binding of a window may start.
+    pub offset_align: u64,
+    /// Original bytes per window wanted by the caller (at least one chunk is always taken).
+    pub window_bytes: u64,
+}
+
+impl WindowLimits {
+    /// Bytes of the output binding a window of `orig` bytes may need: alignment slack before it,
+    /// word rounding after it.
+    fn out_binding(&self, orig: u64) -> u64 {
+        orig + self.offset_align + 4
+    }
+}
+
+/// Buffer sizes (bytes) one window needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowSizes {
+    pub comp: u64,
+    pub tables: u64,
+    pub jobs: u64,
+    pub subs: u64,
+    pub huff: u64,
+    pub chunks: u64,
+    pub orig: u64,
+}
+
+impl WindowSizes {
+    fn add(&mut self, o: &WindowSizes) {
+        self.comp += o.comp;
+        self.tables += o.tables;
+        self.jobs += o.jobs;
+        self.subs += o.subs;
+        self.huff += o.huff;
+        self.chunks += o.chunks;
+        self.orig += o.orig;
+    }
+    fn fits(&self, lim: &WindowLimits) -> bool {
+        let b = lim.max_binding;
+        self.comp + 8 <= b
+            && self.tables <= b
+            && self.jobs <= b
+            && self.subs <= b
+            && self.huff <= b
+            && self.chunks <= b
+            && lim.out_binding(self.orig) <= b
+    }
+}
+
+/// The layout of chunk `c`, checked against the segment table.
+fn layout_of(idx: &Index, c: &ChunkRec) -> Result<Layout> {
+    idx.segments
+        .get(c.segment as usize)
+        .map(|s| s.layout)
+        .ok_or_else(|| Error::corrupt("chunk points to a missing segment"))
+}
+
+/// The stream records of chunk `c`, checked against the index's arrays.
+pub fn chunk_streams<'a>(idx: &'a Index, c: &ChunkRec) -> Result<&'a [StreamRec]> {
+    let layout = layout_of(idx, c)?;
+    let start = c.stream_start as usize;
+    idx.streams
+        .get(start..start + layout.stream_count())
+        .ok_or_else(|| Error::corrupt("chunk points past the stream records"))
+}
+
+/// Sub-stream lengths of Huffman stream `s` of `n` symbols, checked against the index.
+fn sub_lens<'a>(idx: &'a Index, s: &StreamRec, n: usize) -> Result<&'a [u32]> {
+    let start = s.sub_start as usize;
+    idx.sub_lens
+        .get(start..start + idx.sub_count(n))
+        .ok_or_else(|| Error::corrupt("stream points past the sub-stream lengths"))
+}
+
+fn round4(x: u64) -> u64 {
+    x.div_ceil(4) * 4
+}
+
+/// What chunk `ci` adds to a window.
+pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
+    let c = &idx.chunks[ci];
+    let layout = layout_of(idx, c)?;
+    let n = (c.orig_len as usize / layout.elem_size()) as u64;
+    let mut w = WindowSizes {
+        comp: c.data_len,
+        // The descriptor, and the merge's block table (one u32 per MERGE_BLOCK output words).
+        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * MERGE_BLOCK) + 2) * 4,
+        orig: c.orig_len as u64,
+        ..Default::default()
+    };
+    for s in chunk_streams(idx, c)? {
+        match s.codec {
+            Codec::Zstd => w.comp += round4(n) + 4,
+            Codec::Huffman => {
+                let subs = idx.sub_count(n as usize) as u64;
+                w.tables += (GPU_TABLE_WORDS * 4) as u64;
+                w.subs += 16 * subs;
+                w.jobs += 16 * subs.div_ceil(GPU_HUFF_WG as u64);
+                w.huff += round4(n);
+            }
+            Codec::Raw | Codec::Const => {}
+        }
+    }
+    Ok(w)
+}
+
+/// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
+/// alone does not fit is an error naming the limit.
+pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut acc = WindowSizes::default();
+    for ci in 0..idx.chunks.len() {
+        let s = chunk_sizes(idx, ci)?;
+        let mut next = acc;
+        next.add(&s);
+        if ci > start && (!next.fits(lim) || next.orig > lim.window_bytes) {
+            out.push(start..ci);
+            start = ci;
+            next = s;
+        }
+        if !next.fits(lim) {
+            return Err(Error::Gpu(format!(
+                "chunk {ci} needs more than the adapter's {} byte storage binding limit",
+                lim.max_binding
+            )));
+        }
+        acc = next;
+    }
+    if start < idx.chunks.len() {
+        out.push(start..idx.chunks.len());
+    }
+    Ok(out)
+}
+
+/// One window's descriptors, ready to upload.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub chunks: Range<usize>,
+    /// The window's payloads in the data region: `data_offset .. data_offset + data_len`.
+    pub data_offset: u64,
+    pub data_len: u64,
+    /// CPU-decoded zstd streams; uploaded at byte `extra_offset` of the comp buffer.
+    pub extra: Vec<u8>,
+    pub extra_offset: u64,
+    pub tables: Vec<u32>,
+    pub jobs: Vec<[u32; 4]>,
+    pub subs: Vec<[u32; 4]>,
+    /// For each sub-stream, its chunk (for error messages).
+    pub sub_chunk: Vec<u32>,
+    /// Chunk descriptors (`CHUNK_WORDS` each), then the merge's block table: for each block of
+    /// `MERGE_BLOCK` output words, the chunk holding its first byte inside the window.
+    pub chunk_words: Vec<u32>,
+    pub huff_words: u64,
+    /// The window's original byte range.
+    pub orig_start: u64,
+    pub orig_end: u64,
+    /// Absolute original byte at offset 0 of the output binding.
+    pub out_base: u64,
+}
+
+impl Window {
+    /// Bytes of the comp buffer: window data, then the zstd streams.
+    pub fn comp_len(&self) -> u64 {
+        self.extra_offset + self.extra.len() as u64
+    }
+}
+
+/// Builds the descriptors of `range`. `data` holds the window's payloads (it starts at the first
+/// chunk's data offset); `out_base` is the absolute original byte that offset 0 of the output
+/// binding holds (at or before the window's first byte).
+pub fn build_window(
+    idx: &Index,
+    range: Range<usize>,
+    data: &[u8],
+    out_base: u64,
+    zstd: &mut Option<zstd::bulk::Decompressor<'static>>,
+) -> Result<Window> {
+    let first = idx
+        .chunks
+        .get(range.start)
+        .ok_or_else(|| Error::corrupt("window past the chunk map"))?;
+    let last = &idx.chunks[range.end - 1];
+    let data_end = last.data_offset + last.data_len;
+    let data_len = data_end
+        .checked_sub(first.data_offset)
+        .ok_or_else(|| Error::corrupt("chunk payloads out of order"))?;
+    if (data.len() as u64) < data_len {
+        return Err(Error::truncated("window payload"));
+    }
+    let orig_end = last.orig_offset + last.orig_len as u64;
+    if out_base > first.orig_offset || orig_end - out_base > SRC_MAX {
+        return Err(Error::Gpu("window too large for 30-bit offsets".into()));
+    }
+    let mut w = Window {
+        chunks: range.clone(),
+        data_offset: first.data_offset,
+        data_len,
+        extra_offset: round4(data_len) + 4,
+        orig_start: first.orig_offset,
+        orig_end,
+        out_base,
+        ..Default::default()
+    };
+    let mut table16 = [0u16; TABLE_SIZE];
+    let mut expect_orig = first.orig_offset;
+    for ci in range {
+        let c = &idx.chunks[ci];
+        let layout = layout_of(idx, c)?;
+        let n = c.orig_len as usize / layout.elem_size();
+        if c.orig_offset != expect_orig || c.orig_len == 0 {
+            return Err(Error::corrupt("chunks are not back to back"));
+        }
+        expect_orig += c.orig_len as u64;
+        let c_off = c
+            .data_offset
+            .checked_sub(first.data_offset)
+            .filter(|&o| o + c.data_len <= data_len)
+            .ok_or_else(|| Error::corrupt("chunk payload outside its window"))?;
+        let mut desc = [0u32; CHUNK_WORDS];
+        desc[0] = (c.orig_offset - out_base) as u32;
+        desc[1] = c.orig_len;
+        desc[2] = layout.id() as u32;
+        let mut s_off = c_off;
+        for (k, s) in chunk_streams(idx, c)?.iter().enumerate() {
+            let body = data
+                .get(s_off as usize..(s_off + s.comp_len as u64) as usize)
+                .ok_or_else(|| Error::corrupt("stream payload outside its chunk"))?;
+            let body_off = s_off;
+            s_off += s.comp_len as u64;
+            desc[4 + k] = match s.codec {
+                Codec::Const => (SRC_CONST << 30) | s.value as u32,
+                Codec::Raw => {
+                    if body.len() != n {
+                        return Err(Error::corrupt(
+                            "raw stream length differs from its element count",
+                        ));
+                    }
+                    (SRC_COMP << 30) | body_off as u32
+                }
+                Codec::Zstd => {
+                    let z = match zstd {
+                        Some(z) => z,
+                        None => zstd.insert(
+                            zstd::bulk::Decompressor::new()
+                                .map_err(|e| Error::io("zstd decoder", e))?,
+                        ),
+                    };
+                    let at = w.extra_offset + w.extra.len() as u64;
+                    let mut buf = Vec::with_capacity(n);
+                    let got = z
+                        .decompress_to_buffer(body, &mut buf)
+                        .map_err(|e| Error::corrupt(format!("zstd stream: {e}")))?;
+                    if got != n {
+                        return Err(Error::corrupt("zstd stream has the wrong length"));
+                    }
+                    w.extra.extend_from_slice(&buf);
+                    w.extra.resize(round4(w.extra.len() as u64) as usize, 0);
+                    (SRC_COMP << 30) | at as u32
+                }
+                Codec::Huffman => {
+                    let lens = sub_lens(idx, s, n)?;
+                    let (table, tsize) = huffman_table(body, lens)?;
+                    single_table(&table.lens, &mut table16);
+                    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
+                    w.tables.extend(
+                        table16
+                            .chunks_exact(2)
+                            .map(|p| p[0] as u32 | (p[1] as u32) << 16),
+                    );
+                    let out_word = w.huff_words as u32;
+                    let mut at = body_off + tsize as u64;
+                    let first_sub = w.subs.len() as u32;
+                    let sub_symbols = idx.sub_symbols as usize;
+                    for (k, &len) in lens.iter().enumerate() {
+                        let symbols = (n - k * sub_symbols).min(sub_symbols);
+                        w.subs.push([
+                            at as u32,
+                            len,
+                            out_word + (k * sub_symbols / 4) as u32,
+                            symbols as u32,
+                        ]);
+                        w.sub_chunk.push(ci as u32);
+                        at += len as u64;
+                    }
+                    for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
+                        let count = (lens.len() - j).min(GPU_HUFF_WG as usize);
+                        w.jobs.push([ti, first_sub + j as u32, count as u32, 0]);
+                    }
+                    w.huff_words += (n as u64).div_ceil(4);
+                    (SRC_HUFF << 30) | (out_word * 4)
+                }
+            };
+        }
+        if s_off != c_off + c.data_len {
+            return Err(Error::corrupt(
+                "stream lengths do not add up to the chunk payload",
+            ));
+        }
+        w.chunk_words.extend_from_slice(&desc);
+    }
+    block_table(&mut w);
+    if w.comp_len() > SRC_MAX || w.huff_words * 4 > SRC_MAX {
+        return Err(Error::Gpu("window too large for 30-bit offsets".into()));
+    }
+    Ok(w)
+}
+
+/// Appends the merge's block table to the chunk descriptors of `w`.
+fn block_table(w: &mut Window) {
+    let win_start = w.orig_start - w.out_base;
+    let win_end = w.orig_end - w.out_base;
+    let first_word = win_start / 4;
+    let words = win_end.div_ceil(4) - first_word;
+    let n = w.chunk_words.len() / CHUNK_WORDS;
+    let mut c = 0;
+    for b in 0..words.div_ceil(MERGE_BLOCK) {
+        let p = ((first_word + b * MERGE_BLOCK) * 4).max(win_start);
+        while c + 1 < n && w.chunk_words[(c + 1) * CHUNK_WORDS] as u64 <= p {
+            c += 1;
+        }
+        w.chunk_words.push(c as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Archive, CompressOptions};
+
+    fn archive(n: usize) -> (Vec<u8>, Archive) {
+        let src: Vec<u8> = (0..n as u32)
+            .flat_map(|i| half::bf16::from_f32((i as f32 * 0.37).sin() * 0.02).to_le_bytes())
+            .collect();
+        let opts = CompressOptions {
+            chunk_size: 4096,
+            dtype: Layout::Bf16,
+            ..Default::default()
+        };
+        let z = crate::compress_bytes(&src, &opts).unwrap();
+        let a = Archive::from_bytes(&z).unwrap();
+        (z, a)
+    }
+
+    #[test]
+    fn windows_cover_chunks_and_respect_limits() {
+        let (_, a) = archive(50_000);
+        let lim = WindowLimits {
+            max_binding: 1 << 27,
+            offset_align: 256,
+            window_bytes: 10_000,
+        };
+        let ws = plan_windows(&a.index, &lim).unwrap();
+        assert_eq!(ws.first().unwrap().start, 0);
+        assert_eq!(ws.last().unwrap().end, a.index.chunks.len());
+        for pair in ws.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        for w in &ws {
+            let orig: u64 = w.clone().map(|c| a.index.chunks[c].orig_len as u64).sum();
+            assert!(orig <= 10_000 || w.len() == 1);
+        }
+        let tiny = WindowLimits {
+            max_binding: 1024,
+            ..lim
+        };
+        assert!(matches!(plan_windows(&a.index, &tiny), Err(Error::Gpu(_))));
+    }
+
+    #[test]
+    fn descriptors_point_inside_the_window() {
+        let (z, a) = archive(30_000);
+        let data = &z[Archive::DATA_START as usize..];
+        let w = build_window(&a.index, 0..a.index.chunks.len(), data, 0, &mut None).unwrap();
+        assert!(w.chunk_words.len() > a.index.chunks.len() * CHUNK_WORDS);
+        assert_eq!(
+            w.tables.len(),
+            w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS
+        );
+        for s in &w.subs {
+            assert!(s[0] as u64 + s[1] as u64 <= w.data_len);
+            assert!(s[2] as u64 + (s[3] as u64).div_ceil(4) <= w.huff_words);
+        }
+    }
+}
