@@ -469,6 +469,12 @@ fn file_to_buffer_and_bench_figures() {
         f.kernel_s > 0.0 && f.end_to_end_s > 0.0 && f.upload_s > 0.0,
         "{f:?}"
     );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.znn");
+    std::fs::write(&path, &z).unwrap();
+    let f = znn_gpu::gpu::measure_file(&mut d, &path, 1).unwrap();
+    assert_eq!(f.compressed_bytes, z.len() as u64);
+    assert!(f.end_to_end_s > 0.0);
 }
 
 /// Prints the bench figures of the corpus files (lavapipe figures are no speed claim).
