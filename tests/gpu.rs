@@ -521,3 +521,18 @@ fn two_dimensional_dispatch() {
     assert!(d.decompress_bytes(&z).unwrap() == src);
     check_device_buffer(&mut d, &z, &src);
 }
+
+/// A file of several default-size windows (slow on lavapipe, so not run by default).
+#[test]
+#[ignore]
+fn several_default_windows() {
+    let Some(mut d) = gpu() else { return };
+    let mut src = floats(Layout::Bf16, 75 << 20, 123);
+    src.extend(floats(Layout::Fp32, 3 << 20, 124));
+    let z = compress_bytes(&src, &opts(Layout::Bf16, 256 << 10, 4096)).unwrap();
+    let a = Archive::from_bytes(&z).unwrap();
+    let windows = znn_gpu::gpu::plan::plan_windows(&a.index, &d.window_limits()).unwrap();
+    assert!(windows.len() >= 3, "{} windows", windows.len());
+    assert!(d.decompress_bytes(&z).unwrap() == src);
+    check_device_buffer(&mut d, &z, &src);
+}
