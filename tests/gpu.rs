@@ -469,6 +469,12 @@ fn file_to_buffer_and_bench_figures() {
         f.kernel_s > 0.0 && f.end_to_end_s > 0.0 && f.upload_s > 0.0,
         "{f:?}"
     );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.znn");
+    std::fs::write(&path, &z).unwrap();
+    let f = znn_gpu::gpu::measure_file(&mut d, &path, 1).unwrap();
+    assert_eq!(f.compressed_bytes, z.len() as u64);
+    assert!(f.end_to_end_s > 0.0);
 }
 
 /// Prints the bench figures of the corpus files (lavapipe figures are no speed claim).
@@ -512,6 +518,21 @@ fn two_dimensional_dispatch() {
     let mut src = floats(Layout::Bf16, 20_001, 77);
     src.extend(floats(Layout::Fp32, 3_001, 78));
     let z = compress_bytes(&src, &opts(Layout::Bf16, 4096, 256)).unwrap();
+    assert!(d.decompress_bytes(&z).unwrap() == src);
+    check_device_buffer(&mut d, &z, &src);
+}
+
+/// A file of several default-size windows (slow on lavapipe, so not run by default).
+#[test]
+#[ignore]
+fn several_default_windows() {
+    let Some(mut d) = gpu() else { return };
+    let mut src = floats(Layout::Bf16, 75 << 20, 123);
+    src.extend(floats(Layout::Fp32, 3 << 20, 124));
+    let z = compress_bytes(&src, &opts(Layout::Bf16, 256 << 10, 4096)).unwrap();
+    let a = Archive::from_bytes(&z).unwrap();
+    let windows = znn_gpu::gpu::plan::plan_windows(&a.index, &d.window_limits()).unwrap();
+    assert!(windows.len() >= 3, "{} windows", windows.len());
     assert!(d.decompress_bytes(&z).unwrap() == src);
     check_device_buffer(&mut d, &z, &src);
 }

@@ -26,7 +26,8 @@
 //!   byte is returned or written.
 //! - [`GpuDecoder::decode_index`]: the lower-level call on an [`crate::format::Index`] and a data
 //!   region (tests use it with hand-made maps).
-//! - [`bench::measure`]: kernel time, end-to-end time and plain upload time for the `bench` command.
+//! - [`bench::measure`] (bytes in memory) and [`bench::measure_file`] (a path; end-to-end from the
+//!   file): kernel time, end-to-end time and plain upload time for the `bench` command.
 //!
 //! # How a window decodes
 //!
@@ -68,6 +69,6 @@ mod pipelines;
 pub mod plan;
 mod source;
 
-pub use bench::{measure, GpuBenchFigures, KernelTimer};
+pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
 pub use device::backends;
