@@ -21,7 +21,13 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     Ok((best, last.expect("runs >= 1")))
 }
 
-pub fn run(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Result<()> {
+pub fn run(
+    path: &Path,
+    opts: &CompressOptions,
+    runs: usize,
+    device: super::device::DeviceArg,
+    json: bool,
+) -> Result<()> {
     use std::fmt::Write;
     let mut o = String::new();
     let data =
@@ -63,6 +69,25 @@ pub fn run(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Resu
         rows.push((format!("file_decompress_gbs_{threads}t"), gbs(tfd)));
         comp = c;
     }
+    // GPU columns: kernel-only decode, .znn file -> GPU memory end to end, and the original bytes
+    // uploaded uncompressed, all in GB/s of original bytes.
+    let mut gpu_rows: Vec<(String, f64)> = Vec::new();
+    let mut gpu_name = None;
+    if let Some(mut g) = super::device::choose(device)? {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("temp dir", e))?;
+        let zp = dir.path().join("bench.znn");
+        std::fs::write(&zp, &comp).map_err(|e| Error::io("writing temp .znn", e))?;
+        let f = crate::gpu::measure_file(&mut g, &zp, runs)?;
+        let soft = if super::device::is_software(&g) {
+            " [software adapter: correctness only, not a GPU speed]"
+        } else {
+            ""
+        };
+        gpu_name = Some(format!("{}{soft}", f.adapter));
+        gpu_rows.push(("gpu_kernel_decode_gbs".into(), gbs(f.kernel_s)));
+        gpu_rows.push(("gpu_file_to_gpu_memory_gbs".into(), gbs(f.end_to_end_s)));
+        gpu_rows.push(("gpu_uncompressed_upload_gbs".into(), gbs(f.upload_s)));
+    }
     let (tzc, z) = best(runs, || {
         zstd::bulk::compress(&data, 3).map_err(|e| Error::io("zstd", e))
     })?;
@@ -83,6 +108,13 @@ pub fn run(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Resu
         for (k, v) in &rows {
             m.insert(k.clone(), (*v).into());
         }
+        for (k, v) in &gpu_rows {
+            m.insert(k.clone(), (*v).into());
+        }
+        m.insert(
+            "gpu_adapter".into(),
+            gpu_name.clone().map_or(serde_json::Value::Null, Into::into),
+        );
         m.insert("zstd3_ratio_percent".into(), zratio.into());
         m.insert("zstd3_compress_gbs_1t".into(), gbs(tzc).into());
         m.insert("zstd3_decompress_gbs_1t".into(), gbs(tzd).into());
@@ -99,6 +131,19 @@ pub fn run(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Resu
     writeln!(o, "znn-gpu   {ratio:.2}% of original").unwrap();
     for (k, v) in &rows {
         writeln!(o, "  {k:<26} {v:>7.2} GB/s").unwrap();
+    }
+    match &gpu_name {
+        Some(name) => {
+            writeln!(o, "gpu: {name}").unwrap();
+            for (k, v) in &gpu_rows {
+                writeln!(o, "  {k:<26} {v:>7.2} GB/s").unwrap();
+            }
+        }
+        None => writeln!(
+            o,
+            "gpu: not measured (no hardware adapter; --device gpu forces one)"
+        )
+        .unwrap(),
     }
     writeln!(o, "zstd -3   {zratio:.2}% of original").unwrap();
     writeln!(o, "  {:<26} {:>7.2} GB/s", "compress_gbs_1t", gbs(tzc)).unwrap();

@@ -1,6 +1,7 @@
 //! Command-line interface: parse, call the library, report. No codec logic lives here.
 
 mod bench;
+mod device;
 mod files;
 mod info;
 mod signals;
@@ -64,6 +65,9 @@ enum Cmd {
         /// Overwrite an existing output.
         #[arg(short, long)]
         force: bool,
+        /// Decoder: cpu, gpu, or auto (the GPU when a hardware adapter exists, else the CPU).
+        #[arg(long, value_enum, default_value = "auto")]
+        device: device::DeviceArg,
     },
     /// Show sizes, ratio and a per-segment, per-stream table of a .znn file.
     Info {
@@ -88,6 +92,9 @@ enum Cmd {
         /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
         #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
         sub_symbols: u32,
+        /// GPU columns: cpu (none), gpu (any adapter, software ones too), auto (hardware adapters).
+        #[arg(long, value_enum, default_value = "auto")]
+        device: device::DeviceArg,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -168,6 +175,7 @@ fn run(cli: Cli) -> Result<()> {
             input,
             output,
             force,
+            device,
         } => {
             let out_path = match output {
                 Some(p) => p,
@@ -175,19 +183,33 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut out = Output::create(&out_path, force, Some(&input))?;
             let inp = open_input(&input)?;
+            let gpu = device::choose(device)?;
             let t = Instant::now();
-            let bar = progress(show, 0);
-            let mut file = inp.file;
-            let a = decompress_stream(&mut file, out.writer(), &mut |d| {
-                if bar.length() == Some(0) {
-                    bar.set_length(d.max(1));
+            let mut file = BufReader::with_capacity(1 << 20, inp.file);
+            let a = match gpu {
+                Some(mut g) => {
+                    if cli.verbose {
+                        eprintln!("device: gpu: {}", g.describe());
+                    }
+                    g.decompress_to_writer(&mut file, out.writer())?
                 }
-                bar.set_position(d)
-            })?;
+                None => {
+                    if cli.verbose {
+                        eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
+                    }
+                    let bar = progress(show, 0);
+                    let a = decompress_stream(&mut file, out.writer(), &mut |d| {
+                        if bar.length() == Some(0) {
+                            bar.set_length(d.max(1));
+                        }
+                        bar.set_position(d)
+                    })?;
+                    bar.finish_and_clear();
+                    a
+                }
+            };
             out.commit()?;
-            bar.finish_and_clear();
             if cli.verbose {
-                eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
                 report(
                     "decompressed",
                     &inp.name,
@@ -205,6 +227,7 @@ fn run(cli: Cli) -> Result<()> {
             runs,
             chunk_size,
             sub_symbols,
+            device,
             json,
         } => {
             let opts = CompressOptions {
@@ -212,7 +235,7 @@ fn run(cli: Cli) -> Result<()> {
                 sub_symbols,
                 dtype: Layout::from_dtype_name(&dtype)?,
             };
-            bench::run(&file, &opts, runs.max(1), json)
+            bench::run(&file, &opts, runs.max(1), device, json)
         }
     }
 }
