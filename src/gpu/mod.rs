@@ -17,15 +17,24 @@
 //! - [`GpuDecoder::new`] opens its own device (`Backends::VULKAN` by default, `WGPU_BACKEND`
 //!   overrides; `Error::Gpu` when there is no adapter); [`GpuDecoder::from_device`] uses a caller's.
 //!   Pipelines, the bind group layout and two sets of window buffers are created once per decoder.
-//! - [`GpuDecoder::decode_to_buffer`]: archive → one device buffer (`STORAGE | COPY_SRC`) plus the
-//!   safetensors tensor table. Kernel error flags are checked; checksums are not (the bytes stay on
-//!   the device). An output larger than the adapter's `max_buffer_size` is an `Error::Gpu`:
-//!   use the streaming call for such files.
+//! - [`GpuDecoder::decode_to_buffer`] (data region in memory) and
+//!   [`GpuDecoder::decode_file_to_buffer`] (a seekable file, read window by window): archive → one
+//!   device buffer (`STORAGE | COPY_SRC | COPY_DST`, size rounded up to 4, padding zero) plus the
+//!   safetensors tensor table (parsed from the header, which is decoded on the CPU). Kernel error
+//!   flags are checked; checksums are not (the bytes stay on the device). An output larger than the
+//!   adapter's `max_buffer_size` is an `Error::Gpu` (no multi-buffer output): use the streaming
+//!   call for such files.
 //! - [`GpuDecoder::decompress_bytes`] and [`GpuDecoder::decompress_to_writer`]: windows are read
 //!   back and every chunk's xxh3 is verified on the host, exactly as the CPU path does, before any
 //!   byte is returned or written.
 //! - [`GpuDecoder::decode_index`]: the lower-level call on an [`crate::format::Index`] and a data
 //!   region (tests use it with hand-made maps).
+//! - Errors: `Error::Gpu` for device problems (no adapter, validation, limits too small for one
+//!   chunk); `Error::Corrupt`/`Truncated` for bad input, whether found on the host (map, tables,
+//!   zstd) or by the kernels (error flags) or by the checksums.
+//! - Knobs: [`GpuDecoder::set_window_bytes`] caps a window's original bytes (tests force many
+//!   windows); `set_dispatch_dim` (hidden) caps workgroups per dimension so that tests reach the 2D
+//!   dispatch path.
 //! - [`bench::measure`] (bytes in memory) and [`bench::measure_file`] (a path; end-to-end from the
 //!   file): kernel time, end-to-end time and plain upload time for the `bench` command.
 //!

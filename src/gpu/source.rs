@@ -9,7 +9,8 @@ use crate::layout::Layout;
 use crate::safetensors;
 use std::io::{Read, Seek, SeekFrom};
 
-/// One tensor of a decoded safetensors file: where its bytes lie in [`GpuOutput::buffer`].
+/// One tensor of a decoded safetensors file: where its bytes lie in
+/// [`GpuOutput::buffer`](super::GpuOutput::buffer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorEntry {
     pub name: String,
