@@ -14,6 +14,13 @@ pub fn zeroed(len: usize) -> Result<Vec<u8>> {
     Ok(v)
 }
 
+/// An empty `Vec<u8>` with room for `cap` bytes, backed by huge pages where the kernel allows.
+pub fn with_capacity(cap: usize) -> Vec<u8> {
+    let v = Vec::with_capacity(cap);
+    advise_huge(&v);
+    v
+}
+
 #[cfg(target_os = "linux")]
 fn advise_huge(v: &Vec<u8>) {
     const HUGE: usize = 2 << 20;

@@ -34,19 +34,23 @@ pub struct EncodeScratch {
     streams: Vec<Vec<u8>>,
 }
 
-/// Codes one chunk of whole elements.
+/// Codes one chunk of whole elements. `payload` is an empty buffer to code into (callers recycle
+/// them: a fresh 256 KiB allocation per chunk costs page faults comparable to the coding itself).
 pub fn encode_chunk(
     layout: Layout,
     src: &[u8],
     sub_symbols: usize,
     scratch: &mut EncodeScratch,
+    mut payload: Vec<u8>,
 ) -> Result<EncodedChunk> {
     scratch.streams.resize_with(MAX_STREAMS, Vec::new);
     layout.split(src, &mut scratch.streams);
+    payload.clear();
+    payload.reserve(src.len() + 256);
     let mut chunk = EncodedChunk {
         checksum: xxh3_64(src),
         streams: Vec::with_capacity(layout.stream_count()),
-        payload: Vec::with_capacity(src.len()),
+        payload,
     };
     for s in &scratch.streams[..layout.stream_count()] {
         let st = encode_stream(s, sub_symbols, &mut chunk.payload)?;

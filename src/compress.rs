@@ -92,15 +92,29 @@ fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
     idx
 }
 
+/// Payload buffers returned by the assembler once written, reused by the next window's chunks.
+#[derive(Default)]
+struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap().pop().unwrap_or_default()
+    }
+    fn give(&self, v: Vec<u8>) {
+        self.0.lock().unwrap().push(v);
+    }
+}
+
 /// Appends the data of coded chunks to `w` and records them in the index.
-struct Assembler<W: Write> {
+struct Assembler<'p, W: Write> {
     w: W,
+    pool: &'p Pool,
     idx: Index,
     data_offset: u64,
     next_chunk: usize,
 }
 
-impl<W: Write> Assembler<W> {
+impl<W: Write> Assembler<'_, W> {
     fn push(&mut self, c: EncodedChunk) -> Result<()> {
         let rec = &mut self.idx.chunks[self.next_chunk];
         rec.checksum = c.checksum;
@@ -124,6 +138,7 @@ impl<W: Write> Assembler<W> {
             .map_err(|e| Error::io("writing compressed data", e))?;
         self.data_offset += c.payload.len() as u64;
         self.next_chunk += 1;
+        self.pool.give(c.payload);
         Ok(())
     }
 
@@ -155,6 +170,7 @@ fn encode_window(
     range: std::ops::Range<usize>,
     window: &[u8],
     sub_symbols: usize,
+    pool: &Pool,
 ) -> Result<Vec<EncodedChunk>> {
     let base = idx.chunks[range.start].orig_offset;
     idx.chunks[range]
@@ -162,7 +178,7 @@ fn encode_window(
         .map_init(EncodeScratch::default, |scratch, c| {
             let off = (c.orig_offset - base) as usize;
             let src = &window[off..off + c.orig_len as usize];
-            encode_chunk(idx.layout(c), src, sub_symbols, scratch)
+            encode_chunk(idx.layout(c), src, sub_symbols, scratch, pool.take())
         })
         .collect()
 }
@@ -175,32 +191,39 @@ pub struct CompressStats {
     pub index: Index,
 }
 
-/// Compresses a buffer in memory, all chunks in parallel on the current rayon pool.
+/// Compresses a buffer in memory, in windows of chunks coded in parallel on the current rayon pool.
 pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
     opts.validate()?;
     let plan = plan_segments(src, src.len() as u64, opts.dtype);
     let idx = index_for(&plan, opts);
-    let n = idx.chunks.len();
-    let chunks = if n > 0 {
-        encode_window(&idx, 0..n, src, opts.sub_symbols as usize)?
-    } else {
-        Vec::new()
-    };
-    let mut out = Vec::with_capacity(src.len() / 2 + 1024);
+    let mut out = crate::buffer::with_capacity(src.len() / 2 + 1024);
     out.extend_from_slice(
         &Header {
             chunk_size: opts.chunk_size,
         }
         .to_bytes(),
     );
+    let pool = Pool::default();
+    let wins = windows(&idx, WINDOW_BYTES);
     let mut asm = Assembler {
         w: out,
+        pool: &pool,
         idx,
         data_offset: 0,
         next_chunk: 0,
     };
-    for c in chunks {
-        asm.push(c)?;
+    for win in wins {
+        let first = asm.idx.chunks[win.start].orig_offset as usize;
+        let coded = encode_window(
+            &asm.idx,
+            win,
+            &src[first..],
+            opts.sub_symbols as usize,
+            &pool,
+        )?;
+        for c in coded {
+            asm.push(c)?;
+        }
     }
     Ok(asm.finish()?.0)
 }
@@ -232,8 +255,9 @@ pub fn compress_stream<R: Read, W: Write + Send>(
     }
     let plan = plan_segments(&head, len, opts.dtype);
     let idx = index_for(&plan, opts);
+    let pool = Pool::default();
     let (idx, data_len) = crate::pipeline::with_writer(w, |sink| {
-        let mut out = sink.buffer();
+        let mut out = sink.buffer(WINDOW_BYTES as usize);
         out.extend_from_slice(
             &Header {
                 chunk_size: opts.chunk_size,
@@ -242,11 +266,12 @@ pub fn compress_stream<R: Read, W: Write + Send>(
         );
         let mut asm = Assembler {
             w: out,
+            pool: &pool,
             idx,
             data_offset: 0,
             next_chunk: 0,
         };
-        let mut window = Vec::new();
+        let mut window = crate::buffer::with_capacity(WINDOW_BYTES as usize);
         for win in windows(&asm.idx, WINDOW_BYTES) {
             let first = asm.idx.chunks[win.start].orig_offset;
             let last = &asm.idx.chunks[win.end - 1];
@@ -259,11 +284,14 @@ pub fn compress_stream<R: Read, W: Write + Send>(
                     .copy_from_slice(&head[first as usize..first as usize + from_head]);
             }
             r.read_exact(&mut window[from_head..]).map_err(short)?;
-            let coded = encode_window(&asm.idx, win, &window, opts.sub_symbols as usize)?;
+            let coded = encode_window(&asm.idx, win, &window, opts.sub_symbols as usize, &pool)?;
             for c in coded {
                 asm.push(c)?;
             }
-            sink.send(std::mem::replace(&mut asm.w, sink.buffer()))?;
+            sink.send(std::mem::replace(
+                &mut asm.w,
+                sink.buffer(WINDOW_BYTES as usize),
+            ))?;
             progress(first + wlen as u64);
         }
         let data_len = asm.data_offset;

@@ -72,7 +72,7 @@ pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
 ) -> Result<Archive> {
     let a = Archive::read(r)?;
     let idx = &a.index;
-    let mut data = Vec::new();
+    let mut data = crate::buffer::with_capacity(WINDOW_BYTES as usize + DECODE_PADDING);
     crate::pipeline::with_writer(w, |sink| {
         for win in windows(idx, WINDOW_BYTES) {
             let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
@@ -83,7 +83,7 @@ pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
                 .and_then(|_| r.read_exact(&mut data[..dlen]))
                 .map_err(|e| Error::io("reading .znn data", e))?;
             let olen = (last.orig_offset + last.orig_len as u64 - first.orig_offset) as usize;
-            let mut out = sink.buffer();
+            let mut out = sink.buffer(olen);
             out.resize(olen, 0);
             decode_chunks(idx, win.clone(), &data, &mut out)?;
             sink.send(out)?;

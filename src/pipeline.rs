@@ -14,11 +14,17 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// An empty buffer, recycled from the writer when one is free (no allocation per window).
-    pub fn buffer(&self) -> Vec<u8> {
-        let mut b = self.empty.lock().unwrap().try_recv().unwrap_or_default();
-        b.clear();
-        b
+    /// An empty buffer with room for `cap` bytes, recycled from the writer when one is free (no
+    /// allocation per window; fresh ones get huge pages).
+    pub fn buffer(&self, cap: usize) -> Vec<u8> {
+        match self.empty.lock().unwrap().try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b.reserve(cap);
+                b
+            }
+            Err(_) => crate::buffer::with_capacity(cap),
+        }
     }
 
     /// Queues `buf` for writing; waits while one earlier buffer is still queued (bounded memory).

@@ -49,8 +49,9 @@ pub fn run(
         }
         rows.push((format!("compress_gbs_{threads}t"), gbs(tc)));
         rows.push((format!("decompress_gbs_{threads}t"), gbs(td)));
-        // File to file through the streaming path (temporary files in the system temp folder).
-        let dir = tempfile::tempdir().map_err(|e| Error::io("temp dir", e))?;
+        // File to file through the streaming path, in a temporary folder beside the input (same
+        // filesystem, as ZipNN's baseline script does), else in the system temp folder.
+        let dir = temp_dir_near(path)?;
         let (zp, op) = (dir.path().join("f.znn"), dir.path().join("f.out"));
         let (tfc, _) = pool.install(|| {
             best(runs, || {
@@ -74,7 +75,7 @@ pub fn run(
     let mut gpu_rows: Vec<(String, f64)> = Vec::new();
     let mut gpu_name = None;
     if let Some(mut g) = super::device::choose(device)? {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("temp dir", e))?;
+        let dir = temp_dir_near(path)?;
         let zp = dir.path().join("bench.znn");
         std::fs::write(&zp, &comp).map_err(|e| Error::io("writing temp .znn", e))?;
         let f = crate::gpu::measure_file(&mut g, &zp, runs)?;
@@ -149,6 +150,21 @@ pub fn run(
     writeln!(o, "  {:<26} {:>7.2} GB/s", "compress_gbs_1t", gbs(tzc)).unwrap();
     writeln!(o, "  {:<26} {:>7.2} GB/s", "decompress_gbs_1t", gbs(tzd)).unwrap();
     super::print_stdout(&o)
+}
+
+fn temp_dir_near(p: &Path) -> Result<tempfile::TempDir> {
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+    parent
+        .and_then(|d| {
+            tempfile::Builder::new()
+                .prefix(".znn-bench-")
+                .tempdir_in(d)
+                .ok()
+        })
+        .map_or_else(
+            || tempfile::tempdir().map_err(|e| Error::io("temp dir", e)),
+            Ok,
+        )
 }
 
 fn open(p: &Path) -> Result<std::fs::File> {

@@ -31,10 +31,40 @@ fn hardware_adapter() -> bool {
 pub fn choose(d: DeviceArg) -> Result<Option<GpuDecoder>> {
     match d {
         DeviceArg::Cpu => Ok(None),
-        DeviceArg::Gpu => GpuDecoder::new().map(Some),
-        DeviceArg::Auto if hardware_adapter() => GpuDecoder::new().map(Some),
+        DeviceArg::Gpu => quiet_wsi(GpuDecoder::new).map(Some),
+        DeviceArg::Auto if quiet_wsi(hardware_adapter) => quiet_wsi(GpuDecoder::new).map(Some),
         DeviceArg::Auto => Ok(None),
     }
+}
+
+/// Runs `f` (Vulkan instance and device creation) with stderr sent to /dev/null when
+/// `XDG_RUNTIME_DIR` is unset: Mesa's window-system layer then prints "error: XDG_RUNTIME_DIR is
+/// invalid or not set" at instance creation although no window is ever used, which reads like a
+/// failure of a run that succeeded. wgpu reports real failures as `Result`s, which are kept.
+/// Called before any other thread of the CLI writes to stderr.
+fn quiet_wsi<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: plain fd juggling on fd 2 and two fds owned here; every fd opened is closed.
+        unsafe {
+            let saved = libc::dup(2);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            if saved >= 0 && null >= 0 {
+                libc::dup2(null, 2);
+                libc::close(null);
+                let r = f();
+                libc::dup2(saved, 2);
+                libc::close(saved);
+                return r;
+            }
+            for fd in [saved, null] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    }
+    f()
 }
 
 /// True when the decoder runs on a software (CPU) adapter: its speed is not a GPU figure.

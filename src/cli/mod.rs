@@ -54,6 +54,9 @@ enum Cmd {
         /// Original bytes per chunk.
         #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
         chunk_size: u32,
+        /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
+        #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
+        sub_symbols: u32,
     },
     /// Decompress a .znn file.
     Decompress {
@@ -134,11 +137,12 @@ fn run(cli: Cli) -> Result<()> {
             force,
             dtype,
             chunk_size,
+            sub_symbols,
         } => {
             let opts = CompressOptions {
                 chunk_size,
+                sub_symbols,
                 dtype: Layout::from_dtype_name(&dtype)?,
-                ..CompressOptions::default()
             };
             let out_path = output.unwrap_or_else(|| {
                 let mut p = input.clone().into_os_string();

@@ -216,8 +216,8 @@ mod tests {
     fn fibonacci_counts_hit_the_length_limit() {
         let mut h = [0u64; 256];
         let (mut a, mut b) = (1u64, 1u64);
-        for s in 0..40 {
-            h[s] = a;
+        for c in h.iter_mut().take(40) {
+            *c = a;
             (a, b) = (b, a + b);
         }
         let lens = check(&h);

@@ -25,9 +25,10 @@ pub fn encode(
     }
 }
 
-/// MSB-first bit writer. Four codes (≤ 44 bits) are added to `acc`, which then holds ≤ 51 valid
-/// bits in its low end; one unconditional 8-byte store writes them top-aligned and the whole bytes
-/// among them are kept (after that ≤ 7 bits stay pending), so there is no branch per symbol.
+/// MSB-first bit writer. Four codes (≤ 44 bits; two codes ≤ 22 bits fit a u32) are added to `acc`,
+/// which then holds ≤ 51 valid bits in its low end; one unconditional 8-byte store writes them
+/// top-aligned and the whole bytes among them are kept (after that ≤ 7 bits stay pending), so there
+/// is no branch per symbol.
 fn encode_sub(src: &[u8], enc: &[u32; 256], out: &mut Vec<u8>) {
     let start = out.len();
     // Worst case: every symbol 11 bits, plus one spare 8-byte store.
@@ -36,11 +37,21 @@ fn encode_sub(src: &[u8], enc: &[u32; 256], out: &mut Vec<u8>) {
     let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
     let mut quads = src.chunks_exact(4);
     for q in &mut quads {
-        for &s in q {
-            let e = enc[s as usize];
-            acc = (acc << (e >> 16)) | (e & 0xFFFF) as u64;
-            nbits += e >> 16;
-        }
+        // Pairs are joined first, so the chain through `acc` is one shift and one or per four
+        // symbols instead of per symbol.
+        let (a, b, c, d) = (
+            enc[q[0] as usize],
+            enc[q[1] as usize],
+            enc[q[2] as usize],
+            enc[q[3] as usize],
+        );
+        let (la, lb, lc, ld) = (a >> 16, b >> 16, c >> 16, d >> 16);
+        let ab = ((a & 0xFFFF) << lb | (b & 0xFFFF)) as u64;
+        let cd = ((c & 0xFFFF) << ld | (d & 0xFFFF)) as u64;
+        let abcd = ab << (lc + ld) | cd;
+        let n = la + lb + lc + ld;
+        acc = (acc << n) | abcd;
+        nbits += n;
         // nbits >= 4 here (every code has at least one bit), so the shift is < 64.
         buf[pos..pos + 8].copy_from_slice(&(acc << (64 - nbits)).to_be_bytes());
         pos += (nbits / 8) as usize;
