@@ -134,6 +134,12 @@ impl CodeTable {
                 present += 1;
             }
         }
+        // `first` and `last` must be present symbols, so that a table has one encoding.
+        if lens[first] == 0 || lens[last] == 0 {
+            return Err(Error::corrupt(
+                "huffman table range ends on an absent symbol",
+            ));
+        }
         if present < 2 || kraft != 1 << TABLE_LOG {
             return Err(Error::corrupt(
                 "huffman table is not a complete prefix code",

@@ -1,0 +1,124 @@
+//! Golden file: `tests/data/golden_v1.znn` is the compression of `tests/data/golden_v1.bin` made by
+//! the version-1 encoder (see tests/data/README.md). Any build must read it, and today's encoder
+//! must still write it byte for byte. When the encoder legitimately changes its output, regenerate
+//! deliberately with
+//! `cargo test --release --test golden -- --ignored regenerate_golden`
+//! and say why in the commit.
+
+mod common;
+
+use common::*;
+use znn_gpu::format::Codec;
+use znn_gpu::{compress_bytes, decompress_bytes, Archive, Layout};
+
+fn golden_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = test_dir();
+    (d.join("golden_v1.bin"), d.join("golden_v1.znn"))
+}
+
+fn read_golden() -> (Vec<u8>, Vec<u8>) {
+    let (bin, znn) = golden_paths();
+    let b = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let z = std::fs::read(&znn).unwrap_or_else(|e| panic!("{}: {e}", znn.display()));
+    (b, z)
+}
+
+#[test]
+fn golden_decompresses_to_the_original() {
+    let (orig, znn) = read_golden();
+    assert_same(&decompress_bytes(&znn).unwrap(), &orig, "golden_v1.znn");
+    let mut out = Vec::new();
+    znn_gpu::decompress_stream(&mut std::io::Cursor::new(&znn), &mut out, &mut |_| {}).unwrap();
+    assert_same(&out, &orig, "golden_v1.znn via decompress_stream");
+    // And an independent decoder written from FORMAT.md agrees.
+    assert_same(&ref_decode(&znn).unwrap(), &orig, "reference decoder");
+}
+
+#[test]
+fn encoder_still_writes_the_golden_bytes() {
+    let (orig, znn) = read_golden();
+    let now = compress_bytes(&orig, &golden_opts()).unwrap();
+    if now != znn {
+        let first = now.iter().zip(&znn).position(|(a, b)| a != b);
+        panic!(
+            "compressing golden_v1.bin no longer gives golden_v1.znn ({} vs {} bytes, first \
+             difference at {first:?}). If the encoder changed on purpose, regenerate with \
+             `cargo test --release --test golden -- --ignored regenerate_golden`",
+            now.len(),
+            znn.len()
+        );
+    }
+    let mut streamed = Vec::new();
+    znn_gpu::compress_stream(
+        &mut std::io::Cursor::new(&orig),
+        orig.len() as u64,
+        &mut streamed,
+        &golden_opts(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_same(&streamed, &znn, "compress_stream of golden_v1.bin");
+}
+
+#[test]
+fn golden_covers_every_codec_and_several_layouts() {
+    let (orig, znn) = read_golden();
+    let a = check_archive(&znn, &orig, &golden_opts(), "golden_v1.znn");
+    let n = codec_counts(&a);
+    for c in Codec::ALL {
+        assert!(
+            n[c as usize] > 0,
+            "golden file has no {} stream: {n:?}",
+            c.name()
+        );
+    }
+    let layouts: std::collections::HashSet<Layout> =
+        a.index.segments.iter().map(|s| s.layout).collect();
+    assert_eq!(layouts.len(), Layout::ALL.len(), "layouts {layouts:?}");
+    assert!(a.index.chunks.len() >= 8, "{} chunks", a.index.chunks.len());
+    assert!(
+        orig.len() + znn.len() < 64 * 1024,
+        "golden files must stay small"
+    );
+}
+
+#[test]
+fn golden_header_and_trailer_bytes() {
+    let (orig, znn) = read_golden();
+    // FORMAT.md: magic, version 1, flags 0, chunk_size 4096.
+    assert_eq!(
+        znn[..16],
+        [0x89, b'Z', b'N', b'N', 0x0D, 0x0A, 0x1A, 0x0A, 1, 0, 0, 0, 0x00, 0x10, 0, 0]
+    );
+    assert_eq!(znn[znn.len() - 8..], *b"ZNNEND\0\x01");
+    let t = &znn[znn.len() - 40..];
+    assert_eq!(
+        u64::from_le_bytes(t[8..16].try_into().unwrap()),
+        orig.len() as u64
+    );
+    let a = Archive::from_bytes(&znn).unwrap();
+    assert_eq!(
+        a.trailer.index_len,
+        u64::from_le_bytes(t[..8].try_into().unwrap())
+    );
+}
+
+/// Writes tests/data/golden_v1.{bin,znn}. Run deliberately (see the module docs).
+#[test]
+#[ignore = "writes tests/data/golden_v1.*; run only to regenerate the golden files on purpose"]
+fn regenerate_golden() {
+    let orig = golden_input();
+    let znn = compress_bytes(&orig, &golden_opts()).unwrap();
+    check_archive(&znn, &orig, &golden_opts(), "new golden");
+    let (bin, z) = golden_paths();
+    std::fs::create_dir_all(test_dir()).unwrap();
+    std::fs::write(&bin, &orig).unwrap();
+    std::fs::write(&z, &znn).unwrap();
+    eprintln!(
+        "wrote {} ({} bytes) and {} ({} bytes)",
+        bin.display(),
+        orig.len(),
+        z.display(),
+        znn.len()
+    );
+}
