@@ -4,13 +4,25 @@
 
 use crate::error::{Error, Result};
 
-/// A zeroed `Vec<u8>` of `len` bytes, or an error (never an abort) when memory is short.
+/// A zeroed `Vec<u8>` of `len` bytes, or an error (never an abort) when memory is short. Large
+/// sizes come from `calloc`'s fresh mappings, which the kernel zeroes on first touch: the pages are
+/// touched by whoever writes them first (the parallel decoders), not by a serial memset here.
 pub fn zeroed(len: usize) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| Error::invalid(format!("cannot allocate {len} bytes for the output")))?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let too_big = || Error::invalid(format!("cannot allocate {len} bytes for the output"));
+    let layout = std::alloc::Layout::array::<u8>(len).map_err(|_| too_big())?;
+    // SAFETY: `layout` has a non-zero size. A non-null result is `len` zeroed bytes allocated by the
+    // global allocator with align 1, which is exactly what `Vec<u8>` with capacity `len` owns.
+    let v = unsafe {
+        let p = std::alloc::alloc_zeroed(layout);
+        if p.is_null() {
+            return Err(too_big());
+        }
+        Vec::from_raw_parts(p, len, len)
+    };
     advise_huge(&v);
-    v.resize(len, 0);
     Ok(v)
 }
 

@@ -5,8 +5,11 @@ use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, WINDOW_BYTES};
 use crate::decompress::windows;
 use crate::error::{Error, Result};
-use crate::format::{check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer};
+use crate::format::{
+    check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN, TRAILER_LEN,
+};
 use crate::layout::Layout;
+use crate::pipeline::Sink;
 use crate::safetensors;
 use rayon::prelude::*;
 use std::io::{Read, Write};
@@ -92,37 +95,23 @@ fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
     idx
 }
 
-/// Payload buffers returned by the assembler once written, reused by the next window's chunks.
-#[derive(Default)]
-struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
-
-impl Pool {
-    fn take(&self) -> Vec<u8> {
-        self.0.lock().unwrap().pop().unwrap_or_default()
-    }
-    fn give(&self, v: Vec<u8>) {
-        self.0.lock().unwrap().push(v);
-    }
-}
-
-/// Appends the data of coded chunks to `w` and records them in the index.
-struct Assembler<'p, W: Write> {
-    w: W,
-    pool: &'p Pool,
+/// Records coded chunks in the index; their payloads go to the writer thread as they are, so no
+/// byte of compressed data is copied on the coordinating thread.
+struct Assembler {
     idx: Index,
     data_offset: u64,
     next_chunk: usize,
 }
 
-impl<W: Write> Assembler<'_, W> {
-    fn push(&mut self, c: EncodedChunk) -> Result<()> {
+impl Assembler {
+    fn push(&mut self, c: &EncodedChunk) {
         let rec = &mut self.idx.chunks[self.next_chunk];
         rec.checksum = c.checksum;
         rec.data_offset = self.data_offset;
         rec.data_len = c.payload.len() as u64;
         rec.stream_start = self.idx.streams.len() as u32;
         let mut off = self.data_offset;
-        for s in c.streams {
+        for s in &c.streams {
             self.idx.streams.push(StreamRec {
                 codec: s.codec,
                 comp_len: s.comp_len,
@@ -133,33 +122,25 @@ impl<W: Write> Assembler<'_, W> {
             self.idx.sub_lens.extend_from_slice(&s.sub_lens);
             off += s.comp_len as u64;
         }
-        self.w
-            .write_all(&c.payload)
-            .map_err(|e| Error::io("writing compressed data", e))?;
         self.data_offset += c.payload.len() as u64;
         self.next_chunk += 1;
-        self.pool.give(c.payload);
-        Ok(())
     }
 
-    fn finish(mut self) -> Result<(W, Index)> {
-        let index = self.idx.to_bytes();
+    /// The index and trailer bytes that end the file.
+    fn tail(&self) -> Vec<u8> {
+        let mut out = self.idx.to_bytes();
         let mut h = Xxh3::new();
         for c in &self.idx.chunks {
             h.update(&c.checksum.to_le_bytes());
         }
         let trailer = Trailer {
-            index_len: index.len() as u64,
+            index_len: out.len() as u64,
             original_len: self.idx.original_len,
             content_hash: h.digest(),
-            index_hash: xxh3_64(&index),
+            index_hash: xxh3_64(&out),
         };
-        self.w
-            .write_all(&index)
-            .and_then(|_| self.w.write_all(&trailer.to_bytes()))
-            .and_then(|_| self.w.flush())
-            .map_err(|e| Error::io("writing index", e))?;
-        Ok((self.w, self.idx))
+        out.extend_from_slice(&trailer.to_bytes());
+        out
     }
 }
 
@@ -170,7 +151,7 @@ fn encode_window(
     range: std::ops::Range<usize>,
     window: &[u8],
     sub_symbols: usize,
-    pool: &Pool,
+    sink: &Sink,
 ) -> Result<Vec<EncodedChunk>> {
     let base = idx.chunks[range.start].orig_offset;
     idx.chunks[range]
@@ -178,7 +159,7 @@ fn encode_window(
         .map_init(EncodeScratch::default, |scratch, c| {
             let off = (c.orig_offset - base) as usize;
             let src = &window[off..off + c.orig_len as usize];
-            encode_chunk(idx.layout(c), src, sub_symbols, scratch, pool.take())
+            encode_chunk(idx.layout(c), src, sub_symbols, scratch, sink.buffer(0))
         })
         .collect()
 }
@@ -191,45 +172,106 @@ pub struct CompressStats {
     pub index: Index,
 }
 
-/// Compresses a buffer in memory, in windows of chunks coded in parallel on the current rayon pool.
-pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
-    opts.validate()?;
-    let plan = plan_segments(src, src.len() as u64, opts.dtype);
-    let idx = index_for(&plan, opts);
-    let mut out = crate::buffer::with_capacity(src.len() / 2 + 1024);
-    out.extend_from_slice(
-        &Header {
-            chunk_size: opts.chunk_size,
-        }
-        .to_bytes(),
-    );
-    let pool = Pool::default();
-    let wins = windows(&idx, WINDOW_BYTES);
+/// Where a window's original bytes come from.
+enum Input<'a> {
+    /// The whole original in memory: windows are slices of it.
+    Memory(&'a [u8]),
+    /// A reader positioned after `head`, the bytes already read from its start.
+    Reader(&'a mut dyn Read, Vec<u8>),
+}
+
+/// Compresses `len` original bytes from `input` to `w`: windows of chunks are coded in parallel on
+/// the current rayon pool while a background thread writes the previous window's payloads.
+fn compress_to<W: Write + Send>(
+    mut input: Input,
+    len: u64,
+    w: W,
+    opts: &CompressOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(W, CompressStats)> {
+    let head: &[u8] = match &input {
+        Input::Memory(src) => src,
+        Input::Reader(_, head) => head,
+    };
+    let plan = plan_segments(head, len, opts.dtype);
     let mut asm = Assembler {
-        w: out,
-        pool: &pool,
-        idx,
+        idx: index_for(&plan, opts),
         data_offset: 0,
         next_chunk: 0,
     };
-    for win in wins {
-        let first = asm.idx.chunks[win.start].orig_offset as usize;
-        let coded = encode_window(
-            &asm.idx,
-            win,
-            &src[first..],
-            opts.sub_symbols as usize,
-            &pool,
+    let wins = windows(&asm.idx, WINDOW_BYTES);
+    // Up to two windows of chunk payloads queued for the writer.
+    let depth = 2 * (WINDOW_BYTES / opts.chunk_size as u64).max(1) as usize;
+    let ((), w) = crate::pipeline::with_writer(w, depth, |sink| {
+        sink.send(
+            Header {
+                chunk_size: opts.chunk_size,
+            }
+            .to_bytes()
+            .to_vec(),
         )?;
-        for c in coded {
-            asm.push(c)?;
+        let mut buf = Vec::new();
+        for win in wins {
+            let first = asm.idx.chunks[win.start].orig_offset;
+            let last = &asm.idx.chunks[win.end - 1];
+            let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
+            let window: &[u8] = match &mut input {
+                Input::Memory(src) => &src[first as usize..],
+                Input::Reader(r, head) => {
+                    if buf.capacity() == 0 {
+                        buf = crate::buffer::with_capacity(WINDOW_BYTES as usize);
+                    }
+                    buf.resize(wlen, 0);
+                    // Bytes already read for the header come first.
+                    let from_head = head.len().saturating_sub(first as usize).min(wlen);
+                    if from_head > 0 {
+                        let f = first as usize;
+                        buf[..from_head].copy_from_slice(&head[f..f + from_head]);
+                    }
+                    r.read_exact(&mut buf[from_head..]).map_err(short_read)?;
+                    &buf
+                }
+            };
+            let coded = encode_window(&asm.idx, win, window, opts.sub_symbols as usize, sink)?;
+            for c in coded {
+                asm.push(&c);
+                sink.send(c.payload)?;
+            }
+            progress(first + wlen as u64);
         }
-    }
-    Ok(asm.finish()?.0)
+        sink.send(asm.tail())
+    })?;
+    let compressed_len = (HEADER_LEN + TRAILER_LEN) as u64 + asm.data_offset;
+    let index_len = asm.idx.to_bytes().len() as u64;
+    Ok((
+        w,
+        CompressStats {
+            original_len: len,
+            compressed_len: compressed_len + index_len,
+            index: asm.idx,
+        },
+    ))
 }
 
-/// Compresses `len` bytes read from `r` to `w`, in windows of `WINDOW_CHUNKS` chunks; memory stays
-/// bounded by the window size (plus the index, ~0.03% of the input). `progress` is called with the
+fn short_read(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Error::truncated("input ended early (did it change while being read?)")
+    } else {
+        Error::io("reading input", e)
+    }
+}
+
+/// Compresses a buffer in memory (chunks coded in parallel on the current rayon pool).
+pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
+    opts.validate()?;
+    // Capacity for the worst case (stored raw plus the index), untouched until written.
+    let out = crate::buffer::with_capacity(src.len() + src.len() / 32 + 4096);
+    let len = src.len() as u64;
+    Ok(compress_to(Input::Memory(src), len, out, opts, &mut |_| {})?.0)
+}
+
+/// Compresses `len` bytes read from `r` to `w`, in windows of about `WINDOW_BYTES`; memory stays
+/// bounded by a few windows (plus the index, ~0.03% of the input). `progress` is called with the
 /// number of original bytes done so far.
 pub fn compress_stream<R: Read, W: Write + Send>(
     r: &mut R,
@@ -239,73 +281,12 @@ pub fn compress_stream<R: Read, W: Write + Send>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<CompressStats> {
     opts.validate()?;
-    let short = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::truncated("input ended early (did it change while being read?)")
-        } else {
-            Error::io("reading input", e)
-        }
-    };
     // Read just enough of the start to recognise a safetensors header.
     let mut head = vec![0u8; len.min(8) as usize];
-    r.read_exact(&mut head).map_err(short)?;
+    r.read_exact(&mut head).map_err(short_read)?;
     if let Some(hl) = safetensors::header_len(&head, len) {
         head.resize(hl as usize, 0);
-        r.read_exact(&mut head[8..]).map_err(short)?;
+        r.read_exact(&mut head[8..]).map_err(short_read)?;
     }
-    let plan = plan_segments(&head, len, opts.dtype);
-    let idx = index_for(&plan, opts);
-    let pool = Pool::default();
-    let (idx, data_len) = crate::pipeline::with_writer(w, |sink| {
-        let mut out = sink.buffer(WINDOW_BYTES as usize);
-        out.extend_from_slice(
-            &Header {
-                chunk_size: opts.chunk_size,
-            }
-            .to_bytes(),
-        );
-        let mut asm = Assembler {
-            w: out,
-            pool: &pool,
-            idx,
-            data_offset: 0,
-            next_chunk: 0,
-        };
-        let mut window = crate::buffer::with_capacity(WINDOW_BYTES as usize);
-        for win in windows(&asm.idx, WINDOW_BYTES) {
-            let first = asm.idx.chunks[win.start].orig_offset;
-            let last = &asm.idx.chunks[win.end - 1];
-            let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
-            window.resize(wlen, 0);
-            // Bytes already read for the header come first.
-            let from_head = head.len().saturating_sub(first as usize).min(wlen);
-            if from_head > 0 {
-                window[..from_head]
-                    .copy_from_slice(&head[first as usize..first as usize + from_head]);
-            }
-            r.read_exact(&mut window[from_head..]).map_err(short)?;
-            let coded = encode_window(&asm.idx, win, &window, opts.sub_symbols as usize, &pool)?;
-            for c in coded {
-                asm.push(c)?;
-            }
-            sink.send(std::mem::replace(
-                &mut asm.w,
-                sink.buffer(WINDOW_BYTES as usize),
-            ))?;
-            progress(first + wlen as u64);
-        }
-        let data_len = asm.data_offset;
-        let (tail, idx) = asm.finish()?;
-        sink.send(tail)?;
-        Ok((idx, data_len))
-    })?
-    .0;
-    let index_len = idx.to_bytes().len() as u64;
-    Ok(CompressStats {
-        original_len: len,
-        compressed_len: (crate::format::HEADER_LEN + crate::format::TRAILER_LEN) as u64
-            + data_len
-            + index_len,
-        index: idx,
-    })
+    Ok(compress_to(Input::Reader(r, head), len, w, opts, progress)?.1)
 }

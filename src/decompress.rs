@@ -73,7 +73,7 @@ pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
     let a = Archive::read(r)?;
     let idx = &a.index;
     let mut data = crate::buffer::with_capacity(WINDOW_BYTES as usize + DECODE_PADDING);
-    crate::pipeline::with_writer(w, |sink| {
+    crate::pipeline::with_writer(w, 1, |sink| {
         for win in windows(idx, WINDOW_BYTES) {
             let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
             let dlen = (last.data_offset + last.data_len - first.data_offset) as usize;
@@ -83,6 +83,7 @@ pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
                 .and_then(|_| r.read_exact(&mut data[..dlen]))
                 .map_err(|e| Error::io("reading .znn data", e))?;
             let olen = (last.orig_offset + last.orig_len as u64 - first.orig_offset) as usize;
+            // Every byte is overwritten by the decode: a recycled buffer is only resized.
             let mut out = sink.buffer(olen);
             out.resize(olen, 0);
             decode_chunks(idx, win.clone(), &data, &mut out)?;

@@ -14,20 +14,17 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// An empty buffer with room for `cap` bytes, recycled from the writer when one is free (no
-    /// allocation per window; fresh ones get huge pages).
+    /// A buffer recycled from the writer when one is free (no allocation per window), else a new
+    /// one with room for `cap` bytes (huge pages). A recycled buffer keeps its old length and
+    /// contents, so that a caller who overwrites it all pays no zeroing.
     pub fn buffer(&self, cap: usize) -> Vec<u8> {
         match self.empty.lock().unwrap().try_recv() {
-            Ok(mut b) => {
-                b.clear();
-                b.reserve(cap);
-                b
-            }
+            Ok(b) => b,
             Err(_) => crate::buffer::with_capacity(cap),
         }
     }
 
-    /// Queues `buf` for writing; waits while one earlier buffer is still queued (bounded memory).
+    /// Queues `buf` for writing; waits while `depth` earlier buffers are queued (bounded memory).
     pub fn send(&self, buf: Vec<u8>) -> Result<()> {
         self.full
             .send(buf)
@@ -35,14 +32,16 @@ impl Sink {
     }
 }
 
-/// Runs `f` with a [`Sink`] whose buffers are written to `w` in order on a background thread.
+/// Runs `f` with a [`Sink`] whose buffers are written to `w` in order on a background thread; at
+/// most `depth` buffers wait in the queue.
 /// Returns `f`'s result and `w` after everything was written and flushed. A write error stops the
 /// writer, makes the next `send` fail, and is the error returned.
 pub fn with_writer<W: Write + Send, T>(
     mut w: W,
+    depth: usize,
     f: impl FnOnce(&Sink) -> Result<T>,
 ) -> Result<(T, W)> {
-    let (full_tx, full_rx) = sync_channel::<Vec<u8>>(1);
+    let (full_tx, full_rx) = sync_channel::<Vec<u8>>(depth);
     let (empty_tx, empty_rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = channel();
     std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<W> {
