@@ -1,8 +1,8 @@
 //! Chunk coding: split a chunk into streams, pick a codec per stream, and the exact inverse.
 
 use crate::constants::{
-    DECODE_PADDING, HUFFMAN_MAX_RATIO, SAMPLE_RAW_RATIO, SAMPLE_STRIDE, ZSTD_LEVEL,
-    ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
+    DECODE_PADDING, HUFFMAN_MAX_RATIO, MULTI_TABLE_MIN_SYMBOLS, SAMPLE_RAW_RATIO, SAMPLE_STRIDE,
+    ZSTD_LEVEL, ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
 };
 use crate::error::{Error, Result};
 use crate::format::{huffman_table, Codec, Index};
@@ -230,7 +230,9 @@ pub fn decode_chunk(
             Codec::Huffman => {
                 let subs = idx.stream_sub_lens(s, n);
                 let (table, tsize) = huffman_table(body, subs)?;
-                scratch.tables.build(&table.lens);
+                scratch
+                    .tables
+                    .build(&table.lens, n >= MULTI_TABLE_MIN_SYMBOLS);
                 buf.resize(n, 0);
                 // The fast loop may read up to DECODE_PADDING bytes past the stream.
                 let end = (off + s.comp_len as usize + DECODE_PADDING).min(payload.len());

@@ -2,7 +2,7 @@
 //! input in windows of chunks so that memory does not grow with the file.
 
 use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
-use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, WINDOW_BYTES};
+use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
 use crate::decompress::windows;
 use crate::error::{Error, Result};
 use crate::format::{
@@ -55,7 +55,7 @@ impl CompressOptions {
 /// header when there is one): safetensors structure when recognised, else `dtype` throughout.
 pub fn plan_segments(head: &[u8], file_len: u64, dtype: Layout) -> Vec<(Layout, u64)> {
     match safetensors::parse(head, file_len) {
-        Some(h) => safetensors::segments(&h, file_len),
+        Some(h) => safetensors::segments(&h, file_len, MIN_SEGMENT),
         None => safetensors::plain_segments(dtype, file_len),
     }
 }

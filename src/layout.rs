@@ -114,12 +114,16 @@ impl Layout {
                 let [s0, s1, s2, s3, ..] = streams else {
                     unreachable!("fp32 has 4 streams")
                 };
-                for (i, c) in src.chunks_exact(4).enumerate() {
+                let quads = s0
+                    .iter_mut()
+                    .zip(s1.iter_mut())
+                    .zip(s2.iter_mut().zip(s3.iter_mut()));
+                for (c, ((e, sm), (b1, b0))) in src.chunks_exact(4).zip(quads) {
                     let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                    s0[i] = (w >> 23) as u8;
-                    s1[i] = ((w >> 24) & 0x80) as u8 | ((w >> 16) & 0x7F) as u8;
-                    s2[i] = c[1];
-                    s3[i] = c[0];
+                    *e = (w >> 23) as u8;
+                    *sm = ((w >> 24) & 0x80) as u8 | ((w >> 16) & 0x7F) as u8;
+                    *b1 = c[1];
+                    *b0 = c[0];
                 }
             }
             Layout::Fp16 | Layout::Fp64 | Layout::Group4 => {
@@ -163,13 +167,14 @@ impl Layout {
                     &streams[2][..n],
                     &streams[3][..n],
                 );
-                for (i, o) in out.chunks_exact_mut(4).enumerate() {
-                    let (e, sm) = (s0[i] as u32, s1[i] as u32);
+                let quads = s0.iter().zip(s1).zip(s2.iter().zip(s3));
+                for (o, ((&e, &sm), (&b1, &b0))) in out.chunks_exact_mut(4).zip(quads) {
+                    let (e, sm) = (e as u32, sm as u32);
                     let w = ((sm & 0x80) << 24)
                         | (e << 23)
                         | ((sm & 0x7F) << 16)
-                        | ((s2[i] as u32) << 8)
-                        | s3[i] as u32;
+                        | ((b1 as u32) << 8)
+                        | b0 as u32;
                     o.copy_from_slice(&w.to_le_bytes());
                 }
             }

@@ -87,39 +87,54 @@ pub fn dtype_layout(dtype: &str) -> Layout {
 }
 
 /// Segments `(layout, length)` covering a safetensors file of `file_len` bytes, in order: the header
-/// as bytes, each run of tensors with one layout merged, anything else (gaps, overlaps, a tail) as
+/// as bytes, each tensor with the layout of its dtype, anything else (gaps, overlaps, a tail) as
 /// bytes. A length that is not whole elements has its tail split off as bytes.
-pub fn segments(h: &Header, file_len: u64) -> Vec<(Layout, u64)> {
+///
+/// A tensor starts a segment of its own, so that chunks (and their Huffman tables) follow tensor
+/// statistics: 0.05 points smaller on BF16 models than cutting runs of tensors into chunks. A
+/// neighbour of the same layout is merged in when either is shorter than `min_segment` bytes,
+/// because a chunk per tiny tensor (biases, norms) costs a table and a record for a few symbols.
+pub fn segments(h: &Header, file_len: u64, min_segment: u64) -> Vec<(Layout, u64)> {
     let mut out: Vec<(Layout, u64)> = Vec::new();
-    let mut push = |l: Layout, len: u64| {
+    // Whether the last segment may take more tensors (it is a short one, or bytes).
+    let mut open = false;
+    let mut push = |l: Layout, len: u64, tensor: bool| {
         if len == 0 {
             return;
         }
         match out.last_mut() {
-            Some((last, n)) if *last == l && l == Layout::Byte => *n += len,
-            _ => out.push((l, len)),
+            Some((last, n))
+                if *last == l && (l == Layout::Byte || (tensor && (open || len < min_segment))) =>
+            {
+                *n += len;
+                open = *n < min_segment;
+            }
+            _ => {
+                out.push((l, len));
+                open = len < min_segment;
+            }
         }
     };
     let mut pos = 0u64;
-    push(Layout::Byte, h.data_start);
+    push(Layout::Byte, h.data_start, false);
     pos += h.data_start;
     for t in &h.tensors {
         if t.start < pos {
             // Overlapping tensors: the overlap was already covered; the rest goes as bytes.
             let end = t.end.max(pos);
-            push(Layout::Byte, end - pos);
+            push(Layout::Byte, end - pos, false);
             pos = end;
             continue;
         }
-        push(Layout::Byte, t.start - pos);
+        push(Layout::Byte, t.start - pos, false);
         let l = dtype_layout(&t.dtype);
         let len = t.end - t.start;
         let whole = len - len % l.elem_size() as u64;
-        push(l, whole);
-        push(Layout::Byte, len - whole);
+        push(l, whole, true);
+        push(Layout::Byte, len - whole, false);
         pos = t.end;
     }
-    push(Layout::Byte, file_len - pos);
+    push(Layout::Byte, file_len - pos, false);
     out
 }
 

@@ -29,6 +29,8 @@ pub struct DecodeTables {
     /// The lengths the tables were last built for: consecutive chunks of one tensor often share
     /// their code, and a rebuild costs as much as decoding ~20 k symbols.
     built_for: Option<Box<[u8; 256]>>,
+    /// Whether `multi` holds the table for `built_for`.
+    has_multi: bool,
 }
 
 impl Default for DecodeTables {
@@ -37,19 +39,24 @@ impl Default for DecodeTables {
             single: Box::new([0; TABLE_SIZE]),
             multi: Box::new([0; TABLE_SIZE]),
             built_for: None,
+            has_multi: false,
         }
     }
 }
 
 impl DecodeTables {
-    /// Builds both tables for a complete code with lengths `lens`.
-    pub fn build(&mut self, lens: &[u8; 256]) {
-        if self.built_for.as_deref() == Some(lens) {
+    /// Builds the tables for a complete code with lengths `lens`: the single-symbol table, and the
+    /// multi-symbol one too when `multi` (worth it for long streams only).
+    pub fn build(&mut self, lens: &[u8; 256], multi: bool) {
+        if self.built_for.as_deref() == Some(lens) && (self.has_multi || !multi) {
             return;
         }
         self.built_for = Some(Box::new(*lens));
-        self.single.fill(0);
+        self.has_multi = multi;
         single_table(lens, &mut self.single);
+        if !multi {
+            return;
+        }
         let single = &*self.single;
         for (idx, m) in self.multi.iter_mut().enumerate() {
             let e0 = single[idx];
@@ -136,7 +143,7 @@ fn tail(buf: &[u8], single: &[u16; TABLE_SIZE], s: &mut Sub, out: &mut [u8]) -> 
 }
 
 fn finish(buf: &[u8], t: &DecodeTables, s: &mut Sub, out: &mut [u8]) -> Result<()> {
-    while can_batch(s, buf.len(), out.len()) && s.pos <= s.stop * 8 {
+    while t.has_multi && can_batch(s, buf.len(), out.len()) && s.pos <= s.stop * 8 {
         batch(buf, &t.multi, s, out);
     }
     if s.pos > s.stop * 8 {
@@ -191,7 +198,7 @@ pub fn decode_substreams(
             };
             byte += len;
         }
-        if g == 4 {
+        if g == 4 && t.has_multi {
             // The four sub-streams advance together while all can run a batch. Each stays within
             // its own output range because a batch needs ≥ 20 symbols of room.
             let (bl, ol) = (buf.len(), out.len());
@@ -233,12 +240,15 @@ mod tests {
         let (mut buf, mut subs) = (Vec::new(), Vec::new());
         encode(src, &lens, sub, &mut buf, &mut subs);
         let (table, tsize) = CodeTable::parse(&buf).unwrap();
-        let mut t = DecodeTables::default();
-        t.build(&table.lens);
         buf.extend_from_slice(&[0; 8]);
-        let mut out = vec![0u8; src.len()];
-        decode_substreams(&buf, tsize, &subs, sub, &t, &mut out).unwrap();
-        assert_eq!(out, src);
+        // Both decode paths: multi-symbol fast loops, and single-symbol only.
+        for multi in [true, false] {
+            let mut t = DecodeTables::default();
+            t.build(&table.lens, multi);
+            let mut out = vec![0u8; src.len()];
+            decode_substreams(&buf, tsize, &subs, sub, &t, &mut out).unwrap();
+            assert_eq!(out, src, "multi = {multi}");
+        }
     }
 
     #[test]
