@@ -1,6 +1,7 @@
 //! GPU decode == CPU decode, byte for byte, on lavapipe or any Vulkan adapter. Tests skip (with a
 //! message) only when no adapter exists at all.
 
+use std::io::Write;
 use std::path::PathBuf;
 use znn_gpu::format::{Codec, Index, Trailer, HEADER_LEN, TRAILER_LEN};
 use znn_gpu::huffman::CodeTable;
@@ -20,7 +21,7 @@ fn gpu() -> Option<GpuDecoder> {
             Some(d)
         }
         Err(Error::Gpu(m)) if m.starts_with("no GPU adapter") => {
-            eprintln!("skipping GPU test: {m}");
+            let _ = writeln!(std::io::stderr(), "SKIPPED: no GPU adapter ({m})");
             None
         }
         Err(e) => panic!("GPU decoder: {e}"),
@@ -141,8 +142,9 @@ fn corpus(name: &str) -> Option<Vec<u8>> {
             return Some(b);
         }
     }
-    eprintln!(
-        "skipping corpus file: {} not found",
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: corpus file {} not found",
         dirs[0].join(name).display()
     );
     None

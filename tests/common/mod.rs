@@ -258,6 +258,13 @@ pub fn repo_model() -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{} must ship with the repo: {e}", p.display()))
 }
 
+/// Prints a skip notice on the real stderr: `eprintln!` inside a test is captured by the test
+/// harness and shown only for failing tests, and a skip must be visible in a normal run.
+pub fn say_skipped(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 /// A corpus file from `../shared/corpus`, or `None` after printing a SKIPPED line.
 pub fn corpus(name: &str, test: &str) -> Option<Vec<u8>> {
     let dir = crate_root().join("../shared/corpus");
@@ -265,10 +272,10 @@ pub fn corpus(name: &str, test: &str) -> Option<Vec<u8>> {
     match std::fs::read(&p) {
         Ok(b) => Some(b),
         Err(e) => {
-            eprintln!(
+            say_skipped(&format!(
                 "SKIPPED: ../shared/corpus not found ({}: {e}) [{test}]",
                 p.display()
-            );
+            ));
             None
         }
     }
