@@ -6,7 +6,7 @@ use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WIN
 use crate::decompress::windows;
 use crate::error::{Error, Result};
 use crate::format::{
-    check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN, TRAILER_LEN,
+    check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
 };
 use crate::layout::Layout;
 use crate::pipeline::Sink;
@@ -202,7 +202,7 @@ fn compress_to<W: Write + Send>(
     let wins = windows(&asm.idx, WINDOW_BYTES);
     // Up to two windows of chunk payloads queued for the writer.
     let depth = 2 * (WINDOW_BYTES / opts.chunk_size as u64).max(1) as usize;
-    let ((), w) = crate::pipeline::with_writer(w, depth, |sink| {
+    let (tail_len, w) = crate::pipeline::with_writer(w, depth, |sink| {
         sink.send(
             Header {
                 chunk_size: opts.chunk_size,
@@ -239,15 +239,16 @@ fn compress_to<W: Write + Send>(
             }
             progress(first + wlen as u64);
         }
-        sink.send(asm.tail())
+        let tail = asm.tail();
+        let tail_len = tail.len() as u64;
+        sink.send(tail)?;
+        Ok(tail_len)
     })?;
-    let compressed_len = (HEADER_LEN + TRAILER_LEN) as u64 + asm.data_offset;
-    let index_len = asm.idx.to_bytes().len() as u64;
     Ok((
         w,
         CompressStats {
             original_len: len,
-            compressed_len: compressed_len + index_len,
+            compressed_len: HEADER_LEN as u64 + asm.data_offset + tail_len,
             index: asm.idx,
         },
     ))
