@@ -3,7 +3,6 @@
 
 use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
-use crate::decompress::windows;
 use crate::error::{Error, Result};
 use crate::format::{
     check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
@@ -199,7 +198,7 @@ fn compress_to<W: Write + Send>(
         data_offset: 0,
         next_chunk: 0,
     };
-    let wins = windows(&asm.idx, WINDOW_BYTES);
+    let wins = asm.idx.windows(WINDOW_BYTES);
     // Up to two windows of chunk payloads queued for the writer.
     let depth = 2 * (WINDOW_BYTES / opts.chunk_size as u64).max(1) as usize;
     let (tail_len, w) = crate::pipeline::with_writer(w, depth, |sink| {

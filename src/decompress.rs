@@ -46,23 +46,6 @@ pub fn decompress_bytes(src: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Splits the chunks into windows of about `WINDOW_BYTES` original bytes (at least one chunk).
-pub fn windows(idx: &Index, window_bytes: u64) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < idx.chunks.len() {
-        let mut end = start + 1;
-        let mut bytes = idx.chunks[start].orig_len as u64;
-        while end < idx.chunks.len() && bytes + idx.chunks[end].orig_len as u64 <= window_bytes {
-            bytes += idx.chunks[end].orig_len as u64;
-            end += 1;
-        }
-        out.push(start..end);
-        start = end;
-    }
-    out
-}
-
 /// Decompresses a seekable `.znn` to `w` window by window. Memory: one compressed and one original
 /// window. `progress` gets the original bytes done so far.
 pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
@@ -74,10 +57,10 @@ pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
     let idx = &a.index;
     let mut data = crate::buffer::with_capacity(WINDOW_BYTES as usize + DECODE_PADDING);
     crate::pipeline::with_writer(w, 1, |sink| {
-        for win in windows(idx, WINDOW_BYTES) {
+        for win in idx.windows(WINDOW_BYTES) {
             let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
             let dlen = (last.data_offset + last.data_len - first.data_offset) as usize;
-            data.clear();
+            // Only the padding is never overwritten by the read; it is read, never decoded.
             data.resize(dlen + DECODE_PADDING, 0);
             r.seek(SeekFrom::Start(Archive::DATA_START + first.data_offset))
                 .and_then(|_| r.read_exact(&mut data[..dlen]))

@@ -92,8 +92,8 @@ impl Layout {
         let es = self.elem_size();
         debug_assert_eq!(src.len() % es, 0);
         let n = src.len() / es;
+        // Every byte is overwritten below: a reused buffer is only resized, not zeroed.
         for s in streams.iter_mut().take(es) {
-            s.clear();
             s.resize(n, 0);
         }
         match self {

@@ -36,6 +36,30 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// How to compress: shared by `compress` and `bench`.
+#[derive(clap::Args)]
+struct CodecArgs {
+    /// Element type of a file that is not safetensors: bf16, fp16, fp32, fp64 or byte.
+    #[arg(long, default_value = "bf16")]
+    dtype: String,
+    /// Original bytes per chunk.
+    #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
+    chunk_size: u32,
+    /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
+    #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
+    sub_symbols: u32,
+}
+
+impl CodecArgs {
+    fn options(&self) -> Result<CompressOptions> {
+        Ok(CompressOptions {
+            chunk_size: self.chunk_size,
+            sub_symbols: self.sub_symbols,
+            dtype: Layout::from_dtype_name(&self.dtype)?,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Compress a file (safetensors recognised by its header; anything else by --dtype).
@@ -48,15 +72,8 @@ enum Cmd {
         /// Overwrite an existing output.
         #[arg(short, long)]
         force: bool,
-        /// Element type of a file that is not safetensors: bf16, fp16, fp32, fp64 or byte.
-        #[arg(long, default_value = "bf16")]
-        dtype: String,
-        /// Original bytes per chunk.
-        #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
-        chunk_size: u32,
-        /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
-        #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
-        sub_symbols: u32,
+        #[command(flatten)]
+        codec: CodecArgs,
     },
     /// Decompress a .znn file.
     Decompress {
@@ -83,18 +100,11 @@ enum Cmd {
     Bench {
         /// An original (uncompressed) file.
         file: PathBuf,
-        /// Element type of a file that is not safetensors.
-        #[arg(long, default_value = "bf16")]
-        dtype: String,
         /// Timed runs per figure (the best is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Original bytes per chunk.
-        #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
-        chunk_size: u32,
-        /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
-        #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
-        sub_symbols: u32,
+        #[command(flatten)]
+        codec: CodecArgs,
         /// GPU columns: cpu (none), gpu (any adapter, software ones too), auto (hardware adapters).
         #[arg(long, value_enum, default_value = "auto")]
         device: device::DeviceArg,
@@ -135,15 +145,9 @@ fn run(cli: Cli) -> Result<()> {
             input,
             output,
             force,
-            dtype,
-            chunk_size,
-            sub_symbols,
+            codec,
         } => {
-            let opts = CompressOptions {
-                chunk_size,
-                sub_symbols,
-                dtype: Layout::from_dtype_name(&dtype)?,
-            };
+            let opts = codec.options()?;
             let out_path = output.unwrap_or_else(|| {
                 let mut p = input.clone().into_os_string();
                 p.push(".znn");
@@ -227,20 +231,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Info { file, json } => info::run(&file, json),
         Cmd::Bench {
             file,
-            dtype,
             runs,
-            chunk_size,
-            sub_symbols,
+            codec,
             device,
             json,
-        } => {
-            let opts = CompressOptions {
-                chunk_size,
-                sub_symbols,
-                dtype: Layout::from_dtype_name(&dtype)?,
-            };
-            bench::run(&file, &opts, runs.max(1), device, json)
-        }
+        } => bench::run(&file, &codec.options()?, runs.max(1), device, json),
     }
 }
 

@@ -115,6 +115,26 @@ impl Index {
         first..last.max(first)
     }
 
+    /// Splits the chunks into consecutive windows of at most `window_bytes` original bytes (at least
+    /// one chunk each): the unit of parallel work when streaming.
+    pub fn windows(&self, window_bytes: u64) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < self.chunks.len() {
+            let mut end = start + 1;
+            let mut bytes = self.chunks[start].orig_len as u64;
+            while end < self.chunks.len()
+                && bytes + self.chunks[end].orig_len as u64 <= window_bytes
+            {
+                bytes += self.chunks[end].orig_len as u64;
+                end += 1;
+            }
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
     /// Serialises the index (FORMAT.md, "Index").
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(8 + self.segments.len() * 12 + self.chunks.len() * 80);
