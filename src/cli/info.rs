@@ -14,7 +14,10 @@ struct StreamSum {
     codecs: [u64; 4],
 }
 
-pub fn run(path: &Path, json: bool) -> Result<()> {
+pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
+    if tensors {
+        return Err(Error::invalid("--tensors is not supported yet"));
+    }
     let mut o = String::new();
     report(path, json, &mut o)?;
     super::print_stdout(&o)

@@ -2,17 +2,19 @@
 
 mod bench;
 mod device;
+mod extract;
 mod files;
+mod folder;
 mod info;
+mod ops;
 mod signals;
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::{compress_stream, decompress_stream, CompressOptions};
+use crate::CompressOptions;
 use clap::{Parser, Subcommand};
-use files::{open_input, Output};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{BufReader, IsTerminal};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -62,39 +64,82 @@ impl CodecArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Compress a file (safetensors recognised by its header; anything else by --dtype).
+    /// Compress a file or a model folder (safetensors recognised by its header; anything else by
+    /// --dtype). A folder's weight files become NAME.znn; other files are left alone.
     Compress {
-        /// Input file, or - for standard input.
+        /// Input file or folder, or - for standard input.
         input: PathBuf,
-        /// Output (default: INPUT.znn; - for standard output).
+        /// Output file or folder (default: INPUT.znn beside a file, beside each file of a folder;
+        /// - for standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Overwrite an existing output.
+        /// Overwrite existing outputs.
         #[arg(short, long)]
         force: bool,
+        /// Replace each input by its compressed form once that is verified (follows Hugging Face
+        /// cache symlinks into blobs/).
+        #[arg(long, conflicts_with = "output")]
+        in_place: bool,
+        /// Store the input as a delta (XOR) against this original file (or folder of files).
+        #[arg(long)]
+        base: Option<PathBuf>,
         #[command(flatten)]
         codec: CodecArgs,
     },
-    /// Decompress a .znn file.
+    /// Decompress a .znn file, or every .znn file of a folder.
     Decompress {
-        /// Input .znn file, or - for standard input.
+        /// Input .znn file or folder, or - for standard input.
         input: PathBuf,
-        /// Output (default: INPUT without .znn; - for standard output).
+        /// Output file or folder (default: INPUT without .znn; - for standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Overwrite an existing output.
+        /// Overwrite existing outputs.
         #[arg(short, long)]
         force: bool,
+        /// Replace each .znn by its decompressed form once that is verified.
+        #[arg(long, conflicts_with = "output")]
+        in_place: bool,
+        /// The original base file (or folder) a delta was made against.
+        #[arg(long)]
+        base: Option<PathBuf>,
         /// Decoder: cpu, gpu, or auto (the GPU when a hardware adapter exists, else the CPU).
         #[arg(long, value_enum, default_value = "auto")]
         device: device::DeviceArg,
     },
-    /// Show sizes, ratio and a per-segment, per-stream table of a .znn file.
+    /// Write one tensor (or a byte range of the original) of a .znn file, decoding only its chunks.
+    Extract {
+        /// Input .znn file.
+        file: PathBuf,
+        /// Name of a safetensors tensor.
+        #[arg(long, conflicts_with = "range", required_unless_present = "range")]
+        tensor: Option<String>,
+        /// A byte range of the original, START..END (end exclusive).
+        #[arg(long)]
+        range: Option<String>,
+        /// Output file (- for standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Overwrite an existing output.
+        #[arg(short, long)]
+        force: bool,
+        /// The original base file a delta was made against.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Decoder: cpu, gpu, or auto.
+        #[arg(long, value_enum, default_value = "auto")]
+        device: device::DeviceArg,
+    },
+    /// Show sizes, ratio and a per-segment, per-stream table of a .znn file; sums for a folder.
     Info {
+        /// A .znn file or a folder.
         file: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// The safetensors tensor table (name, dtype, shape, offsets), read without decoding any
+        /// tensor data.
+        #[arg(long)]
+        tensors: bool,
     },
     /// Measure ratio and GB/s (compress, decompress; 1 and N threads; zstd -3 for comparison).
     Bench {
@@ -112,6 +157,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What the user asked to see.
+#[derive(Clone, Copy, Debug)]
+pub struct Ui {
+    /// Draw progress bars (stderr is a terminal and not --quiet).
+    pub show: bool,
+    pub verbose: bool,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -139,43 +192,36 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .map_err(|e| Error::invalid(format!("thread pool: {e}")))?;
     }
-    let show = !cli.quiet && std::io::stderr().is_terminal();
+    let ui = Ui {
+        show: !cli.quiet && std::io::stderr().is_terminal(),
+        verbose: cli.verbose,
+    };
     match cli.cmd {
         Cmd::Compress {
             input,
             output,
             force,
+            in_place,
+            base,
             codec,
         } => {
             let opts = codec.options()?;
-            let out_path = output.unwrap_or_else(|| {
-                let mut p = input.clone().into_os_string();
-                p.push(".znn");
-                p.into()
-            });
+            if in_place || input.is_dir() {
+                let out = output.as_deref();
+                return folder::compress(&input, out, force, in_place, &opts, base.as_deref(), ui);
+            }
+            let out_path = output.unwrap_or_else(|| ops::znn_name(&input));
             if input.as_os_str() == "-" && out_path.as_os_str() == "-.znn" {
                 return Err(Error::invalid(
                     "reading stdin needs -o (a file, or - for stdout)",
                 ));
             }
-            let mut out = Output::create(&out_path, force, Some(&input))?;
-            let inp = open_input(&input)?;
             let t = Instant::now();
-            let bar = progress(show, inp.len);
-            let mut reader = BufReader::with_capacity(1 << 20, inp.file);
-            let stats = compress_stream(&mut reader, inp.len, out.writer(), &opts, &mut |d| {
-                bar.set_position(d)
-            })?;
-            out.commit()?;
+            let bar = progress(ui.show, file_len(&input));
+            let d = ops::compress_file(&input, &out_path, force, &opts, base.as_deref(), &bar)?;
             bar.finish_and_clear();
-            if cli.verbose {
-                report(
-                    "compressed",
-                    &inp.name,
-                    stats.original_len,
-                    stats.compressed_len,
-                    t,
-                );
+            if ui.verbose {
+                report("compressed", &input, d.original, d.compressed, t);
             }
             Ok(())
         }
@@ -183,52 +229,72 @@ fn run(cli: Cli) -> Result<()> {
             input,
             output,
             force,
+            in_place,
+            base,
             device,
         } => {
+            if in_place || input.is_dir() {
+                let out = output.as_deref();
+                return folder::decompress(
+                    &input,
+                    out,
+                    force,
+                    in_place,
+                    device,
+                    base.as_deref(),
+                    ui,
+                );
+            }
             let out_path = match output {
                 Some(p) => p,
-                None => strip_znn(&input)?,
+                None => ops::strip_znn(&input)?,
             };
-            let mut out = Output::create(&out_path, force, Some(&input))?;
-            let inp = open_input(&input)?;
-            let gpu = device::choose(device)?;
             let t = Instant::now();
-            let mut file = BufReader::with_capacity(1 << 20, inp.file);
-            let a = match gpu {
-                Some(mut g) => {
-                    if cli.verbose {
-                        eprintln!("device: gpu: {}", g.describe());
-                    }
-                    g.decompress_to_writer(&mut file, out.writer())?
-                }
-                None => {
-                    if cli.verbose {
-                        eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
-                    }
-                    let bar = progress(show, 0);
-                    let a = decompress_stream(&mut file, out.writer(), &mut |d| {
-                        if bar.length() == Some(0) {
-                            bar.set_length(d.max(1));
-                        }
-                        bar.set_position(d)
-                    })?;
-                    bar.finish_and_clear();
-                    a
-                }
-            };
-            out.commit()?;
-            if cli.verbose {
-                report(
-                    "decompressed",
-                    &inp.name,
-                    a.trailer.original_len,
-                    inp.len,
-                    t,
-                );
+            let bar = progress(ui.show, 0);
+            let d = ops::decompress_file(
+                &input,
+                &out_path,
+                force,
+                device,
+                base.as_deref(),
+                &bar,
+                ui.verbose,
+            )?;
+            bar.finish_and_clear();
+            if ui.verbose {
+                report("decompressed", &input, d.original, d.compressed, t);
             }
             Ok(())
         }
-        Cmd::Info { file, json } => info::run(&file, json),
+        Cmd::Extract {
+            file,
+            tensor,
+            range,
+            output,
+            force,
+            base,
+            device,
+        } => extract::run(&extract::Request {
+            file: &file,
+            tensor: tensor.as_deref(),
+            range: range.as_deref(),
+            output: &output,
+            force,
+            base: base.as_deref(),
+            device,
+            ui,
+        }),
+        Cmd::Info {
+            file,
+            json,
+            tensors,
+        } => {
+            if file.is_dir() {
+                folder::info(&file, json)
+            } else {
+                info::run(&file, json, tensors)
+            }
+        }
         Cmd::Bench {
             file,
             runs,
@@ -239,6 +305,11 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The length of a regular file (0 when unknown: stdin, a pipe), for a progress bar.
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
 /// Prints a report; a closed stdout (`| head`) is an I/O error, not a panic.
 fn print_stdout(s: &str) -> Result<()> {
     use std::io::Write;
@@ -246,16 +317,6 @@ fn print_stdout(s: &str) -> Result<()> {
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.map_err(|e| Error::io("writing stdout", e)),
-    }
-}
-
-fn strip_znn(input: &Path) -> Result<PathBuf> {
-    match input.to_str().and_then(|s| s.strip_suffix(".znn")) {
-        Some(s) if !s.is_empty() && s != "-" => Ok(PathBuf::from(s)),
-        _ => Err(Error::invalid(format!(
-            "cannot derive an output name from {} (it does not end in .znn): use -o",
-            input.display()
-        ))),
     }
 }
 
@@ -273,7 +334,8 @@ fn progress(show: bool, len: u64) -> ProgressBar {
     bar
 }
 
-fn report(what: &str, name: &str, orig: u64, comp: u64, t: Instant) {
+fn report(what: &str, name: &Path, orig: u64, comp: u64, t: Instant) {
+    let name = name.display();
     let s = t.elapsed().as_secs_f64();
     eprintln!(
         "{what} {name}: {orig} -> {comp} bytes ({:.2}%), {:.2} s, {:.2} GB/s",
