@@ -79,12 +79,35 @@ impl Archive {
         Self::finish(header, trailer, &index, file_len)
     }
 
+    /// The base to decode with: `base` after checking that it is the one this delta file names,
+    /// `None` for a standalone file (a base given for one is not needed and is ignored).
+    pub fn check_base<'b>(
+        &self,
+        base: Option<&'b crate::delta::Base>,
+    ) -> Result<Option<&'b crate::delta::Base>> {
+        match (self.index.base, base) {
+            (None, _) => Ok(None),
+            (Some(want), None) => Err(Error::invalid(format!(
+                "this .znn is a delta against a base file ({} bytes, xxh3 {:016x}): \
+                 decompress it with --base BASE",
+                want.len, want.hash
+            ))),
+            (Some(want), Some(b)) => b.check(&want).map(|_| Some(b)),
+        }
+    }
+
     fn finish(header: Header, trailer: Trailer, index: &[u8], file_len: u64) -> Result<Archive> {
         if xxh3_64(index) != trailer.index_hash {
             return Err(Error::corrupt("index checksum mismatch"));
         }
         let data_len = file_len - (HEADER_LEN + TRAILER_LEN) as u64 - trailer.index_len;
-        let index = Index::parse(index, header.chunk_size, trailer.original_len, data_len)?;
+        let index = Index::parse_version(
+            index,
+            header.version,
+            header.chunk_size,
+            trailer.original_len,
+            data_len,
+        )?;
         let mut h = Xxh3::new();
         for c in &index.chunks {
             h.update(&c.checksum.to_le_bytes());

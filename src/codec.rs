@@ -207,6 +207,19 @@ pub fn decode_chunk(
     scratch: &mut DecodeScratch,
     out: &mut [u8],
 ) -> Result<()> {
+    decode_chunk_with_base(idx, ci, payload, scratch, None, out)
+}
+
+/// [`decode_chunk`] for a chunk that may be a delta: `base` holds the base bytes under it (its
+/// original length), XORed into the decoded bytes before the checksum is verified.
+pub fn decode_chunk_with_base(
+    idx: &Index,
+    ci: usize,
+    payload: &[u8],
+    scratch: &mut DecodeScratch,
+    base: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<()> {
     let c = &idx.chunks[ci];
     let layout = idx.layout(c);
     let n = c.orig_len as usize / layout.elem_size();
@@ -272,6 +285,16 @@ pub fn decode_chunk(
         };
     }
     layout.merge(&refs[..recs.len()], out);
+    if idx.segments[c.segment as usize].base_offset.is_some() {
+        match base {
+            Some(b) if b.len() == out.len() => crate::delta::xor_into(out, b),
+            _ => {
+                return Err(Error::invalid(
+                    "this chunk is a delta: decoding it needs the base file",
+                ))
+            }
+        }
+    }
     if xxh3_64(out) != c.checksum {
         return Err(Error::corrupt(format!(
             "checksum mismatch in chunk {ci} (original bytes {}..{})",

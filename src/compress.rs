@@ -2,14 +2,15 @@
 //! input in windows of chunks so that memory does not grow with the file.
 
 use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
+use crate::delta::{self, Base};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
 use crate::error::{Error, Result};
 use crate::format::{
-    check_chunk_size, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
+    check_chunk_size, BaseRef, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
 };
 use crate::layout::Layout;
 use crate::pipeline::Sink;
-use crate::safetensors;
+use crate::safetensors::{self, Planned};
 use rayon::prelude::*;
 use std::io::{Read, Write};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
@@ -59,16 +60,38 @@ pub fn plan_segments(head: &[u8], file_len: u64, dtype: Layout) -> Vec<(Layout, 
     }
 }
 
+/// The plan for a file whose start is `head`: against `base` when there is one.
+fn plan(head: &[u8], file_len: u64, opts: &CompressOptions, base: Option<&Base>) -> Vec<Planned> {
+    match base {
+        Some(b) => delta::plan(head, file_len, opts.dtype, b),
+        None => plan_segments(head, file_len, opts.dtype)
+            .into_iter()
+            .map(|(layout, len)| Planned {
+                layout,
+                len,
+                base_offset: None,
+            })
+            .collect(),
+    }
+}
+
 /// Builds the index skeleton (segments; chunks without checksums) for a plan.
-fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
+fn index_for(plan: &[Planned], opts: &CompressOptions, base: Option<BaseRef>) -> Index {
     let mut idx = Index {
         chunk_size: opts.chunk_size,
         sub_symbols: opts.sub_symbols,
+        // A file with no delta segment stays a standalone version 1 file.
+        base: base.filter(|_| plan.iter().any(|p| p.base_offset.is_some())),
         ..Index::default()
     };
     let cs = opts.chunk_size as u64;
     let mut offset = 0;
-    for (si, &(layout, len)) in plan.iter().enumerate() {
+    for (si, &Planned {
+        layout,
+        len,
+        base_offset,
+    }) in plan.iter().enumerate()
+    {
         let count = len.div_ceil(cs) as usize;
         idx.segments.push(Segment {
             layout,
@@ -76,6 +99,7 @@ fn index_for(plan: &[(Layout, u64)], opts: &CompressOptions) -> Index {
             len,
             first_chunk: idx.chunks.len(),
             chunk_count: count,
+            base_offset,
         });
         for k in 0..count as u64 {
             idx.chunks.push(ChunkRec {
@@ -144,22 +168,38 @@ impl Assembler {
 }
 
 /// Codes chunks `range` of `idx`, whose original bytes are `window` (starting at the first
-/// chunk's offset), in parallel on the current rayon pool.
+/// chunk's offset), in parallel on the current rayon pool. `base_window`, laid out like `window`,
+/// holds the base bytes under delta chunks.
 fn encode_window(
     idx: &Index,
     range: std::ops::Range<usize>,
     window: &[u8],
+    base_window: &[u8],
     sub_symbols: usize,
     sink: &Sink,
 ) -> Result<Vec<EncodedChunk>> {
-    let base = idx.chunks[range.start].orig_offset;
+    let first = idx.chunks[range.start].orig_offset;
     idx.chunks[range]
         .par_iter()
-        .map_init(EncodeScratch::default, |scratch, c| {
-            let off = (c.orig_offset - base) as usize;
-            let src = &window[off..off + c.orig_len as usize];
-            encode_chunk(idx.layout(c), src, sub_symbols, scratch, sink.buffer(0))
-        })
+        .map_init(
+            || (EncodeScratch::default(), Vec::new()),
+            |(scratch, xored), c| {
+                let off = (c.orig_offset - first) as usize;
+                let src = &window[off..off + c.orig_len as usize];
+                let layout = idx.layout(c);
+                if idx.segments[c.segment as usize].base_offset.is_none() {
+                    return encode_chunk(layout, src, sub_symbols, scratch, sink.buffer(0));
+                }
+                // The checksum covers the original bytes, so that a decode with the wrong base
+                // bytes fails its check; what is coded is the XOR.
+                xored.clear();
+                xored.extend_from_slice(src);
+                delta::xor_into(xored, &base_window[off..off + src.len()]);
+                let mut coded = encode_chunk(layout, xored, sub_symbols, scratch, sink.buffer(0))?;
+                coded.checksum = xxh3_64(src);
+                Ok(coded)
+            },
+        )
         .collect()
 }
 
@@ -186,15 +226,16 @@ fn compress_to<W: Write + Send>(
     len: u64,
     w: W,
     opts: &CompressOptions,
+    base: Option<&Base>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, CompressStats)> {
     let head: &[u8] = match &input {
         Input::Memory(src) => src,
         Input::Reader(_, head) => head,
     };
-    let plan = plan_segments(head, len, opts.dtype);
+    let plan = plan(head, len, opts, base);
     let mut asm = Assembler {
-        idx: index_for(&plan, opts),
+        idx: index_for(&plan, opts, base.map(Base::reference)),
         data_offset: 0,
         next_chunk: 0,
     };
@@ -204,12 +245,14 @@ fn compress_to<W: Write + Send>(
     let (tail_len, w) = crate::pipeline::with_writer(w, depth, |sink| {
         sink.send(
             Header {
+                version: asm.idx.version(),
                 chunk_size: opts.chunk_size,
             }
             .to_bytes()
             .to_vec(),
         )?;
         let mut buf = Vec::new();
+        let mut base_buf = Vec::new();
         for win in wins {
             let first = asm.idx.chunks[win.start].orig_offset;
             let last = &asm.idx.chunks[win.end - 1];
@@ -231,7 +274,17 @@ fn compress_to<W: Write + Send>(
                     &buf
                 }
             };
-            let coded = encode_window(&asm.idx, win, window, opts.sub_symbols as usize, sink)?;
+            if let Some(b) = base {
+                delta::read_window(&asm.idx, win.clone(), b, &mut base_buf)?;
+            }
+            let coded = encode_window(
+                &asm.idx,
+                win,
+                window,
+                &base_buf,
+                opts.sub_symbols as usize,
+                sink,
+            )?;
             for c in coded {
                 asm.push(&c);
                 sink.send(c.payload)?;
@@ -263,11 +316,21 @@ fn short_read(e: std::io::Error) -> Error {
 
 /// Compresses a buffer in memory (chunks coded in parallel on the current rayon pool).
 pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
+    compress_bytes_with_base(src, None, opts)
+}
+
+/// [`compress_bytes`], as a delta against `base` when one is given (format v2; decoding then needs
+/// the same base).
+pub fn compress_bytes_with_base(
+    src: &[u8],
+    base: Option<&Base>,
+    opts: &CompressOptions,
+) -> Result<Vec<u8>> {
     opts.validate()?;
     // Capacity for the worst case (stored raw plus the index), untouched until written.
     let out = crate::buffer::with_capacity(src.len() + src.len() / 32 + 4096);
     let len = src.len() as u64;
-    Ok(compress_to(Input::Memory(src), len, out, opts, &mut |_| {})?.0)
+    Ok(compress_to(Input::Memory(src), len, out, opts, base, &mut |_| {})?.0)
 }
 
 /// Compresses `len` bytes read from `r` to `w`, in windows of about `WINDOW_BYTES`; memory stays
@@ -280,6 +343,18 @@ pub fn compress_stream<R: Read, W: Write + Send>(
     opts: &CompressOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CompressStats> {
+    compress_stream_with_base(r, len, w, opts, None, progress)
+}
+
+/// [`compress_stream`], as a delta against `base` when one is given.
+pub fn compress_stream_with_base<R: Read, W: Write + Send>(
+    r: &mut R,
+    len: u64,
+    w: W,
+    opts: &CompressOptions,
+    base: Option<&Base>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CompressStats> {
     opts.validate()?;
     // Read just enough of the start to recognise a safetensors header.
     let mut head = vec![0u8; len.min(8) as usize];
@@ -288,5 +363,5 @@ pub fn compress_stream<R: Read, W: Write + Send>(
         head.resize(hl as usize, 0);
         r.read_exact(&mut head[8..]).map_err(short_read)?;
     }
-    Ok(compress_to(Input::Reader(r, head), len, w, opts, progress)?.1)
+    Ok(compress_to(Input::Reader(r, head), len, w, opts, base, progress)?.1)
 }

@@ -19,6 +19,7 @@ pub mod codec;
 pub mod compress;
 pub mod constants;
 pub mod decompress;
+pub mod delta;
 pub mod error;
 pub mod format;
 pub mod gpu;
@@ -28,8 +29,14 @@ mod pipeline;
 pub mod safetensors;
 
 pub use archive::Archive;
-pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressStats};
-pub use decompress::{decompress_bytes, decompress_stream};
+pub use compress::{
+    compress_bytes, compress_bytes_with_base, compress_stream, compress_stream_with_base,
+    CompressOptions, CompressStats,
+};
+pub use decompress::{
+    decompress_bytes, decompress_bytes_with_base, decompress_stream, decompress_stream_with_base,
+};
+pub use delta::Base;
 pub use error::{Error, Result};
 pub use gpu::{GpuDecoder, GpuOutput};
 pub use layout::Layout;

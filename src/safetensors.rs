@@ -86,6 +86,15 @@ pub fn dtype_layout(dtype: &str) -> Layout {
     }
 }
 
+/// One planned segment: a layout, a length and, for a delta segment, where its bytes start in the
+/// base file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    pub layout: Layout,
+    pub len: u64,
+    pub base_offset: Option<u64>,
+}
+
 /// Segments `(layout, length)` covering a safetensors file of `file_len` bytes, in order: the header
 /// as bytes, each tensor with the layout of its dtype, anything else (gaps, overlaps, a tail) as
 /// bytes. A length that is not whole elements has its tail split off as bytes.
@@ -95,49 +104,86 @@ pub fn dtype_layout(dtype: &str) -> Layout {
 /// neighbour of the same layout is merged in when either is shorter than `min_segment` bytes,
 /// because a chunk per tiny tensor (biases, norms) costs a table and a record for a few symbols.
 pub fn segments(h: &Header, file_len: u64, min_segment: u64) -> Vec<(Layout, u64)> {
-    let mut out: Vec<(Layout, u64)> = Vec::new();
+    segments_with_base(h, file_len, min_segment, |_| None)
+        .into_iter()
+        .map(|p| (p.layout, p.len))
+        .collect()
+}
+
+/// [`segments`], where a tensor for which `base_of` gives a base offset becomes a delta segment of
+/// its own (never merged: its bytes are XORed with one range of the base).
+pub fn segments_with_base(
+    h: &Header,
+    file_len: u64,
+    min_segment: u64,
+    base_of: impl Fn(&TensorInfo) -> Option<u64>,
+) -> Vec<Planned> {
+    let mut out: Vec<Planned> = Vec::new();
     // Whether the last segment may take more tensors (it is a short one, or bytes).
     let mut open = false;
-    let mut push = |l: Layout, len: u64, tensor: bool| {
+    let mut push = |l: Layout, len: u64, tensor: bool, base_offset: Option<u64>| {
         if len == 0 {
             return;
         }
+        if base_offset.is_some() {
+            out.push(Planned {
+                layout: l,
+                len,
+                base_offset,
+            });
+            open = false;
+            return;
+        }
         match out.last_mut() {
-            Some((last, n))
-                if *last == l && (l == Layout::Byte || (tensor && (open || len < min_segment))) =>
+            Some(p)
+                if p.base_offset.is_none()
+                    && p.layout == l
+                    && (l == Layout::Byte || (tensor && (open || len < min_segment))) =>
             {
-                *n += len;
-                open = *n < min_segment;
+                p.len += len;
+                open = p.len < min_segment;
             }
             _ => {
-                out.push((l, len));
+                out.push(Planned {
+                    layout: l,
+                    len,
+                    base_offset: None,
+                });
                 open = len < min_segment;
             }
         }
     };
     let mut pos = 0u64;
-    push(Layout::Byte, h.data_start, false);
+    push(Layout::Byte, h.data_start, false, None);
     pos += h.data_start;
     for t in &h.tensors {
         if t.start < pos {
             // Overlapping tensors: the overlap was already covered; the rest goes as bytes.
             let end = t.end.max(pos);
-            push(Layout::Byte, end - pos, false);
+            push(Layout::Byte, end - pos, false, None);
             pos = end;
             continue;
         }
-        push(Layout::Byte, t.start - pos, false);
+        push(Layout::Byte, t.start - pos, false, None);
         let l = dtype_layout(&t.dtype);
         let len = t.end - t.start;
         let whole = len - len % l.elem_size() as u64;
-        push(l, whole, true);
-        push(Layout::Byte, len - whole, false);
+        match base_of(t) {
+            // The tail is part of the same matched tensor: XOR it with the base too.
+            Some(b) if len % l.elem_size() as u64 != 0 => {
+                push(l, whole, true, Some(b));
+                push(Layout::Byte, len - whole, false, Some(b + whole));
+            }
+            b => {
+                push(l, whole, true, b);
+                push(Layout::Byte, len - whole, false, None);
+            }
+        }
         pos = t.end;
     }
-    push(Layout::Byte, file_len - pos, false);
+    push(Layout::Byte, file_len - pos, false, None);
     out
 }
-
 /// Segments for a file without structure: the whole elements of `layout`, then the tail as bytes.
 pub fn plain_segments(layout: Layout, file_len: u64) -> Vec<(Layout, u64)> {
     let whole = file_len - file_len % layout.elem_size() as u64;

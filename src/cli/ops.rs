@@ -3,10 +3,11 @@
 
 use super::device::DeviceArg;
 use super::files::{open_input, Output};
+use crate::archive::Archive;
 use crate::error::{Error, Result};
-use crate::{compress_stream, decompress_stream, CompressOptions};
+use crate::{compress_stream_with_base, decompress_stream_with_base, Base, CompressOptions};
 use indicatif::ProgressBar;
-use std::io::BufReader;
+use std::io::{BufReader, Seek};
 use std::path::{Path, PathBuf};
 
 /// Sizes of one finished operation.
@@ -25,16 +26,19 @@ pub fn compress_file(
     base: Option<&Path>,
     bar: &ProgressBar,
 ) -> Result<Done> {
-    if base.is_some() {
-        return Err(Error::invalid("--base is not supported yet"));
-    }
     let mut out = Output::create(output, force, Some(input))?;
+    let base = base.map(open_base).transpose()?;
     let inp = open_input(input)?;
     let start = bar.position();
     let mut reader = BufReader::with_capacity(1 << 20, inp.file);
-    let stats = compress_stream(&mut reader, inp.len, out.writer(), opts, &mut |d| {
-        bar.set_position(start + d)
-    })?;
+    let stats = compress_stream_with_base(
+        &mut reader,
+        inp.len,
+        out.writer(),
+        opts,
+        base.as_ref(),
+        &mut |d| bar.set_position(start + d),
+    )?;
     out.commit()?;
     Ok(Done {
         original: stats.original_len,
@@ -53,13 +57,27 @@ pub fn decompress_file(
     bar: &ProgressBar,
     verbose: bool,
 ) -> Result<Done> {
-    if base.is_some() {
-        return Err(Error::invalid("--base is not supported yet"));
-    }
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
-    let gpu = super::device::choose(device)?;
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
+    // A delta needs its base, checked before any decoding, and decodes on the CPU.
+    let meta = Archive::read(&mut file)?;
+    file.rewind()
+        .map_err(|e| Error::io(format!("reading {}", input.display()), e))?;
+    let base = match (meta.index.base, base) {
+        (Some(_), Some(p)) => Some(open_base(p)?),
+        _ => None,
+    };
+    meta.check_base(base.as_ref())?;
+    let gpu = match (base.is_some(), device) {
+        (true, DeviceArg::Gpu) => {
+            return Err(Error::invalid(
+                "delta files (made with --base) decode on the CPU: use --device cpu or auto",
+            ))
+        }
+        (true, _) => None,
+        (false, d) => super::device::choose(d)?,
+    };
     let start = bar.position();
     let a = match gpu {
         Some(mut g) => {
@@ -72,7 +90,7 @@ pub fn decompress_file(
             if verbose {
                 eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
             }
-            decompress_stream(&mut file, out.writer(), &mut |d| {
+            decompress_stream_with_base(&mut file, out.writer(), base.as_ref(), &mut |d| {
                 if bar.length() == Some(0) {
                     bar.set_length(d.max(1));
                 }
@@ -85,6 +103,17 @@ pub fn decompress_file(
         original: a.trailer.original_len,
         compressed: inp.len,
     })
+}
+
+/// Opens (and hashes) a base file named by `--base`.
+pub fn open_base(p: &Path) -> Result<Base> {
+    if p.is_dir() {
+        return Err(Error::invalid(format!(
+            "base {} is a folder: a single file needs a base file",
+            p.display()
+        )));
+    }
+    Base::open(p)
 }
 
 /// `INPUT.znn`.

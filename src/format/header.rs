@@ -5,12 +5,16 @@ use crate::error::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"\x89ZNN\r\n\x1a\n";
 pub const END_MAGIC: [u8; 8] = *b"ZNNEND\0\x01";
-pub const VERSION: u16 = 1;
+/// The newest version this build reads and writes. Version 1 files (no base) are still written
+/// whenever a file has no delta segment, so that v1 readers read them.
+pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// 1, or 2 for a delta file (FORMAT.md, "Versions").
+    pub version: u16,
     pub chunk_size: u32,
 }
 
@@ -18,7 +22,7 @@ impl Header {
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        b[8..10].copy_from_slice(&self.version.to_le_bytes());
         b[12..16].copy_from_slice(&self.chunk_size.to_le_bytes());
         b
     }
@@ -34,7 +38,7 @@ impl Header {
             return Err(Error::truncated("file shorter than the .znn header"));
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: VERSION,
@@ -45,7 +49,10 @@ impl Header {
         }
         let chunk_size = u32::from_le_bytes(b[12..16].try_into().unwrap());
         check_chunk_size(chunk_size).map_err(|e| Error::corrupt(e.to_string()))?;
-        Ok(Header { chunk_size })
+        Ok(Header {
+            version,
+            chunk_size,
+        })
     }
 }
 

@@ -37,7 +37,22 @@ pub struct Segment {
     /// Index of the segment's first chunk.
     pub first_chunk: usize,
     pub chunk_count: usize,
+    /// For a delta segment (format v2): where its bytes start in the base file. The stored bytes
+    /// are the original XOR `base[base_offset .. base_offset + len]`.
+    pub base_offset: Option<u64>,
 }
+
+/// The base file a delta `.znn` (format v2) was made against: checked before any byte is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseRef {
+    /// Length of the base file.
+    pub len: u64,
+    /// xxh3-64 (seed 0) of the whole base file.
+    pub hash: u64,
+}
+
+/// Segment flag bit 0: the segment is a delta against the base (FORMAT.md, version 2).
+const SEG_DELTA: u8 = 1;
 
 /// One coded stream of a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,9 +92,20 @@ pub struct Index {
     pub chunks: Vec<ChunkRec>,
     pub streams: Vec<StreamRec>,
     pub sub_lens: Vec<u32>,
+    /// The base of a delta file (format v2); `None` for a standalone file (format v1).
+    pub base: Option<BaseRef>,
 }
 
 impl Index {
+    /// The format version this index needs: 2 when it refers to a base file, else 1.
+    pub fn version(&self) -> u16 {
+        if self.base.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
     /// The layout of chunk `c`.
     pub fn layout(&self, c: &ChunkRec) -> Layout {
         self.segments[c.segment as usize].layout
@@ -140,9 +166,18 @@ impl Index {
         let mut b = Vec::with_capacity(8 + self.segments.len() * 12 + self.chunks.len() * 80);
         b.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
         b.extend_from_slice(&self.sub_symbols.to_le_bytes());
+        if let Some(base) = self.base {
+            b.extend_from_slice(&base.len.to_le_bytes());
+            b.extend_from_slice(&base.hash.to_le_bytes());
+        }
         for s in &self.segments {
-            b.extend_from_slice(&[s.layout.id(), 0, 0, 0]);
+            let flags = if s.base_offset.is_some() { SEG_DELTA } else { 0 };
+            b.extend_from_slice(&[s.layout.id(), flags, 0, 0]);
             b.extend_from_slice(&s.len.to_le_bytes());
+            if let Some(off) = s.base_offset {
+                debug_assert!(self.base.is_some(), "a delta segment needs a base");
+                b.extend_from_slice(&off.to_le_bytes());
+            }
         }
         for c in &self.chunks {
             b.extend_from_slice(&c.checksum.to_le_bytes());
@@ -164,9 +199,21 @@ impl Index {
         b
     }
 
-    /// Parses and validates an index. `chunk_size` comes from the header; `original_len` and
-    /// `data_len` (the bytes between header and index) from the trailer and the file length.
+    /// Parses and validates a version 1 index (see [`Index::parse_version`]).
     pub fn parse(b: &[u8], chunk_size: u32, original_len: u64, data_len: u64) -> Result<Index> {
+        Self::parse_version(b, 1, chunk_size, original_len, data_len)
+    }
+
+    /// Parses and validates an index of format `version` (1 or 2). `chunk_size` and `version` come
+    /// from the header; `original_len` and `data_len` (the bytes between header and index) from the
+    /// trailer and the file length.
+    pub fn parse_version(
+        b: &[u8],
+        version: u16,
+        chunk_size: u32,
+        original_len: u64,
+        data_len: u64,
+    ) -> Result<Index> {
         let mut r = Reader { b, pos: 0 };
         let seg_count = r.u32()? as usize;
         let sub_symbols = r.u32()?;
@@ -177,6 +224,19 @@ impl Index {
                 "invalid sub-stream size {sub_symbols}"
             )));
         }
+        let base = match version {
+            1 => None,
+            2 => Some(BaseRef {
+                len: r.u64()?,
+                hash: r.u64()?,
+            }),
+            v => {
+                return Err(Error::UnsupportedVersion {
+                    found: v,
+                    supported: super::header::VERSION,
+                })
+            }
+        };
         if seg_count > r.remaining() / 12 {
             return Err(Error::corrupt("segment count exceeds the index"));
         }
@@ -184,7 +244,8 @@ impl Index {
         let (mut offset, mut chunk_total) = (0u64, 0u64);
         for _ in 0..seg_count {
             let layout = Layout::from_id(r.u8()?)?;
-            if r.take(3)? != [0, 0, 0] {
+            let flags = r.u8()?;
+            if r.take(2)? != [0, 0] || flags & !SEG_DELTA != 0 || (flags != 0 && base.is_none()) {
                 return Err(Error::corrupt("reserved segment bytes are set"));
             }
             let len = r.u64()?;
@@ -193,6 +254,16 @@ impl Index {
                     "segment length is zero or not whole elements",
                 ));
             }
+            let base_offset = match (flags & SEG_DELTA != 0, base) {
+                (true, Some(b)) => {
+                    let off = r.u64()?;
+                    match off.checked_add(len) {
+                        Some(end) if end <= b.len => Some(off),
+                        _ => return Err(Error::corrupt("delta segment reaches past the base file")),
+                    }
+                }
+                _ => None,
+            };
             let chunk_count = len.div_ceil(chunk_size as u64);
             // Every chunk record needs at least 8 + 2 bytes: reject impossible counts before
             // allocating anything for them.
@@ -206,6 +277,7 @@ impl Index {
                 len,
                 first_chunk: (chunk_total - chunk_count) as usize,
                 chunk_count: chunk_count as usize,
+                base_offset,
             });
             offset = offset
                 .checked_add(len)
@@ -224,6 +296,7 @@ impl Index {
             chunks: Vec::with_capacity(chunk_total as usize),
             streams: Vec::new(),
             sub_lens: Vec::new(),
+            base,
         };
         let mut data_offset = 0u64;
         for si in 0..idx.segments.len() {

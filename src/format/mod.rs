@@ -5,4 +5,4 @@ mod header;
 mod index;
 
 pub use header::{check_chunk_size, Header, Trailer, HEADER_LEN, MAGIC, TRAILER_LEN, VERSION};
-pub use index::{huffman_table, ChunkRec, Codec, Index, Segment, StreamRec};
+pub use index::{huffman_table, BaseRef, ChunkRec, Codec, Index, Segment, StreamRec};

@@ -139,6 +139,12 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
 /// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
 /// alone does not fit is an error naming the limit.
 pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
+    if idx.base.is_some() {
+        // The kernels would decode the XOR, not the original; deltas are restored on the CPU.
+        return Err(Error::invalid(
+            "delta files (made with --base) decode on the CPU: use --device cpu",
+        ));
+    }
     let mut out = Vec::new();
     let mut start = 0;
     let mut acc = WindowSizes::default();
