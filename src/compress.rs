@@ -2,8 +2,8 @@
 //! input in windows of chunks so that memory does not grow with the file.
 
 use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
-use crate::delta::{self, Base};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
+use crate::delta::{self, Base};
 use crate::error::{Error, Result};
 use crate::format::{
     check_chunk_size, BaseRef, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
@@ -86,11 +86,14 @@ fn index_for(plan: &[Planned], opts: &CompressOptions, base: Option<BaseRef>) ->
     };
     let cs = opts.chunk_size as u64;
     let mut offset = 0;
-    for (si, &Planned {
-        layout,
-        len,
-        base_offset,
-    }) in plan.iter().enumerate()
+    for (
+        si,
+        &Planned {
+            layout,
+            len,
+            base_offset,
+        },
+    ) in plan.iter().enumerate()
     {
         let count = len.div_ceil(cs) as usize;
         idx.segments.push(Segment {

@@ -3,8 +3,8 @@
 
 use crate::archive::Archive;
 use crate::codec::{decode_chunk_with_base, DecodeScratch};
-use crate::delta::{self, Base};
 use crate::constants::{DECODE_PADDING, WINDOW_BYTES};
+use crate::delta::{self, Base};
 use crate::error::{Error, Result};
 use crate::format::Index;
 use rayon::prelude::*;

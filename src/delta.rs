@@ -180,21 +180,14 @@ pub fn plan(head: &[u8], file_len: u64, dtype: Layout, base: &Base) -> Vec<Plann
         (Some(new), Some(old)) => {
             let by_name: HashMap<&str, &safetensors::TensorInfo> =
                 old.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-            safetensors::segments_with_base(
-                &new,
-                file_len,
-                crate::constants::MIN_SEGMENT,
-                |t| {
-                    let b = by_name.get(t.name.as_str())?;
-                    (b.dtype == t.dtype && b.shape == t.shape && b.end - b.start == t.end - t.start)
-                        .then_some(b.start)
-                },
-            )
+            safetensors::segments_with_base(&new, file_len, crate::constants::MIN_SEGMENT, |t| {
+                let b = by_name.get(t.name.as_str())?;
+                (b.dtype == t.dtype && b.shape == t.shape && b.end - b.start == t.end - t.start)
+                    .then_some(b.start)
+            })
         }
         (Some(new), None) => {
-            safetensors::segments_with_base(&new, file_len, crate::constants::MIN_SEGMENT, |_| {
-                None
-            })
+            safetensors::segments_with_base(&new, file_len, crate::constants::MIN_SEGMENT, |_| None)
         }
         (None, _) => {
             let shared = file_len.min(base.len());
@@ -228,7 +221,10 @@ pub fn read_window(idx: &Index, range: Range<usize>, base: &Base, out: &mut Vec<
     }
     let first = idx.chunks[range.start].orig_offset;
     let last = &idx.chunks[range.end - 1];
-    out.resize((last.orig_offset + last.orig_len as u64 - first) as usize, 0);
+    out.resize(
+        (last.orig_offset + last.orig_len as u64 - first) as usize,
+        0,
+    );
     // One read per run of delta chunks of one segment.
     let mut ci = range.start;
     while ci < range.end {

@@ -171,7 +171,11 @@ impl Index {
             b.extend_from_slice(&base.hash.to_le_bytes());
         }
         for s in &self.segments {
-            let flags = if s.base_offset.is_some() { SEG_DELTA } else { 0 };
+            let flags = if s.base_offset.is_some() {
+                SEG_DELTA
+            } else {
+                0
+            };
             b.extend_from_slice(&[s.layout.id(), flags, 0, 0]);
             b.extend_from_slice(&s.len.to_le_bytes());
             if let Some(off) = s.base_offset {
@@ -259,7 +263,9 @@ impl Index {
                     let off = r.u64()?;
                     match off.checked_add(len) {
                         Some(end) if end <= b.len => Some(off),
-                        _ => return Err(Error::corrupt("delta segment reaches past the base file")),
+                        _ => {
+                            return Err(Error::corrupt("delta segment reaches past the base file"))
+                        }
                     }
                 }
                 _ => None,

@@ -1,0 +1,447 @@
+//! Deltas against a base file (format v2): round trips with matched, renamed, reshaped, added,
+//! removed and reordered tensors; positional deltas of plain files; wrong, missing and compressed
+//! bases; the CLI's `--base`.
+
+mod common;
+
+use common::{assert_same, safetensors, tensor, Rng, Tensor};
+use std::io::Cursor;
+use std::process::Command;
+use znn_gpu::{
+    compress_bytes_with_base, compress_stream_with_base, decompress_bytes,
+    decompress_bytes_with_base, decompress_stream_with_base, Archive, Base, CompressOptions, Error,
+    Layout,
+};
+
+fn bf16_weights(rng: &mut Rng, n: usize, sd: f64) -> Vec<f32> {
+    (0..n).map(|_| rng.normal(sd) as f32).collect()
+}
+
+fn to_bf16(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+        .collect()
+}
+
+fn to_f32(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// One AdamW-like step: every weight moves by about `lr`.
+fn step(rng: &mut Rng, v: &[f32], lr: f64) -> Vec<f32> {
+    v.iter().map(|&x| x + rng.normal(lr) as f32).collect()
+}
+
+struct Pair {
+    base: Vec<u8>,
+    new: Vec<u8>,
+}
+
+/// A base model and an updated one with every kind of (mis)match.
+fn model_pair(seed: u64) -> Pair {
+    let mut rng = Rng::new(seed);
+    let w0 = bf16_weights(&mut rng, 300_000, 0.02);
+    let w1 = bf16_weights(&mut rng, 50_000, 0.02);
+    let f0 = bf16_weights(&mut rng, 40_000, 1.0);
+    let tiny = bf16_weights(&mut rng, 100, 1.0);
+    let renamed = bf16_weights(&mut rng, 20_000, 0.02);
+    let reshaped = bf16_weights(&mut rng, 20_000, 0.02);
+    let retyped = bf16_weights(&mut rng, 10_000, 0.02);
+    let base = vec![
+        tensor("a.weight", "BF16", &[600, 500], to_bf16(&w0)),
+        tensor("b.weight", "BF16", &[50_000], to_bf16(&w1)),
+        tensor("c.f32", "F32", &[200, 200], to_f32(&f0)),
+        tensor("tiny", "BF16", &[100], to_bf16(&tiny)),
+        tensor("old.name", "BF16", &[20_000], to_bf16(&renamed)),
+        tensor("reshaped", "BF16", &[100, 200], to_bf16(&reshaped)),
+        tensor("retyped", "BF16", &[10_000], to_bf16(&retyped)),
+        tensor(
+            "removed",
+            "BF16",
+            &[5000],
+            to_bf16(&bf16_weights(&mut rng, 5000, 0.1)),
+        ),
+    ];
+    // Reordered, one tensor unchanged, one added, one removed, one renamed, one reshaped, one
+    // with another dtype.
+    let new: Vec<Tensor> = vec![
+        tensor(
+            "added",
+            "BF16",
+            &[7000],
+            to_bf16(&bf16_weights(&mut rng, 7000, 0.1)),
+        ),
+        tensor(
+            "c.f32",
+            "F32",
+            &[200, 200],
+            to_f32(&step(&mut rng, &f0, 1e-3)),
+        ),
+        tensor("b.weight", "BF16", &[50_000], to_bf16(&w1)),
+        tensor(
+            "a.weight",
+            "BF16",
+            &[600, 500],
+            to_bf16(&step(&mut rng, &w0, 1e-4)),
+        ),
+        tensor(
+            "tiny",
+            "BF16",
+            &[100],
+            to_bf16(&step(&mut rng, &tiny, 1e-3)),
+        ),
+        tensor("new.name", "BF16", &[20_000], to_bf16(&renamed)),
+        tensor("reshaped", "BF16", &[200, 100], to_bf16(&reshaped)),
+        tensor("retyped", "F16", &[10_000], to_bf16(&retyped)),
+    ];
+    Pair {
+        base: safetensors(&base, Some(&[("format", "pt")]), true),
+        new: safetensors(&new, None, true),
+    }
+}
+
+fn opts(chunk_size: u32) -> CompressOptions {
+    CompressOptions {
+        chunk_size,
+        ..CompressOptions::default()
+    }
+}
+
+/// Names of the tensors whose segments are deltas.
+fn delta_tensors(znn: &[u8], new: &[u8]) -> Vec<String> {
+    let a = Archive::from_bytes(znn).unwrap();
+    let mut names = Vec::new();
+    for (name, _, r) in common::read_safetensors(new) {
+        let seg = a
+            .index
+            .segments
+            .iter()
+            .find(|s| s.offset <= r.start as u64 && (r.start as u64) < s.offset + s.len);
+        if let Some(s) = seg.filter(|s| s.base_offset.is_some()) {
+            assert_eq!(
+                s.offset, r.start as u64,
+                "{name}: a delta segment starts its tensor"
+            );
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn tensors_are_matched_by_name_dtype_and_shape() {
+    let p = model_pair(1);
+    let base = Base::from_bytes(p.base.clone());
+    for cs in [4096, 65536, 262_144] {
+        let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(cs)).unwrap();
+        assert_eq!(
+            u16::from_le_bytes([znn[8], znn[9]]),
+            2,
+            "a delta is format v2"
+        );
+        assert_eq!(
+            delta_tensors(&znn, &p.new),
+            ["a.weight", "b.weight", "c.f32", "tiny"],
+            "chunk size {cs}"
+        );
+        let back = decompress_bytes_with_base(&znn, Some(&base)).unwrap();
+        assert_same(&back, &p.new, "delta round trip");
+        // The stream path reads the base window by window.
+        let mut out = Vec::new();
+        decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&base), &mut |_| {})
+            .unwrap();
+        assert_same(&out, &p.new, "streamed delta round trip");
+        let mut streamed = Vec::new();
+        compress_stream_with_base(
+            &mut Cursor::new(&p.new),
+            p.new.len() as u64,
+            &mut streamed,
+            &opts(cs),
+            Some(&base),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(streamed, znn, "stream and memory compressors agree");
+    }
+}
+
+#[test]
+fn deltas_are_smaller_than_standalone_for_small_updates() {
+    let p = model_pair(2);
+    let base = Base::from_bytes(p.base.clone());
+    let alone = znn_gpu::compress_bytes(&p.new, &opts(262_144)).unwrap();
+    let delta = compress_bytes_with_base(&p.new, Some(&base), &opts(262_144)).unwrap();
+    // a.weight moved by 1e-4 of a 0.02 spread and b.weight is unchanged: most of the XOR is zero.
+    assert!(
+        (delta.len() as f64) < 0.8 * alone.len() as f64,
+        "delta {} vs standalone {}",
+        delta.len(),
+        alone.len()
+    );
+}
+
+#[test]
+fn identical_file_costs_almost_nothing() {
+    let p = model_pair(3);
+    let base = Base::from_bytes(p.base.clone());
+    let znn = compress_bytes_with_base(&p.base, Some(&base), &opts(262_144)).unwrap();
+    // Every tensor is an all-zero XOR (const streams); only the header and the map remain.
+    assert!(znn.len() < 4096, "{} bytes", znn.len());
+    assert_same(
+        &decompress_bytes_with_base(&znn, Some(&base)).unwrap(),
+        &p.base,
+        "self delta",
+    );
+}
+
+#[test]
+fn plain_files_are_xored_by_position() {
+    let mut rng = Rng::new(4);
+    let base_v = bf16_weights(&mut rng, 200_000, 0.02);
+    let base_b = to_bf16(&base_v);
+    let base = Base::from_bytes(base_b.clone());
+    for new_len in [100_001usize, 200_000, 250_000] {
+        let mut v = step(&mut rng, &base_v, 1e-4);
+        v.resize(new_len / 2, 0.5);
+        let mut new = to_bf16(&v);
+        if new_len % 2 == 1 {
+            new.push(7);
+        }
+        for dtype in [Layout::Bf16, Layout::Fp32, Layout::Byte] {
+            let o = CompressOptions {
+                dtype,
+                chunk_size: 16384,
+                ..CompressOptions::default()
+            };
+            let znn = compress_bytes_with_base(&new, Some(&base), &o).unwrap();
+            let a = Archive::from_bytes(&znn).unwrap();
+            assert_eq!(a.index.segments[0].base_offset, Some(0));
+            let back = decompress_bytes_with_base(&znn, Some(&base)).unwrap();
+            assert_same(&back, &new, "positional delta");
+        }
+    }
+}
+
+#[test]
+fn nothing_matched_gives_a_standalone_v1_file() {
+    let p = model_pair(5);
+    let unrelated = safetensors(&[tensor("x", "BF16", &[4], vec![1; 8])], None, true);
+    let base = Base::from_bytes(unrelated);
+    let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(65536)).unwrap();
+    assert_eq!(u16::from_le_bytes([znn[8], znn[9]]), 1);
+    assert_eq!(znn, znn_gpu::compress_bytes(&p.new, &opts(65536)).unwrap());
+    assert_same(&decompress_bytes(&znn).unwrap(), &p.new, "no base needed");
+}
+
+#[test]
+fn missing_or_wrong_base_is_a_clear_error() {
+    let p = model_pair(6);
+    let base = Base::from_bytes(p.base.clone());
+    let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(65536)).unwrap();
+    let msg = |r: Result<Vec<u8>, Error>| match r {
+        Err(e @ Error::InvalidArgument(_)) => e.to_string(),
+        other => panic!("expected a clear error, got {:?}", other.map(|v| v.len())),
+    };
+    let m = msg(decompress_bytes(&znn));
+    assert!(m.contains("delta") && m.contains("--base"), "{m}");
+    // Same length, one byte different: the hash tells.
+    let mut other = p.base.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    let m = msg(decompress_bytes_with_base(
+        &znn,
+        Some(&Base::from_bytes(other)),
+    ));
+    assert!(m.contains("wrong base"), "{m}");
+    let m = msg(decompress_bytes_with_base(
+        &znn,
+        Some(&Base::from_bytes(p.base[..p.base.len() - 2].to_vec())),
+    ));
+    assert!(m.contains("wrong base") && m.contains("bytes"), "{m}");
+}
+
+#[test]
+fn damaged_deltas_never_decode_to_wrong_bytes() {
+    let p = model_pair(7);
+    let base = Base::from_bytes(p.base.clone());
+    let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(16384)).unwrap();
+    let mut checked = 0;
+    // Every byte of the index and trailer, and a stride through the data, with two masks.
+    let a = Archive::from_bytes(&znn).unwrap();
+    let index_start = znn.len() - 40 - a.trailer.index_len as usize;
+    let positions = (0..16)
+        .chain((16..index_start).step_by(97))
+        .chain(index_start..znn.len());
+    for pos in positions {
+        for mask in [0x01u8, 0x80] {
+            let mut bad = znn.clone();
+            bad[pos] ^= mask;
+            if let Ok(out) = decompress_bytes_with_base(&bad, Some(&base)) {
+                assert_same(&out, &p.new, &format!("flip at {pos}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000);
+}
+
+#[test]
+fn gpu_decoder_refuses_deltas_clearly() {
+    let p = model_pair(8);
+    let base = Base::from_bytes(p.base.clone());
+    let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(65536)).unwrap();
+    let mut g = match znn_gpu::GpuDecoder::new() {
+        Ok(g) => g,
+        Err(e) => {
+            common::say_skipped(&format!("SKIPPED: no GPU adapter ({e}) [delta gpu]"));
+            return;
+        }
+    };
+    let e = g.decompress_bytes(&znn).unwrap_err().to_string();
+    assert!(e.contains("delta") && e.contains("--device cpu"), "{e}");
+}
+
+fn znn_gpu_cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_znn-gpu"));
+    c.env_remove("XDG_RUNTIME_DIR");
+    c
+}
+
+fn run_ok(dir: &std::path::Path, args: &[&str]) {
+    let o = znn_gpu_cli().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn run_err(dir: &std::path::Path, args: &[&str]) -> String {
+    let o = znn_gpu_cli().current_dir(dir).args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{args:?} must fail");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn cli_base_round_trip_and_errors() {
+    let p = model_pair(9);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
+    run_ok(
+        d,
+        &["compress", "new.safetensors", "--base", "base.safetensors"],
+    );
+    run_ok(d, &["compress", "base.safetensors"]);
+    let e = run_err(d, &["decompress", "new.safetensors.znn", "-o", "x"]);
+    assert!(e.contains("delta") && e.contains("--base"), "{e}");
+    let e = run_err(
+        d,
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "x",
+            "--base",
+            "new.safetensors",
+        ],
+    );
+    assert!(e.contains("wrong base"), "{e}");
+    let e = run_err(
+        d,
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "x",
+            "--base",
+            "base.safetensors.znn",
+        ],
+    );
+    assert!(e.contains(".znn") && e.contains("original"), "{e}");
+    let e = run_err(
+        d,
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "x",
+            "--base",
+            "base.safetensors",
+            "--device",
+            "gpu",
+        ],
+    );
+    assert!(e.contains("CPU"), "{e}");
+    let e = run_err(
+        d,
+        &[
+            "compress",
+            "new.safetensors",
+            "-o",
+            "y.znn",
+            "--base",
+            "nonexistent",
+        ],
+    );
+    assert!(e.contains("nonexistent"), "{e}");
+    assert!(!d.join("x").exists() && !d.join("y.znn").exists());
+    run_ok(
+        d,
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "back",
+            "--base",
+            "base.safetensors",
+        ],
+    );
+    assert_same(&std::fs::read(d.join("back")).unwrap(), &p.new, "CLI delta");
+    // A standalone file ignores a base.
+    run_ok(
+        d,
+        &[
+            "decompress",
+            "base.safetensors.znn",
+            "-o",
+            "b2",
+            "--base",
+            "new.safetensors",
+        ],
+    );
+    assert_same(
+        &std::fs::read(d.join("b2")).unwrap(),
+        &p.base,
+        "standalone with --base",
+    );
+}
+
+#[test]
+fn delta_across_several_windows() {
+    // Larger than the 4 MiB coding window, so base bytes are read window by window.
+    let mut rng = Rng::new(10);
+    let w = bf16_weights(&mut rng, 3_000_000, 0.02);
+    let base = safetensors(
+        &[tensor("w", "BF16", &[3_000_000], to_bf16(&w))],
+        None,
+        true,
+    );
+    let new = safetensors(
+        &[tensor(
+            "w",
+            "BF16",
+            &[3_000_000],
+            to_bf16(&step(&mut rng, &w, 1e-4)),
+        )],
+        None,
+        true,
+    );
+    let b = Base::from_bytes(base);
+    let znn = compress_bytes_with_base(&new, Some(&b), &opts(262_144)).unwrap();
+    let mut out = Vec::new();
+    decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&b), &mut |_| {}).unwrap();
+    assert_same(&out, &new, "multi-window delta");
+}
