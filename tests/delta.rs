@@ -147,6 +147,10 @@ fn tensors_are_matched_by_name_dtype_and_shape() {
         );
         let back = decompress_bytes_with_base(&znn, Some(&base)).unwrap();
         assert_same(&back, &p.new, "delta round trip");
+        // The decoder written from FORMAT.md alone agrees, and needs the right base too.
+        let reference = common::ref_decode_with_base(&znn, Some(&p.base)).unwrap();
+        assert_same(&reference, &p.new, "reference decoder");
+        assert!(common::ref_decode(&znn).is_err());
         // The stream path reads the base window by window.
         let mut out = Vec::new();
         decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&base), &mut |_| {})
