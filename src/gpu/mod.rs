@@ -76,8 +76,10 @@ pub mod decode;
 mod device;
 mod pipelines;
 pub mod plan;
+mod range;
 mod source;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
 pub use device::backends;
+pub use range::GpuRange;
