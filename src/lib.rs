@@ -10,7 +10,8 @@
 //!
 //! Pipeline: bytes -> segments ([`safetensors`], [`layout::Layout`]) -> chunks -> streams
 //! ([`layout`]) -> coded streams ([`codec`], [`huffman`]) -> `.znn` ([`format`], FORMAT.md), and back
-//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads.
+//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads;
+//! [`extract`] uses it to read one tensor or byte range without decoding the rest.
 
 pub mod archive;
 mod buffer;

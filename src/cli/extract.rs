@@ -5,7 +5,7 @@ use super::files::{open_input, Output};
 use super::Ui;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
-use crate::extract::{self, find_tensor, require_tensor_table};
+use crate::extract::{self, find_tensor};
 use std::io::BufReader;
 use std::path::Path;
 use std::time::Instant;
@@ -33,8 +33,8 @@ pub fn run(req: &Request) -> Result<()> {
     let a = Archive::read(&mut r)?;
     let (start, end) = match (req.tensor, req.range) {
         (Some(name), _) => {
-            let header = require_tensor_table(&mut r, &a)
-                .map_err(|e| Error::invalid(format!("{}: {e}", inp.name)))?;
+            let header =
+                extract::tensor_table(&mut r, &a)?.ok_or_else(|| not_safetensors(&inp.name))?;
             let t = find_tensor(&header, name)?;
             if req.ui.verbose {
                 eprintln!(
@@ -74,7 +74,8 @@ pub fn run(req: &Request) -> Result<()> {
     out.commit()?;
     if req.ui.verbose {
         eprintln!(
-            "extracted bytes {start}..{end} ({} bytes) of {}: {} chunks, {} of {} bytes read, {:.3} s",
+            "extracted bytes {start}..{end} ({} bytes) of {}: {} chunks decoded, {} of its {} \
+             bytes read for them (besides index and header), {:.3} s",
             end - start,
             inp.name,
             stats.chunks.len(),
@@ -84,6 +85,13 @@ pub fn run(req: &Request) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The error for a tensor request on an original that has no tensor table.
+pub(super) fn not_safetensors(name: &str) -> Error {
+    Error::invalid(format!(
+        "{name}: the original is not a safetensors file, so it has no tensors (use --range)"
+    ))
 }
 
 /// `START..END`; either bound may be left out (`..END`, `START..`) for the original's start or end.

@@ -132,8 +132,8 @@ fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
     let f = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
     let mut r = BufReader::with_capacity(64 * 1024, f);
     let a = Archive::read(&mut r)?;
-    let h = crate::extract::require_tensor_table(&mut r, &a)
-        .map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
+    let h = crate::extract::tensor_table(&mut r, &a)?
+        .ok_or_else(|| super::extract::not_safetensors(&shown.to_string()))?;
     let rows: Vec<_> = h
         .tensors
         .iter()
