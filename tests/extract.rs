@@ -267,11 +267,21 @@ fn a_small_tensor_reads_few_bytes() {
         r.bytes,
         z.len()
     );
+    let small_read = r.bytes;
+    // A range over several windows streams window by window and still equals the original.
+    let (t2, bytes) = read_tensor(&mut r, &a, "big.a").unwrap();
+    assert_same(&bytes, &orig[t2.start as usize..t2.end as usize], "big.a");
+    let st = extract_range_to(&mut r, &a, t2.start, t2.end, std::io::sink()).unwrap();
+    let n = t2.end - t2.start;
+    assert!(
+        st.decoded_bytes >= n && st.decoded_bytes < n + (1 << 19),
+        "{st:?}"
+    );
     let _ = writeln!(
         std::io::stderr(),
         "figure: tensor 'small' ({} bytes) read {} of {} .znn bytes ({} + {} chunks of {})",
         t.end - t.start,
-        r.bytes,
+        small_read,
         z.len(),
         hc.len(),
         tc.len(),

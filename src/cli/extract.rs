@@ -33,8 +33,9 @@ pub fn run(req: &Request) -> Result<()> {
     let a = Archive::read(&mut r)?;
     let (start, end) = match (req.tensor, req.range) {
         (Some(name), _) => {
-            let header =
-                extract::tensor_table(&mut r, &a)?.ok_or_else(|| not_safetensors(&inp.name))?;
+            let header = extract::tensor_table(&mut r, &a)?.ok_or_else(|| {
+                Error::invalid(format!("{}; use --range", not_safetensors(&inp.name)))
+            })?;
             let t = find_tensor(&header, name)?;
             if req.ui.verbose {
                 eprintln!(
@@ -87,11 +88,9 @@ pub fn run(req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// The error for a tensor request on an original that has no tensor table.
-pub(super) fn not_safetensors(name: &str) -> Error {
-    Error::invalid(format!(
-        "{name}: the original is not a safetensors file, so it has no tensors (use --range)"
-    ))
+/// What a tensor request on an original without a tensor table is told.
+pub(super) fn not_safetensors(name: &str) -> String {
+    format!("{name}: the original is not a safetensors file, so it has no tensor table")
 }
 
 /// `START..END`; either bound may be left out (`..END`, `START..`) for the original's start or end.

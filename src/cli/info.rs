@@ -133,7 +133,7 @@ fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
     let mut r = BufReader::with_capacity(64 * 1024, f);
     let a = Archive::read(&mut r)?;
     let h = crate::extract::tensor_table(&mut r, &a)?
-        .ok_or_else(|| super::extract::not_safetensors(&shown.to_string()))?;
+        .ok_or_else(|| Error::invalid(super::extract::not_safetensors(&shown.to_string())))?;
     let rows: Vec<_> = h
         .tensors
         .iter()
