@@ -10,7 +10,8 @@
 //!
 //! Pipeline: bytes -> segments ([`safetensors`], [`layout::Layout`]) -> chunks -> streams
 //! ([`layout`]) -> coded streams ([`codec`], [`huffman`]) -> `.znn` ([`format`], FORMAT.md), and back
-//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads.
+//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads;
+//! [`extract`] uses it to read one tensor or byte range without decoding the rest.
 
 pub mod archive;
 mod buffer;
@@ -21,6 +22,7 @@ pub mod constants;
 pub mod decompress;
 pub mod delta;
 pub mod error;
+pub mod extract;
 pub mod format;
 pub mod gpu;
 pub mod huffman;
@@ -38,5 +40,6 @@ pub use decompress::{
 };
 pub use delta::Base;
 pub use error::{Error, Result};
-pub use gpu::{GpuDecoder, GpuOutput};
+pub use extract::{read_range, read_tensor, tensor_table};
+pub use gpu::{GpuDecoder, GpuOutput, GpuRange};
 pub use layout::Layout;

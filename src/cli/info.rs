@@ -1,7 +1,9 @@
-//! `znn-gpu info`: sizes, ratio and a per-segment, per-stream table, from the index alone.
+//! `znn-gpu info`: sizes, ratio and a per-segment, per-stream table, from the index alone; with
+//! `--tensors`, the safetensors tensor table, decoding the header's chunks only.
 
 use crate::archive::Archive;
 use crate::error::{Error, Result};
+use crate::extract::covering_bytes;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -15,11 +17,12 @@ struct StreamSum {
 }
 
 pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
-    if tensors {
-        return Err(Error::invalid("--tensors is not supported yet"));
-    }
     let mut o = String::new();
-    report(path, json, &mut o)?;
+    if tensors {
+        tensor_report(path, json, &mut o)?;
+    } else {
+        report(path, json, &mut o)?;
+    }
     super::print_stdout(&o)
 }
 
@@ -114,6 +117,73 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
             seg.chunk_count,
             pct(comp, seg.len),
             streams.join("  ")
+        )
+        .unwrap();
+    }
+    Ok(())
+}
+
+/// `info --tensors`: the safetensors tensor table, from the header's chunks only. Per tensor, the
+/// chunks covering it and their payload bytes: what `extract --tensor` reads (tiny tensors merged
+/// into one segment share chunks, so these do not add up to the file).
+fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
+    use std::fmt::Write;
+    let shown = path.display();
+    let f = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
+    let mut r = BufReader::with_capacity(64 * 1024, f);
+    let a = Archive::read(&mut r)?;
+    let h = crate::extract::tensor_table(&mut r, &a)?
+        .ok_or_else(|| Error::invalid(super::extract::not_safetensors(&shown.to_string())))?;
+    let rows: Vec<_> = h
+        .tensors
+        .iter()
+        .map(|t| (t, covering_bytes(&a.index, t.start, t.end)))
+        .collect();
+    if json {
+        let ts: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(t, (chunks, comp))| {
+                serde_json::json!({
+                    "name": t.name, "dtype": t.dtype, "shape": t.shape,
+                    "offset": t.start, "len": t.end - t.start,
+                    "chunks": [chunks.start, chunks.end], "chunk_bytes": comp,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "original_len": a.trailer.original_len, "compressed_len": a.file_len,
+            "header_len": h.data_start, "tensors": ts,
+        });
+        writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "{}: {} tensors, header {} bytes, original {} bytes",
+        shown,
+        h.tensors.len(),
+        h.data_start,
+        a.trailer.original_len
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "{:<40} {:<5} {:<20} {:>12} {:>12} {:>7} {:>12}",
+        "name", "dtype", "shape", "offset", "bytes", "chunks", "chunk bytes"
+    )
+    .unwrap();
+    for (t, (chunks, comp)) in rows {
+        let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+        writeln!(
+            o,
+            "{:<40} {:<5} {:<20} {:>12} {:>12} {:>7} {:>12}",
+            t.name,
+            t.dtype,
+            format!("[{}]", shape.join(", ")),
+            t.start,
+            t.end - t.start,
+            chunks.len(),
+            comp
         )
         .unwrap();
     }

@@ -38,9 +38,10 @@ pub struct GpuOutput {
 }
 
 /// Where decoded windows go.
-enum Sink<'a> {
-    /// Into one device buffer holding the whole output.
-    Device(&'a wgpu::Buffer),
+pub(super) enum Sink<'a> {
+    /// Into a device buffer whose byte 0 is original byte `.1` (a multiple of the adapter's
+    /// `min_storage_buffer_offset_alignment`, so that every window's binding offset is aligned).
+    Device(&'a wgpu::Buffer, u64),
     /// Read back and handed over in order.
     Host(&'a mut dyn FnMut(&[u8]) -> Result<()>),
 }
@@ -202,7 +203,7 @@ impl GpuDecoder {
     fn decode_new_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
         let tensors = tensor_table(idx, src)?;
         let buffer = self.output_buffer(idx.original_len)?;
-        self.run(idx, src, Sink::Device(&buffer), false, None)?;
+        self.run(idx, src, Sink::Device(&buffer, 0), false, None)?;
         Ok(GpuOutput {
             buffer,
             len: idx.original_len,
@@ -210,7 +211,7 @@ impl GpuDecoder {
         })
     }
 
-    fn output_buffer(&self, len: u64) -> Result<wgpu::Buffer> {
+    pub(super) fn output_buffer(&self, len: u64) -> Result<wgpu::Buffer> {
         let size = len.max(4).div_ceil(4) * 4;
         let max = self.device.limits().max_buffer_size;
         if size > max {
@@ -286,7 +287,7 @@ impl GpuDecoder {
         self.run(
             &archive.index,
             &mut SliceSource(data),
-            Sink::Device(&buffer),
+            Sink::Device(&buffer, 0),
             false,
             Some(&mut t),
         )?;
@@ -297,15 +298,28 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         src: &mut dyn Source,
+        sink: Sink,
+        verify: bool,
+        timing: Option<&mut KernelTime>,
+    ) -> Result<()> {
+        self.run_chunks(idx, 0..idx.chunks.len(), src, sink, verify, timing)
+    }
+
+    /// Decodes chunks `chunks` only, in the windows a full decode would use, cut to the range.
+    pub(super) fn run_chunks(
+        &mut self,
+        idx: &Index,
+        chunks: Range<usize>,
+        src: &mut dyn Source,
         mut sink: Sink,
         verify: bool,
         mut timing: Option<&mut KernelTime>,
     ) -> Result<()> {
-        if idx.chunks.is_empty() {
+        if chunks.is_empty() {
             return Ok(());
         }
         let lim = self.window_limits();
-        let windows = plan_windows(idx, &lim)?;
+        let windows = crate::extract::clip_windows(plan_windows(idx, &lim)?, &chunks);
         let mut pending: [Option<Pending>; 2] = [None, None];
         for (i, range) in windows.iter().enumerate() {
             let s = i % 2;
@@ -352,7 +366,7 @@ impl GpuDecoder {
         let data = src.get(first.data_offset, dlen)?;
         let orig_start = first.orig_offset;
         let out_base = match sink {
-            Sink::Device(_) => orig_start / lim.offset_align * lim.offset_align,
+            Sink::Device(..) => orig_start / lim.offset_align * lim.offset_align,
             Sink::Host(_) => orig_start / 4 * 4,
         };
         let w = build_window(idx, range.clone(), data, out_base, &mut self.zstd)?;
@@ -368,7 +382,7 @@ impl GpuDecoder {
         set.upload(&self.queue, &w, data);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (out_buf, out_off) = match sink {
-            Sink::Device(b) => (*b, out_base),
+            Sink::Device(b, base) => (*b, out_base - base),
             Sink::Host(_) => (&set.out.buf, 0),
         };
         let params = params(&w, self.max_dim)?;

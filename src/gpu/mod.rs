@@ -24,6 +24,11 @@
 //!   flags are checked; checksums are not (the bytes stay on the device). An output larger than the
 //!   adapter's `max_buffer_size` is an `Error::Gpu` (no multi-buffer output): use the streaming
 //!   call for such files.
+//! - [`GpuDecoder::decode_range_to_buffer`]: one byte range of the original (a tensor, say) into a
+//!   device buffer, reading and decoding only the chunks that cover it, in the windows a full
+//!   decode would use; [`GpuRange`] says where the range lies in the buffer (no tight copy: ranges
+//!   need not be 4-byte aligned). [`GpuDecoder::read_range`] and [`GpuDecoder::extract_range_to`]
+//!   read it back with every covering chunk's xxh3 verified (the CLI's `extract --device gpu`).
 //! - [`GpuDecoder::decompress_bytes`] and [`GpuDecoder::decompress_to_writer`]: windows are read
 //!   back and every chunk's xxh3 is verified on the host, exactly as the CPU path does, before any
 //!   byte is returned or written.
@@ -76,8 +81,10 @@ pub mod decode;
 mod device;
 mod pipelines;
 pub mod plan;
+mod range;
 mod source;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
 pub use device::backends;
+pub use range::GpuRange;

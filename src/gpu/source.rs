@@ -2,11 +2,8 @@
 //! tensor table (decoded on the CPU from the first segment).
 
 use crate::archive::Archive;
-use crate::decompress::decode_chunks;
 use crate::error::{Error, Result};
 use crate::format::Index;
-use crate::layout::Layout;
-use crate::safetensors;
 use std::io::{Read, Seek, SeekFrom};
 
 /// One tensor of a decoded safetensors file: where its bytes lie in
@@ -56,46 +53,25 @@ impl<R: Read + Seek> Source for ReaderSource<'_, R> {
     }
 }
 
-/// The safetensors tensor table of the output, from its header (the first segment), decoded on
-/// the CPU: the header is small and needed on the host anyway. Empty when the first segment is
-/// not a safetensors header.
+/// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
+/// small and needed on the host anyway) by [`crate::extract`]. Empty when the original is not a
+/// safetensors file.
 pub(crate) fn tensor_table(idx: &Index, src: &mut dyn Source) -> Result<Vec<TensorEntry>> {
-    let Some(seg) = idx.segments.first() else {
+    let mut fill = |offset: u64, buf: &mut [u8]| {
+        buf.copy_from_slice(src.get(offset, buf.len() as u64)?);
+        Ok(())
+    };
+    let Some(h) = crate::extract::header_with(idx, &mut fill)? else {
         return Ok(Vec::new());
     };
-    if seg.layout != Layout::Byte {
-        return Ok(Vec::new());
-    }
-    let mut head = Vec::new();
-    for ci in seg.first_chunk..seg.first_chunk + seg.chunk_count {
-        let c = &idx.chunks[ci];
-        let payload = src.get(c.data_offset, c.data_len)?;
-        let at = head.len();
-        head.resize(at + c.orig_len as usize, 0);
-        decode_chunks(idx, ci..ci + 1, payload, &mut head[at..])?;
-        let Some(need) = safetensors::header_len(&head, idx.original_len) else {
-            return Ok(Vec::new());
-        };
-        if head.len() as u64 >= need {
-            return Ok(tensors_of(&head, idx.original_len));
-        }
-    }
-    Ok(Vec::new())
-}
-
-fn tensors_of(head: &[u8], len: u64) -> Vec<TensorEntry> {
-    safetensors::parse(head, len)
-        .map(|h| {
-            h.tensors
-                .into_iter()
-                .map(|t| TensorEntry {
-                    name: t.name,
-                    dtype: t.dtype,
-                    shape: t.shape,
-                    offset: t.start,
-                    len: t.end - t.start,
-                })
-                .collect()
+    Ok(h.tensors
+        .into_iter()
+        .map(|t| TensorEntry {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            offset: t.start,
+            len: t.end - t.start,
         })
-        .unwrap_or_default()
+        .collect())
 }

@@ -1,0 +1,152 @@
+//! One byte range of the original decoded on the GPU: only the chunks that intersect it are read
+//! and decoded, in the windows a full decode would use, cut to those chunks.
+//!
+//! Chunks rarely start or end at the range's bounds, and a storage binding may only start at a
+//! multiple of `min_storage_buffer_offset_alignment` (often 256), so the device buffer holds the
+//! covering chunks from an aligned original offset on, and [`GpuRange::offset`] says where the
+//! range starts in it. A tight copy (`copy_buffer_to_buffer`) would need 4-byte-aligned offsets and
+//! sizes, which a tensor need not have (an odd-length `U8` tensor, a range at any byte), so none is
+//! made: bind `buffer` at `offset` when it is aligned, or index from `offset` in a shader.
+
+use super::decode::{GpuDecoder, Sink};
+use super::source::ReaderSource;
+use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::extract::{check_range, RangeStats};
+use std::io::{Read, Seek, Write};
+use std::ops::Range;
+
+/// A range of the original in device memory.
+#[derive(Debug)]
+pub struct GpuRange {
+    /// `STORAGE | COPY_SRC | COPY_DST`. Byte `i` is original byte `base + i`; the range is
+    /// `offset .. offset + len`. Bytes before the first covering chunk and the rounding up to a
+    /// multiple of 4 are zero; the rest of the covering chunks' bytes are decoded too.
+    pub buffer: wgpu::Buffer,
+    /// The original offset of the buffer's byte 0: the first covering chunk's offset rounded down
+    /// to the adapter's storage offset alignment.
+    pub base: u64,
+    /// Where the range starts in `buffer` (`start - base`).
+    pub offset: u64,
+    /// The range's length (`end - start`).
+    pub len: u64,
+    /// The chunks that were read and decoded.
+    pub chunks: Range<usize>,
+}
+
+impl GpuDecoder {
+    /// Decodes bytes `[start, end)` of the original into a new device buffer (see [`GpuRange`]),
+    /// reading only the covering chunks' payloads from `r`. As with
+    /// [`GpuDecoder::decode_to_buffer`], the kernels' error flags are checked but the checksums are
+    /// not (the bytes stay on the device); [`GpuDecoder::read_range`] verifies them.
+    pub fn decode_range_to_buffer<R: Read + Seek>(
+        &mut self,
+        r: &mut R,
+        archive: &Archive,
+        start: u64,
+        end: u64,
+    ) -> Result<GpuRange> {
+        check_range(archive, start, end)?;
+        let idx = &archive.index;
+        let chunks = covering(archive, start, end);
+        let align = self.window_limits().offset_align;
+        let (base, span) = if chunks.is_empty() {
+            (start / align * align, 0)
+        } else {
+            let base = idx.chunks[chunks.start].orig_offset / align * align;
+            let c = &idx.chunks[chunks.end - 1];
+            (base, c.orig_offset + c.orig_len as u64 - base)
+        };
+        let buffer = self.output_buffer(span)?;
+        let mut src = ReaderSource { r, buf: Vec::new() };
+        self.run_chunks(
+            idx,
+            chunks.clone(),
+            &mut src,
+            Sink::Device(&buffer, base),
+            false,
+            None,
+        )?;
+        Ok(GpuRange {
+            buffer,
+            base,
+            offset: start - base,
+            len: end - start,
+            chunks,
+        })
+    }
+
+    /// Writes bytes `[start, end)` of the original to `w`, decoded on the GPU from only the
+    /// covering chunks and read back window by window; every chunk's xxh3 is verified on the host
+    /// before any of its bytes is written, so the bytes equal the CPU's
+    /// ([`crate::extract::extract_range_to`]).
+    pub fn extract_range_to<R: Read + Seek, W: Write>(
+        &mut self,
+        r: &mut R,
+        archive: &Archive,
+        start: u64,
+        end: u64,
+        mut w: W,
+    ) -> Result<RangeStats> {
+        check_range(archive, start, end)?;
+        let idx = &archive.index;
+        let chunks = covering(archive, start, end);
+        let mut stats = RangeStats {
+            chunks: chunks.clone(),
+            ..Default::default()
+        };
+        // Windows arrive in order: `pos` is the original offset of the next one's first byte.
+        let mut pos = idx
+            .chunks
+            .get(chunks.start)
+            .map_or(start, |c| c.orig_offset);
+        let mut write = |b: &[u8]| {
+            let (lo, hi) = (start.max(pos), end.min(pos + b.len() as u64));
+            if lo < hi {
+                w.write_all(&b[(lo - pos) as usize..(hi - pos) as usize])
+                    .map_err(|e| Error::io("writing output", e))?;
+            }
+            pos += b.len() as u64;
+            stats.decoded_bytes += b.len() as u64;
+            Ok(())
+        };
+        let mut src = ReaderSource { r, buf: Vec::new() };
+        self.run_chunks(
+            idx,
+            chunks.clone(),
+            &mut src,
+            Sink::Host(&mut write),
+            true,
+            None,
+        )?;
+        w.flush().map_err(|e| Error::io("writing output", e))?;
+        stats.payload_bytes = idx.chunks[chunks].iter().map(|c| c.data_len).sum();
+        Ok(stats)
+    }
+
+    /// Bytes `[start, end)` of the original, decoded on the GPU and verified; see
+    /// [`GpuDecoder::extract_range_to`].
+    pub fn read_range<R: Read + Seek>(
+        &mut self,
+        r: &mut R,
+        archive: &Archive,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>> {
+        check_range(archive, start, end)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact((end - start) as usize)
+            .map_err(|_| Error::invalid("range too large for memory"))?;
+        self.extract_range_to(r, archive, start, end, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The chunks intersecting a non-empty range; none for an empty one.
+fn covering(archive: &Archive, start: u64, end: u64) -> Range<usize> {
+    if start < end {
+        archive.index.chunks_in(start, end)
+    } else {
+        0..0
+    }
+}
