@@ -22,7 +22,8 @@
 
 use crate::archive::Archive;
 use crate::constants::{DECODE_PADDING, WINDOW_BYTES};
-use crate::decompress::decode_chunks;
+use crate::decompress::decode_chunks_with_base;
+use crate::delta::{self, Base};
 use crate::error::{Error, Result};
 use crate::format::Index;
 use crate::layout::Layout;
@@ -74,11 +75,31 @@ pub fn extract_range_to<R: Read + Seek, W: Write>(
     archive: &Archive,
     start: u64,
     end: u64,
+    w: W,
+) -> Result<RangeStats> {
+    extract_range_with_base_to(r, archive, start, end, None, w)
+}
+
+/// [`extract_range_to`] of a file that may be a delta against `base` (checked first).
+pub fn extract_range_with_base_to<R: Read + Seek, W: Write>(
+    r: &mut R,
+    archive: &Archive,
+    start: u64,
+    end: u64,
+    base: Option<&Base>,
     mut w: W,
 ) -> Result<RangeStats> {
     check_range(archive, start, end)?;
+    let base = archive.check_base(base)?;
     let mut write = |b: &[u8]| w.write_all(b).map_err(|e| Error::io("writing output", e));
-    let stats = range_with(&archive.index, start, end, &mut reader_fill(r), &mut write)?;
+    let stats = range_with(
+        &archive.index,
+        start,
+        end,
+        &mut reader_fill(r),
+        base,
+        &mut write,
+    )?;
     w.flush().map_err(|e| Error::io("writing output", e))?;
     Ok(stats)
 }
@@ -115,6 +136,7 @@ pub(crate) fn range_with(
     start: u64,
     end: u64,
     fill: &mut Fill,
+    base: Option<&Base>,
     emit: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<RangeStats> {
     let chunks = if start < end {
@@ -128,6 +150,7 @@ pub(crate) fn range_with(
     };
     let mut data = Vec::new();
     let mut out = Vec::new();
+    let mut bwin = Vec::new();
     for win in clip_windows(idx.windows(WINDOW_BYTES), &chunks) {
         let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
         let dlen = (last.data_offset + last.data_len)
@@ -141,7 +164,11 @@ pub(crate) fn range_with(
         let orig_end = last.orig_offset + last.orig_len as u64;
         out.clear();
         out.resize((orig_end - first.orig_offset) as usize, 0);
-        decode_chunks(idx, win.clone(), &data, &mut out)?;
+        if let Some(b) = base {
+            delta::read_window(idx, win.clone(), b, &mut bwin)?;
+        }
+        let bw = base.map(|_| &bwin[..]);
+        decode_chunks_with_base(idx, win.clone(), &data, bw, &mut out)?;
         let lo = start.max(first.orig_offset) - first.orig_offset;
         let hi = end.min(orig_end) - first.orig_offset;
         emit(&out[lo as usize..hi as usize])?;
@@ -169,7 +196,7 @@ pub(crate) fn header_with(idx: &Index, fill: &mut Fill) -> Result<Option<Header>
         return Ok(None);
     }
     let mut read = |s: u64, e: u64, head: &mut Vec<u8>| {
-        range_with(idx, s, e, fill, &mut |b| {
+        range_with(idx, s, e, fill, None, &mut |b| {
             head.extend_from_slice(b);
             Ok(())
         })

@@ -449,3 +449,69 @@ fn delta_across_several_windows() {
     decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&b), &mut |_| {}).unwrap();
     assert_same(&out, &new, "multi-window delta");
 }
+
+#[test]
+fn one_tensor_of_a_delta() {
+    let p = model_pair(11);
+    let base = Base::from_bytes(p.base.clone());
+    let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(16384)).unwrap();
+    let a = Archive::from_bytes(&znn).unwrap();
+    for (name, _, r) in common::read_safetensors(&p.new) {
+        let mut out = Vec::new();
+        znn_gpu::extract::extract_range_with_base_to(
+            &mut Cursor::new(&znn),
+            &a,
+            r.start as u64,
+            r.end as u64,
+            Some(&base),
+            &mut out,
+        )
+        .unwrap();
+        assert_same(&out, &p.new[r.clone()], &name);
+    }
+    // The tensor table needs no base (the header is never a delta); the data does.
+    let (info, _) = common::read_safetensors(&p.new)
+        .into_iter()
+        .find(|t| t.0 == "a.weight")
+        .map(|t| (t.2.clone(), ()))
+        .unwrap();
+    let e = znn_gpu::extract::read_range(
+        &mut Cursor::new(&znn),
+        &a,
+        info.start as u64,
+        info.end as u64,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("delta") && e.contains("--base"), "{e}");
+    assert!(znn_gpu::extract::tensor_table(&mut Cursor::new(&znn), &a)
+        .unwrap()
+        .is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new.znn"), &znn).unwrap();
+    run_ok(
+        d,
+        &[
+            "extract",
+            "new.znn",
+            "--tensor",
+            "a.weight",
+            "-o",
+            "t",
+            "--base",
+            "base.safetensors",
+        ],
+    );
+    assert_same(
+        &std::fs::read(d.join("t")).unwrap(),
+        &p.new[info.clone()],
+        "CLI extract",
+    );
+    let e = run_err(
+        d,
+        &["extract", "new.znn", "--tensor", "a.weight", "-o", "t2"],
+    );
+    assert!(e.contains("--base"), "{e}");
+}

@@ -598,7 +598,7 @@ fn cli_extract_and_info_tensors_on_the_shipped_model() {
         "{err}"
     );
 
-    // Errors: existing output, unknown name, bad ranges, --base, not safetensors.
+    // Errors: existing output, unknown name, bad ranges, not safetensors.
     let e = [
         "extract", "m.znn", "--tensor", &want[0].0, "-o", "t0.bin", "--device", "cpu",
     ];
@@ -623,17 +623,6 @@ fn cli_extract_and_info_tensors_on_the_shipped_model() {
         "syntax",
         "START..END",
     );
-    let b = [
-        "extract",
-        "m.znn",
-        "--range",
-        "0..5",
-        "--base",
-        "m.safetensors",
-        "-o",
-        "x",
-    ];
-    fails(&run(d, &b), "--base", "not supported");
     assert!(!d.join("x").exists());
     let mut rng = Rng::new(3);
     let plain =

@@ -23,9 +23,6 @@ pub struct Request<'a> {
 }
 
 pub fn run(req: &Request) -> Result<()> {
-    if req.base.is_some() {
-        return Err(Error::invalid("--base is not supported yet by extract"));
-    }
     let t = Instant::now();
     let inp = open_input(req.file)?;
     // Small reads: a tensor's chunks are read with one seek and one read per window.
@@ -57,8 +54,22 @@ pub fn run(req: &Request) -> Result<()> {
         }
     };
     extract::check_range(&a, start, end)?;
+    let base = match (a.index.base, req.base) {
+        (Some(_), Some(p)) => Some(super::ops::open_base(p)?),
+        _ => None,
+    };
+    a.check_base(base.as_ref())?;
+    let device = match (base.is_some(), req.device) {
+        (true, DeviceArg::Gpu) => {
+            return Err(Error::invalid(
+                "delta files (made with --base) decode on the CPU: use --device cpu or auto",
+            ))
+        }
+        (true, _) => DeviceArg::Cpu,
+        (false, d) => d,
+    };
     let mut out = Output::create(req.output, req.force, Some(req.file))?;
-    let stats = match super::device::choose(req.device)? {
+    let stats = match super::device::choose(device)? {
         Some(mut g) => {
             if req.ui.verbose {
                 eprintln!("device: gpu: {}", g.describe());
@@ -69,7 +80,14 @@ pub fn run(req: &Request) -> Result<()> {
             if req.ui.verbose {
                 eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
             }
-            extract::extract_range_to(&mut r, &a, start, end, out.writer())?
+            extract::extract_range_with_base_to(
+                &mut r,
+                &a,
+                start,
+                end,
+                base.as_ref(),
+                out.writer(),
+            )?
         }
     };
     out.commit()?;
