@@ -1,19 +1,26 @@
 //! One file in, one file out: the single-file `compress` and `decompress` that the folder commands
 //! also use, each through an atomic [`Output`].
+//!
+//! Progress: a bar is advanced by `inc` (deltas of this file's original bytes), never set to an
+//! absolute position, so that files processed concurrently can share one bar.
 
 use super::device::DeviceArg;
 use super::files::{open_input, Output};
 use crate::error::{Error, Result};
+use crate::gpu::GpuDecoder;
 use crate::{compress_stream, decompress_stream, CompressOptions};
 use indicatif::ProgressBar;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::Xxh3;
 
-/// Sizes of one finished operation.
+/// Sizes of one finished operation, and the xxh3-64 of the original (uncompressed) bytes that went
+/// through it: what an in-place replacement is verified against.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Done {
     pub original: u64,
     pub compressed: u64,
+    pub hash: u64,
 }
 
 /// Compresses `input` to `output` (`-` for stdin/stdout). The bar advances by original bytes.
@@ -30,15 +37,13 @@ pub fn compress_file(
     }
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
-    let start = bar.position();
-    let mut reader = BufReader::with_capacity(1 << 20, inp.file);
-    let stats = compress_stream(&mut reader, inp.len, out.writer(), opts, &mut |d| {
-        bar.set_position(start + d)
-    })?;
+    let mut reader = Hashing::new(BufReader::with_capacity(1 << 20, inp.file));
+    let stats = compress_stream(&mut reader, inp.len, out.writer(), opts, &mut advance(bar))?;
     out.commit()?;
     Ok(Done {
         original: stats.original_len,
         compressed: stats.compressed_len,
+        hash: reader.h.digest(),
     })
 }
 
@@ -53,38 +58,121 @@ pub fn decompress_file(
     bar: &ProgressBar,
     verbose: bool,
 ) -> Result<Done> {
+    let mut gpu = super::device::choose(device)?;
+    if verbose {
+        match &gpu {
+            Some(g) => eprintln!("device: gpu: {}", g.describe()),
+            None => eprintln!("device: cpu ({} threads)", rayon::current_num_threads()),
+        }
+    }
+    decompress_file_on(input, output, force, gpu.as_mut(), base, bar)
+}
+
+/// [`decompress_file`] on a decoder chosen by the caller (`None`: the CPU), so that a folder
+/// creates one GPU decoder for all its files.
+pub fn decompress_file_on(
+    input: &Path,
+    output: &Path,
+    force: bool,
+    gpu: Option<&mut GpuDecoder>,
+    base: Option<&Path>,
+    bar: &ProgressBar,
+) -> Result<Done> {
     if base.is_some() {
         return Err(Error::invalid("--base is not supported yet"));
     }
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
-    let gpu = super::device::choose(device)?;
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
-    let start = bar.position();
+    let mut w = Hashing::new(out.writer());
     let a = match gpu {
-        Some(mut g) => {
-            if verbose {
-                eprintln!("device: gpu: {}", g.describe());
-            }
-            g.decompress_to_writer(&mut file, out.writer())?
+        Some(g) => {
+            let a = g.decompress_to_writer(&mut file, &mut w)?;
+            bar.inc(a.trailer.original_len);
+            a
         }
         None => {
-            if verbose {
-                eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
-            }
-            decompress_stream(&mut file, out.writer(), &mut |d| {
+            let mut adv = advance(bar);
+            decompress_stream(&mut file, &mut w, &mut |d| {
                 if bar.length() == Some(0) {
                     bar.set_length(d.max(1));
                 }
-                bar.set_position(start + d)
+                adv(d)
             })?
         }
     };
+    let hash = w.h.digest();
     out.commit()?;
     Ok(Done {
         original: a.trailer.original_len,
         compressed: inp.len,
+        hash,
     })
+}
+
+/// Decodes the `.znn` file `znn` on the CPU, discarding the bytes: the length and xxh3-64 of its
+/// original. Every chunk checksum is checked on the way.
+pub fn decoded_hash(znn: &Path, base: Option<&Path>) -> Result<(u64, u64)> {
+    if base.is_some() {
+        return Err(Error::invalid("--base is not supported yet"));
+    }
+    let inp = open_input(znn)?;
+    let mut w = Hashing::new(std::io::sink());
+    let mut file = BufReader::with_capacity(1 << 20, inp.file);
+    let a = decompress_stream(&mut file, &mut w, &mut |_| {})?;
+    Ok((a.trailer.original_len, w.h.digest()))
+}
+
+/// Length and xxh3-64 of a file's bytes.
+pub fn file_hash(path: &Path) -> Result<(u64, u64)> {
+    let inp = open_input(path)?;
+    let mut r = Hashing::new(BufReader::with_capacity(1 << 20, inp.file));
+    let n = std::io::copy(&mut r, &mut std::io::sink())
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok((n, r.h.digest()))
+}
+
+/// A progress callback (absolute bytes done of one file) that advances `bar` by the difference.
+fn advance(bar: &ProgressBar) -> impl FnMut(u64) + '_ {
+    let mut last = 0;
+    move |d| {
+        bar.inc(d.saturating_sub(last));
+        last = last.max(d);
+    }
+}
+
+/// A reader or writer that hashes (xxh3-64) the bytes passing through.
+struct Hashing<T> {
+    inner: T,
+    h: Xxh3,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Self {
+        Hashing {
+            inner,
+            h: Xxh3::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.h.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.h.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// `INPUT.znn`.
