@@ -143,10 +143,17 @@ fn model(dir: &Path) {
         &dir.join("adapters/lora/adapter_config.json"),
         b"{\"r\": 8}",
     );
+    // Recognised by content (NumPy magic) whatever its name.
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend(weights(4, 5_000));
+    write(&dir.join("embeddings.data"), &npy);
+    // Not weights by content or name: left alone, however large.
+    write(&dir.join("assets/logo.png"), &Rng::new(9).bytes(1_200_000));
 }
 
-const WEIGHTS: [&str; 4] = [
+const WEIGHTS: [&str; 5] = [
     "model-00001-of-00002.safetensors",
+    "embeddings.data",
     "model-00002-of-00002.safetensors",
     "pytorch_model.bin",
     "adapters/lora/adapter_model.safetensors",
@@ -229,7 +236,7 @@ fn beside_and_in_place_round_trips() {
     for w in WEIGHTS {
         assert!(e.contains(&format!("{w}.znn")), "{w} not listed: {e}");
     }
-    assert!(e.contains("4 output(s) exist"), "{e}");
+    assert!(e.contains("5 output(s) exist"), "{e}");
     // Decompress beside: the originals exist, so -f is needed; the result is byte-identical.
     let e = fails(&["decompress", s(&m), "--device", "cpu"]);
     assert!(e.contains("-f"), "{e}");
@@ -383,6 +390,16 @@ fn hf_snapshot_in_place() {
         assert_same(&content(&repo, k), v, k);
     }
 
+    // A single link in place.
+    let one = snaps.join("rev2/model2.safetensors.znn");
+    ok(&["decompress", "--in-place", s(&one), "--device", "cpu"]);
+    assert!(std::fs::symlink_metadata(&one).is_err());
+    assert_same(
+        &std::fs::read(snaps.join("rev2/model2.safetensors")).unwrap(),
+        &want["rev2/model2.safetensors"],
+        "model2",
+    );
+
     // Decompress the whole repo in place: blobs/ is reached through the snapshots only.
     ok(&["decompress", "--in-place", s(&repo), "--device", "cpu"]);
     assert_eq!(blob_names(&repo), blobs0);
@@ -413,8 +430,8 @@ fn info_folder() {
     let disk: usize = comp.values().map(Vec::len).sum();
     assert_eq!(v["original_len"], total as u64);
     assert_eq!(v["disk_len"], disk as u64);
-    assert_eq!(v["files"]["compressed"], 4);
-    assert_eq!(v["files"]["other"], orig.len() - 4);
+    assert_eq!(v["files"]["compressed"], WEIGHTS.len());
+    assert_eq!(v["files"]["other"], orig.len() - WEIGHTS.len());
     assert_eq!(v["files"]["weights_not_compressed"], 0);
     let w: usize = WEIGHTS.iter().map(|w| orig[*w].len()).sum();
     assert_eq!(v["compressed_weights"]["original"], w as u64);
@@ -430,7 +447,7 @@ fn info_folder() {
         "{text}"
     );
     assert!(
-        text.contains("4 compressed (.znn), 0 weights not compressed"),
+        text.contains("5 compressed (.znn), 0 weights not compressed"),
         "{text}"
     );
     assert!(text.contains("pytorch_model.bin.znn"), "{text}");
@@ -533,7 +550,9 @@ fn in_place_crash_safety() {
         let (repo, want) = hf_cache(t.path());
         for dir in [m.clone(), repo.join("snapshots/rev1")] {
             let o = run(
-                &["compress", "--in-place", s(&dir)],
+                // One file at a time: the crash hits at a known point of one file, with no other
+                // file's temporary output half written.
+                &["--threads", "1", "compress", "--in-place", s(&dir)],
                 &[("ZNN_GPU_TEST_CRASH_AT", step)],
             );
             let hit = step != "linked" || dir != m;
@@ -545,10 +564,47 @@ fn in_place_crash_safety() {
                 stderr(&o)
             );
         }
-        assert_same(&content_of(&m, "w.safetensors"), &weights(5, 20_000), step);
+        let w = weights(5, 20_000);
+        assert_same(&content_of(&m, "w.safetensors"), &w, step);
         for (k, v) in &want {
             assert_same(&content(&repo, k), v, &format!("{step}: {k}"));
+            // A visible replacement is always a verified one.
+            let z = repo.join("snapshots").join(format!("{k}.znn"));
+            if let Ok(b) = std::fs::read(&z) {
+                assert_same(&znn_gpu::decompress_bytes(&b).unwrap(), v, k);
+            }
         }
+        if step == "staged" || step == "verified" {
+            assert!(!m.join("w.safetensors.znn").exists(), "{step}");
+            let b = blob_names(&repo);
+            let visible = b.iter().filter(|n| !n.starts_with('.'));
+            assert!(
+                !visible.clone().any(|n| n.ends_with(".znn")),
+                "{step}: {b:?}"
+            );
+        }
+        // A rerun (with -f: a crash after the rename leaves both names) completes the job.
+        for dir in [m.clone(), repo.join("snapshots/rev1")] {
+            let o = run(&["compress", "--in-place", "-f", s(&dir)], &[]);
+            let e = stderr(&o);
+            assert!(
+                o.status.success() || e.contains("compressed already"),
+                "{e}"
+            );
+        }
+        assert_eq!(tree_names(&m), ["w.safetensors.znn"], "{step}");
+        assert_same(&content_of(&m, "w.safetensors"), &w, step);
+        for (k, v) in &want {
+            assert_same(&content(&repo, k), v, &format!("{step}: {k}"));
+            let compressed = k.starts_with("rev1/") && k.ends_with(".safetensors");
+            let z = repo.join("snapshots").join(format!("{k}.znn"));
+            assert_eq!(
+                std::fs::symlink_metadata(z).is_ok(),
+                compressed,
+                "{step}: {k}"
+            );
+        }
+        no_leftovers(t.path());
     }
 }
 

@@ -166,7 +166,13 @@ fn run(input: &Path, output: Option<&Path>, in_place: bool, c: &Ctx) -> Result<(
     };
     let kind = c.dir.input_kind();
     if !entries.iter().any(|e| e.kind == kind) {
+        let done = entries.iter().filter(|e| e.kind == Kind::Znn).count();
         return Err(Error::invalid(match (c.dir, is_dir) {
+            (Direction::Compress, true) if done > 0 => {
+                format!(
+                    "no weight files found in {shown} ({done} .znn files are compressed already)"
+                )
+            }
             (Direction::Compress, true) => format!("no weight files found in {shown}"),
             (Direction::Decompress, true) => format!("no .znn files found in {shown}"),
             (Direction::Compress, false) => format!("{shown} is compressed already"),

@@ -5,9 +5,6 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Files below this size that are not recognised as weights are configs, tokenizers, READMEs.
-pub const SMALL_FILE: u64 = 1 << 20;
-
 /// Extensions of weight files (recognised without looking at the content).
 const WEIGHT_EXT: &[&str] = &[
     "safetensors",
@@ -28,12 +25,6 @@ const WEIGHT_EXT: &[&str] = &[
     "ot",
     "pdparams",
     "mlx",
-];
-
-/// Extensions of text-like files left alone whatever their size (a tokenizer.json can be 10 MB).
-const TEXT_EXT: &[&str] = &[
-    "json", "txt", "md", "model", "py", "yaml", "yml", "jinja", "tiktoken", "vocab", "merges",
-    "csv", "tsv", "xml", "html", "cfg", "ini", "toml", "spm", "license",
 ];
 
 /// Prefix of the CLI's own temporary and staging files: never listed (a crashed run's leftovers).
@@ -175,9 +166,9 @@ fn visit(
 }
 
 /// Weights are recognised by content (safetensors header, GGUF, PyTorch zip, pickle, NumPy, HDF5
-/// magic) or by extension; files that are neither are left alone when small or text-like, and
-/// compressed (as `--dtype`) when large: the codec stores incompressible streams raw, so a wrong
-/// guess costs time, never bytes.
+/// magic) or by extension. Anything else (configs, tokenizers, READMEs, images) is left alone
+/// whatever its size: compressing bytes that are not numbers gains nothing, and a file left alone
+/// is restored exactly by definition.
 pub fn classify(path: &Path, len: u64) -> Result<Kind> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase());
     let name = name.as_deref().unwrap_or("");
@@ -200,12 +191,10 @@ pub fn classify(path: &Path, len: u64) -> Result<Kind> {
         n
     };
     if is_weight_magic(&head[..n], len) || WEIGHT_EXT.contains(&ext) {
-        return Ok(Kind::Weight);
+        Ok(Kind::Weight)
+    } else {
+        Ok(Kind::Other)
     }
-    if len < SMALL_FILE || TEXT_EXT.contains(&ext) || name.starts_with('.') {
-        return Ok(Kind::Other);
-    }
-    Ok(Kind::Weight)
 }
 
 fn is_weight_magic(h: &[u8], len: u64) -> bool {
