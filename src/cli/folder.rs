@@ -351,7 +351,7 @@ fn do_job(
     match j {
         Job::Code { src, dst, base, .. } => {
             make_parent(dst)?;
-            code(c, gpu, src, dst, c.force, base.as_deref(), bar).map(Some)
+            code(c, gpu, src, dst, c.force, base.as_deref(), bar, false).map(Some)
         }
         Job::Copy { src, dst, len } => {
             make_parent(dst)?;
@@ -366,7 +366,7 @@ fn do_job(
         }
         Job::Replace(r, base) => {
             let b = base.as_deref();
-            let produce = |src: &Path, dst: &Path| code(c, gpu, src, dst, true, b, bar);
+            let produce = |src: &Path, dst: &Path| code(c, gpu, src, dst, true, b, bar, true);
             let (decoded, read) = (
                 |p: &Path| ops::decoded_hash(p, b),
                 |p: &Path| ops::file_hash(p),
@@ -396,7 +396,8 @@ fn do_job(
     }
 }
 
-/// Compresses or decompresses one file.
+/// Compresses or decompresses one file; `hash`: compute the xxh3 of the original bytes.
+#[allow(clippy::too_many_arguments)]
 fn code(
     c: &Ctx,
     gpu: Option<&Mutex<GpuDecoder>>,
@@ -405,14 +406,19 @@ fn code(
     force: bool,
     base: Option<&Path>,
     bar: &ProgressBar,
+    hash: bool,
 ) -> Result<Done> {
     match (c.dir, gpu) {
-        (Direction::Compress, _) => ops::compress_file(src, dst, force, &c.opts, base, bar),
+        (Direction::Compress, _) => {
+            ops::compress_file_with(src, dst, force, &c.opts, base, bar, hash)
+        }
         (Direction::Decompress, Some(g)) => {
             let mut g = g.lock().unwrap_or_else(|p| p.into_inner());
-            ops::decompress_file_on(src, dst, force, Some(&mut g), base, bar)
+            ops::decompress_file_on(src, dst, force, Some(&mut g), base, bar, hash)
         }
-        (Direction::Decompress, None) => ops::decompress_file_on(src, dst, force, None, base, bar),
+        (Direction::Decompress, None) => {
+            ops::decompress_file_on(src, dst, force, None, base, bar, hash)
+        }
     }
 }
 

@@ -14,12 +14,13 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::Xxh3;
 
-/// Sizes of one finished operation, and the xxh3-64 of the original (uncompressed) bytes that went
-/// through it: what an in-place replacement is verified against.
+/// Sizes of one finished operation, and (when asked for) the xxh3-64 of the original
+/// (uncompressed) bytes that went through it: what an in-place replacement is verified against.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Done {
     pub original: u64,
     pub compressed: u64,
+    /// 0 unless the operation was asked to hash.
     pub hash: u64,
 }
 
@@ -32,18 +33,31 @@ pub fn compress_file(
     base: Option<&Path>,
     bar: &ProgressBar,
 ) -> Result<Done> {
+    compress_file_with(input, output, force, opts, base, bar, false)
+}
+
+/// [`compress_file`], hashing the original bytes read when `hash` is set.
+pub fn compress_file_with(
+    input: &Path,
+    output: &Path,
+    force: bool,
+    opts: &CompressOptions,
+    base: Option<&Path>,
+    bar: &ProgressBar,
+    hash: bool,
+) -> Result<Done> {
     if base.is_some() {
         return Err(Error::invalid("--base is not supported yet"));
     }
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
-    let mut reader = Hashing::new(BufReader::with_capacity(1 << 20, inp.file));
+    let mut reader = Hashing::new(BufReader::with_capacity(1 << 20, inp.file), hash);
     let stats = compress_stream(&mut reader, inp.len, out.writer(), opts, &mut advance(bar))?;
     out.commit()?;
     Ok(Done {
         original: stats.original_len,
         compressed: stats.compressed_len,
-        hash: reader.h.digest(),
+        hash: reader.digest(),
     })
 }
 
@@ -65,11 +79,11 @@ pub fn decompress_file(
             None => eprintln!("device: cpu ({} threads)", rayon::current_num_threads()),
         }
     }
-    decompress_file_on(input, output, force, gpu.as_mut(), base, bar)
+    decompress_file_on(input, output, force, gpu.as_mut(), base, bar, false)
 }
 
 /// [`decompress_file`] on a decoder chosen by the caller (`None`: the CPU), so that a folder
-/// creates one GPU decoder for all its files.
+/// creates one GPU decoder for all its files; hashes the output when `hash` is set.
 pub fn decompress_file_on(
     input: &Path,
     output: &Path,
@@ -77,6 +91,7 @@ pub fn decompress_file_on(
     gpu: Option<&mut GpuDecoder>,
     base: Option<&Path>,
     bar: &ProgressBar,
+    hash: bool,
 ) -> Result<Done> {
     if base.is_some() {
         return Err(Error::invalid("--base is not supported yet"));
@@ -84,7 +99,7 @@ pub fn decompress_file_on(
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
-    let mut w = Hashing::new(out.writer());
+    let mut w = Hashing::new(out.writer(), hash);
     let a = match gpu {
         Some(g) => {
             let a = g.decompress_to_writer(&mut file, &mut w)?;
@@ -101,7 +116,7 @@ pub fn decompress_file_on(
             })?
         }
     };
-    let hash = w.h.digest();
+    let hash = w.digest();
     out.commit()?;
     Ok(Done {
         original: a.trailer.original_len,
@@ -117,19 +132,19 @@ pub fn decoded_hash(znn: &Path, base: Option<&Path>) -> Result<(u64, u64)> {
         return Err(Error::invalid("--base is not supported yet"));
     }
     let inp = open_input(znn)?;
-    let mut w = Hashing::new(std::io::sink());
+    let mut w = Hashing::new(std::io::sink(), true);
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
     let a = decompress_stream(&mut file, &mut w, &mut |_| {})?;
-    Ok((a.trailer.original_len, w.h.digest()))
+    Ok((a.trailer.original_len, w.digest()))
 }
 
 /// Length and xxh3-64 of a file's bytes.
 pub fn file_hash(path: &Path) -> Result<(u64, u64)> {
     let inp = open_input(path)?;
-    let mut r = Hashing::new(BufReader::with_capacity(1 << 20, inp.file));
+    let mut r = Hashing::new(BufReader::with_capacity(1 << 20, inp.file), true);
     let n = std::io::copy(&mut r, &mut std::io::sink())
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    Ok((n, r.h.digest()))
+    Ok((n, r.digest()))
 }
 
 /// A progress callback (absolute bytes done of one file) that advances `bar` by the difference.
@@ -141,25 +156,31 @@ fn advance(bar: &ProgressBar) -> impl FnMut(u64) + '_ {
     }
 }
 
-/// A reader or writer that hashes (xxh3-64) the bytes passing through.
+/// A reader or writer that hashes (xxh3-64) the bytes passing through, or only passes them when
+/// no hash is wanted (the hash runs on the reading or writing thread, which paces a whole file).
 struct Hashing<T> {
     inner: T,
-    h: Xxh3,
+    h: Option<Xxh3>,
 }
 
 impl<T> Hashing<T> {
-    fn new(inner: T) -> Self {
+    fn new(inner: T, hash: bool) -> Self {
         Hashing {
             inner,
-            h: Xxh3::new(),
+            h: hash.then(Xxh3::new),
         }
+    }
+    fn digest(&self) -> u64 {
+        self.h.as_ref().map_or(0, Xxh3::digest)
     }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.h.update(&buf[..n]);
+        if let Some(h) = &mut self.h {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -167,7 +188,9 @@ impl<R: Read> Read for Hashing<R> {
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.h.update(&buf[..n]);
+        if let Some(h) = &mut self.h {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
