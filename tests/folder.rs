@@ -462,6 +462,9 @@ fn errors() {
     assert!(fails(&["decompress", s(&empty)]).contains("no .znn files found in"));
     write(&empty.join("config.json"), b"{}");
     assert!(fails(&["compress", s(&empty)]).contains("no weight files found in"));
+    write(&empty.join("w.bin"), &weights(6, 1000));
+    let e = fails(&["compress", s(&empty), "--base", s(&empty.join("w.bin"))]);
+    assert!(e.contains("must be a folder"), "{e}");
 
     let m = t.path().join("m");
     model(&m);
@@ -617,4 +620,27 @@ fn content_of(dir: &Path, name: &str) -> Vec<u8> {
                 .unwrap()
         }
     }
+}
+
+#[test]
+fn compressed_files_are_not_compressed_again() {
+    let t = tmp();
+    let (m, z) = (t.path().join("m"), t.path().join("z"));
+    let (a, b) = (weights(7, 6_000), weights(8, 6_000));
+    write(&m.join("a.safetensors"), &a);
+    let bz = znn_gpu::compress_bytes(&b, &Default::default()).unwrap();
+    write(&m.join("b.safetensors.znn"), &bz);
+    let o = ok(&["-v", "compress", s(&m), "-o", s(&z)]);
+    assert!(stderr(&o).contains("skipping") && stderr(&o).contains("b.safetensors.znn"));
+    let got = tree(&z);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["a.safetensors.znn", "b.safetensors.znn"]
+    );
+    assert_eq!(got["b.safetensors.znn"], bz);
+    assert_same(
+        &znn_gpu::decompress_bytes(&got["a.safetensors.znn"]).unwrap(),
+        &a,
+        "a",
+    );
 }
