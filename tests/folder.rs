@@ -644,3 +644,31 @@ fn compressed_files_are_not_compressed_again() {
         "a",
     );
 }
+
+/// A folder decoded by one GPU decoder shared by its files (lavapipe counts), to a mirrored tree
+/// and in place.
+#[test]
+fn gpu_folder_decompress() {
+    let t = tmp();
+    let (m, z, back) = (
+        t.path().join("m"),
+        t.path().join("z"),
+        t.path().join("back"),
+    );
+    model(&m);
+    let orig = tree(&m);
+    ok(&["compress", s(&m), "-o", s(&z)]);
+    let o = run(
+        &["decompress", s(&z), "-o", s(&back), "--device", "gpu"],
+        &[],
+    );
+    if !o.status.success() && stderr(&o).contains("no GPU adapter") {
+        say_skipped(&format!("SKIPPED: no GPU adapter ({})", stderr(&o).trim()));
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_tree(&tree(&back), &orig);
+    ok(&["decompress", "--in-place", s(&z), "--device", "gpu"]);
+    same_tree(&tree(&z), &orig);
+    no_leftovers(t.path());
+}
