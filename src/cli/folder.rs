@@ -351,7 +351,7 @@ fn do_job(
     match j {
         Job::Code { src, dst, base, .. } => {
             make_parent(dst)?;
-            code(c, gpu, src, dst, c.force, base.as_deref(), bar, false).map(Some)
+            code(c, gpu, src, dst, base.as_deref(), bar, Target::Output).map(Some)
         }
         Job::Copy { src, dst, len } => {
             make_parent(dst)?;
@@ -366,7 +366,7 @@ fn do_job(
         }
         Job::Replace(r, base) => {
             let b = base.as_deref();
-            let produce = |src: &Path, dst: &Path| code(c, gpu, src, dst, true, b, bar, true);
+            let produce = |src: &Path, dst: &Path| code(c, gpu, src, dst, b, bar, Target::Staged);
             let (decoded, read) = (
                 |p: &Path| ops::decoded_hash(p, b),
                 |p: &Path| ops::file_hash(p),
@@ -396,18 +396,28 @@ fn do_job(
     }
 }
 
-/// Compresses or decompresses one file; `hash`: compute the xxh3 of the original bytes.
-#[allow(clippy::too_many_arguments)]
+/// What `code` writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// A final output: an existing file is replaced only with -f.
+    Output,
+    /// An in-place staging file: always replaced (a crashed run's leftover), and the original
+    /// bytes are hashed for the verification that follows.
+    Staged,
+}
+
+/// Compresses or decompresses one file.
 fn code(
     c: &Ctx,
     gpu: Option<&Mutex<GpuDecoder>>,
     src: &Path,
     dst: &Path,
-    force: bool,
     base: Option<&Path>,
     bar: &ProgressBar,
-    hash: bool,
+    target: Target,
 ) -> Result<Done> {
+    let hash = target == Target::Staged;
+    let force = hash || c.force;
     match (c.dir, gpu) {
         (Direction::Compress, _) => {
             ops::compress_file_with(src, dst, force, &c.opts, base, bar, hash)
