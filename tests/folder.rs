@@ -473,6 +473,9 @@ fn errors() {
     assert!(e.contains("nested"), "{e}");
     let e = fails(&["compress", s(&m.join("adapters")), "-o", s(&m)]);
     assert!(e.contains("nested"), "{e}");
+    let e = fails(&["compress", s(&m), "-o", s(&m.join("config.json"))]);
+    assert!(e.contains("not a folder"), "{e}");
+    assert!(fails(&["compress", s(&m), "-o", "-"]).contains("standard output"));
     // Existing outputs in -o: all listed, nothing written.
     let z = t.path().join("z");
     write(&z.join("config.json"), b"old");

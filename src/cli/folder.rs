@@ -207,7 +207,7 @@ fn run(input: &Path, output: Option<&Path>, in_place: bool, c: &Ctx) -> Result<(
         (jobs, conflicts)
     } else {
         if let Some(o) = output {
-            check_not_nested(input, o)?;
+            check_output(input, o)?;
         }
         plan_outputs(&entries, output, c, &base_for)
     };
@@ -472,9 +472,21 @@ fn original_len(p: &Path) -> Option<u64> {
     Some(a.trailer.original_len)
 }
 
-/// Refuses an output folder inside the input folder or the other way round (the walk would list
-/// its own outputs, or the outputs would overwrite the inputs).
-fn check_not_nested(input: &Path, output: &Path) -> Result<()> {
+/// Refuses an output that is not a folder, and an output folder inside the input folder or the
+/// other way round (the walk would list its own outputs, or the outputs would overwrite the
+/// inputs).
+fn check_output(input: &Path, output: &Path) -> Result<()> {
+    if output.as_os_str() == "-" {
+        return Err(Error::invalid(
+            "a folder cannot be written to standard output: -o needs a folder",
+        ));
+    }
+    if output.exists() && !output.is_dir() {
+        return Err(Error::invalid(format!(
+            "output {} exists and is not a folder",
+            output.display()
+        )));
+    }
     let i = input
         .canonicalize()
         .map_err(|e| Error::io(format!("reading {}", input.display()), e))?;
