@@ -368,20 +368,6 @@ fn cli_base_round_trip_and_errors() {
     let e = run_err(
         d,
         &[
-            "decompress",
-            "new.safetensors.znn",
-            "-o",
-            "x",
-            "--base",
-            "base.safetensors",
-            "--device",
-            "gpu",
-        ],
-    );
-    assert!(e.contains("CPU"), "{e}");
-    let e = run_err(
-        d,
-        &[
             "compress",
             "new.safetensors",
             "-o",
