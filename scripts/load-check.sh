@@ -14,13 +14,16 @@
 #   GIBS="1 4"           sizes of part (b), one run each (32 for the 32 GiB figure: needs ~55 GiB
 #                        free and ~GIB x 2 x 10 s on 2 cores)
 #   DIR=$TMPDIR          where files go (removed at exit)
+#   NO_BUILD=1           use the binaries already in target/release
 # Prints one line per measurement: what, wall seconds, peak RSS (MiB), max threads, max fds.
 set -euo pipefail
 WHAT=${1:-all}
 N=${N:-300}; SHARD_MIB=${SHARD_MIB:-4}; GIBS=${GIBS:-"1 4"}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --example synth
-cargo build --release --quiet
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --release --quiet --example synth
+  cargo build --release --quiet
+fi
 BIN=$PWD/target/release/znn-gpu; SYNTH=$PWD/target/release/examples/synth
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -y time)"; exit 1; }
 W=$(mktemp -d "${DIR:-${TMPDIR:-/tmp}}/znn-load.XXXXXX")
@@ -34,6 +37,8 @@ measure() {
   local out="$W/measure.$$"
   /usr/bin/time -f '%e %M' -o "$out.time" bash -c "$*" &
   local tpid=$! thr=0 fds=0 hwm=0
+  # Processes come and go between the reads of a sample: no read may stop the script.
+  set +e +o pipefail
   while kill -0 "$tpid" 2>/dev/null; do
     for p in $(pgrep -f "^$BIN " 2>/dev/null || true); do
       [ -r "/proc/$p/status" ] || continue
@@ -47,6 +52,7 @@ measure() {
     done
     sleep 0.02
   done
+  set -e -o pipefail
   wait "$tpid" || { echo "$label: FAILED"; return 1; }
   read -r secs maxkb < "$out.time"
   [ "$maxkb" -gt "$hwm" ] && hwm=$maxkb
