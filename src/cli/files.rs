@@ -90,7 +90,7 @@ pub enum Temp {
 /// one is deleted.
 pub enum Output {
     File {
-        tmp: BufWriter<File>,
+        tmp: BufWriter<Named>,
         temp: Temp,
         path: PathBuf,
         force: bool,
@@ -158,7 +158,7 @@ impl Output {
         match unnamed_tmpfile(dir) {
             Ok(f) => {
                 return Ok(Output::File {
-                    tmp: BufWriter::with_capacity(1 << 20, f),
+                    tmp: BufWriter::with_capacity(1 << 20, Named::new(f, path)),
                     temp: Temp::Unnamed {
                         dir: dir.to_path_buf(),
                     },
@@ -191,7 +191,7 @@ impl Output {
         super::signals::register(tmp.path());
         let (file, temp) = tmp.into_parts();
         Ok(Output::File {
-            tmp: BufWriter::with_capacity(1 << 20, file),
+            tmp: BufWriter::with_capacity(1 << 20, Named::new(file, path)),
             temp: Temp::Named(temp),
             path: path.to_path_buf(),
             force,
@@ -221,7 +221,8 @@ impl Output {
                 let shown = path.display().to_string();
                 let file = tmp
                     .into_inner()
-                    .map_err(|e| Error::io(format!("writing {shown}"), e.into_error()))?;
+                    .map_err(|e| Error::io("writing output", e.into_error()))?
+                    .file;
                 file.sync_all()
                     .map_err(|e| Error::io(format!("syncing {shown}"), e))?;
                 let dir = match temp {
@@ -248,6 +249,37 @@ impl Output {
                 sync_dir(&dir)
             }
         }
+    }
+}
+
+/// The output file, whose write errors name it: "writing output: m.znn: No space left on device"
+/// says which file (and so which disk) is full.
+pub struct Named {
+    file: File,
+    shown: String,
+}
+
+impl Named {
+    fn new(file: File, path: &Path) -> Named {
+        Named {
+            file,
+            shown: path.display().to_string(),
+        }
+    }
+    fn name(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.shown))
+    }
+}
+
+impl Write for Named {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.file.write(b).map_err(|e| self.name(e))
+    }
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        self.file.write_all(b).map_err(|e| self.name(e))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush().map_err(|e| self.name(e))
     }
 }
 

@@ -51,7 +51,9 @@ fn full_disk_fails_cleanly_and_keeps_old_output() {
             eprintln!("{what}: succeeded");
             return;
         }
-        fails_with(&o, &["error: writing output", "File too large"], &what);
+        // The message names the file being written (so the user knows which disk is full).
+        let says = format!("error: writing output: {out}: File too large");
+        fails_with(&o, &[&says], &what);
         let mut want = vec!["m".to_string(), "m.znn".to_string()];
         match keep {
             Some(k) => {
