@@ -15,6 +15,7 @@
 #                        free and ~GIB x 2 x 10 s on 2 cores)
 #   DIR=$TMPDIR          where files go (removed at exit)
 #   NO_BUILD=1           use the binaries already in target/release
+#   ZNN_GPU=PATH         the znn-gpu binary to measure (default target/release/znn-gpu)
 # Prints one line per measurement: what, wall seconds, peak RSS (MiB), max threads, max fds.
 set -euo pipefail
 WHAT=${1:-all}
@@ -24,7 +25,7 @@ if [ -z "${NO_BUILD:-}" ]; then
   cargo build --release --quiet --example synth
   cargo build --release --quiet
 fi
-BIN=$PWD/target/release/znn-gpu; SYNTH=$PWD/target/release/examples/synth
+BIN=${ZNN_GPU:-$PWD/target/release/znn-gpu}; SYNTH=$PWD/target/release/examples/synth
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install -y time)"; exit 1; }
 W=$(mktemp -d "${DIR:-${TMPDIR:-/tmp}}/znn-load.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -89,30 +90,20 @@ EOF
   for f in "$S"/*.safetensors; do cmp -s "$f" "$f.back" || bad=$((bad + 1)); done
   echo "loop round trip: $bad of $N files differ"
   rm -f "$S"/*.znn "$S"/*.back
-  # Folder support (`znn-gpu compress DIR`): measured when this build accepts a directory.
-  if "$BIN" compress -q "$S" >/dev/null 2>"$W/dir.err"; then
-    find "$S" -name '*.znn' -delete 2>/dev/null || true
-    rm -rf "$S.znn" 2>/dev/null || true
-    measure "compress DIR ($N files)" "'$BIN' compress -q '$S'"
-    local z
-    z=$(find "$W" -name '*.znn' | wc -l)
-    echo "folder compress wrote $z .znn files"
-    if [ -e "$S.znn" ]; then
-      mkdir -p "$W/back"
-      measure "decompress DIR ($N files)" \
-        "'$BIN' decompress -q --device cpu '$S.znn' -o '$W/back/shards' || '$BIN' decompress -q --device cpu '$S.znn'"
-    else
-      mv "$S" "$S.orig"; mkdir "$S"
-      for f in "$S.orig"/*.znn; do mv "$f" "$S/"; done
-      measure "decompress DIR ($N files)" "'$BIN' decompress -q --device cpu '$S'"
-      bad=0
-      for f in "$S.orig"/*.safetensors; do cmp -s "$f" "$S/$(basename "$f")" || bad=$((bad + 1)); done
-      echo "folder round trip: $bad of $N files differ"
-    fi
+  # Folder support (`znn-gpu compress DIR [-o OUTDIR]`, FOLDER-NOTES.md): measured when this build
+  # accepts a directory. Mirrored trees: shards -> shards.znn (one NAME.znn per shard) -> back.
+  if "$BIN" compress --help 2>/dev/null | grep -qi 'folder\|director'; then
+    measure "compress DIR -o DIR.znn ($N files)" "'$BIN' compress -q '$S' -o '$S.znn'"
+    echo "folder compress wrote $(find "$S.znn" -type f -name '*.znn' | wc -l) .znn files ($(du -sh "$S.znn" | cut -f1))"
+    measure "decompress DIR.znn -o DIR ($N files)" \
+      "'$BIN' decompress -q --device cpu '$S.znn' -o '$W/back'"
+    bad=0
+    for f in "$S"/*.safetensors; do cmp -s "$f" "$W/back/$(basename "$f")" || bad=$((bad + 1)); done
+    echo "folder round trip: $bad of $N files differ"
   else
-    echo "compress DIR: not supported by this build ($(head -c 200 "$W/dir.err"))"
+    echo "compress DIR: not supported by this build"
   fi
-  rm -rf "$S" "$S.orig" "$S.znn" "$W/back"
+  rm -rf "$S" "$S.znn" "$W/back"
 }
 
 stream() {
