@@ -618,7 +618,7 @@ fn a_directory_is_not_a_single_file_output() {
 fn interrupted_run_leaves_no_temp_file() {
     // Ctrl-C (SIGINT) or SIGTERM while compressing: the run failed, so neither the output nor the
     // temporary file may remain. Standard input is kept open so the run is still in progress when
-    // the signal arrives (the temporary output file exists from the start).
+    // the signal arrives (the unnamed temporary output is open from the start).
     for (sig, cmd) in [
         ("-INT", "compress"),
         ("-TERM", "compress"),
@@ -638,7 +638,7 @@ fn interrupted_run_leaves_no_temp_file() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&sample()).unwrap();
         let t = std::time::Instant::now();
-        while listing(d).is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
+        while !output_open(child.id(), d) && t.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -665,6 +665,17 @@ fn interrupted_run_leaves_no_temp_file() {
             "{sig}: files left after an interrupted run"
         );
     }
+}
+
+/// True once process `pid` holds a file in `dir` open (its output, named or not) or the folder
+/// has an entry.
+fn output_open(pid: u32, dir: &Path) -> bool {
+    let dir = dir.canonicalize().unwrap();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&dir)))
+    });
+    open || !listing(&dir).is_empty()
 }
 
 #[cfg(target_os = "linux")]

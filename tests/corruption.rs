@@ -483,7 +483,15 @@ fn decode_err(f: &[u8]) -> Error {
 #[test]
 fn header_changes_give_the_right_error_kind() {
     let s = small();
-    for v in [3u16, 0, 0x0100, u16::MAX] {
+    assert!(matches!(
+        decode_err(&{
+            let mut g = s.znn.clone();
+            g[8..10].copy_from_slice(&0u16.to_le_bytes());
+            g
+        }),
+        Error::Corrupt(_)
+    ));
+    for v in [3u16, 0x0100, u16::MAX] {
         let mut g = s.znn.clone();
         g[8..10].copy_from_slice(&v.to_le_bytes());
         match decode_err(&g) {

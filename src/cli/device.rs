@@ -1,6 +1,6 @@
 //! `--device cpu|gpu|auto`: which decoder runs.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuDecoder;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -31,7 +31,12 @@ fn hardware_adapter() -> bool {
 pub fn choose(d: DeviceArg) -> Result<Option<GpuDecoder>> {
     match d {
         DeviceArg::Cpu => Ok(None),
-        DeviceArg::Gpu => quiet_wsi(GpuDecoder::new).map(Some),
+        DeviceArg::Gpu => quiet_wsi(GpuDecoder::new).map(Some).map_err(|e| match e {
+            Error::Gpu(m) if m.starts_with("no GPU adapter") => {
+                Error::Gpu(format!("{m}; or decode on the CPU with --device cpu"))
+            }
+            e => e,
+        }),
         DeviceArg::Auto if quiet_wsi(hardware_adapter) => quiet_wsi(GpuDecoder::new).map(Some),
         DeviceArg::Auto => Ok(None),
     }

@@ -59,14 +59,11 @@ pub fn run(req: &Request) -> Result<()> {
         _ => None,
     };
     a.check_base(base.as_ref())?;
-    let device = match (base.is_some(), req.device) {
-        (true, DeviceArg::Gpu) => {
-            return Err(Error::invalid(
-                "delta files (made with --base) decode on the CPU: use --device cpu or auto",
-            ))
-        }
-        (true, _) => DeviceArg::Cpu,
-        (false, d) => d,
+    // The kernels decode standalone chunks only: a delta is restored on the CPU.
+    let device = if base.is_some() {
+        DeviceArg::Cpu
+    } else {
+        req.device
     };
     let mut out = Output::create(req.output, req.force, Some(req.file))?;
     let stats = match super::device::choose(device)? {

@@ -144,8 +144,12 @@ pub fn decoded_hash(znn: &Path, base: Option<&Path>) -> Result<(u64, u64)> {
 
 /// The base a `.znn` (read from `file`, left at its start) needs: `None` for a standalone file,
 /// the opened and checked `base` for a delta, an error naming what is missing or wrong.
-fn delta_base<R: Read + Seek>(file: &mut R, name: &Path, base: Option<&Path>) -> Result<Option<Base>> {
-    let meta = Archive::read(file)?;
+fn delta_base<R: Read + Seek>(
+    file: &mut R,
+    name: &Path,
+    base: Option<&Path>,
+) -> Result<Option<Base>> {
+    let meta = Archive::read(file).map_err(|e| explain_not_znn(e, file, name))?;
     file.rewind()
         .map_err(|e| Error::io(format!("reading {}", name.display()), e))?;
     let base = match (meta.index.base, base) {
@@ -154,6 +158,25 @@ fn delta_base<R: Read + Seek>(file: &mut R, name: &Path, base: Option<&Path>) ->
     };
     meta.check_base(base.as_ref())?;
     Ok(base)
+}
+
+/// A file that is not a `.znn` but a safetensors model was most likely meant for `compress`.
+fn explain_not_znn<R: Read + Seek>(e: Error, file: &mut R, name: &Path) -> Error {
+    if !matches!(&e, Error::Corrupt(m) if m.contains("bad magic")) {
+        return e;
+    }
+    let mut head = [0u8; 9];
+    let len = file.seek(std::io::SeekFrom::End(0)).unwrap_or(0);
+    let read = file
+        .seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut head));
+    if read.is_ok() && crate::safetensors::header_len(&head, len).is_some() && head[8] == b'{' {
+        let n = name.display();
+        return Error::invalid(format!(
+            "{n} is not a .znn file but a safetensors model: compress it with `znn-gpu compress {n}`"
+        ));
+    }
+    e
 }
 
 /// Opens (and hashes) a base file named by `--base`.

@@ -38,7 +38,10 @@ impl Header {
             return Err(Error::truncated("file shorter than the .znn header"));
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if !(1..=VERSION).contains(&version) {
+        if version == 0 {
+            return Err(Error::corrupt("invalid format version 0"));
+        }
+        if version > VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: VERSION,
