@@ -63,7 +63,11 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         let v = serde_json::json!({
             "original_len": orig, "compressed_len": a.file_len,
             "ratio_percent": pct(a.file_len, orig), "chunk_size": idx.chunk_size,
-            "chunks": idx.chunks.len(), "segments": segs,
+            "chunks": idx.chunks.len(), "segments": segs, "version": a.header.version,
+            "base": idx.base.map(|b| serde_json::json!({
+                "len": b.len, "xxh3": format!("{:016x}", b.hash),
+                "delta_segments": idx.segments.iter().filter(|s| s.base_offset.is_some()).count(),
+            })),
         });
         writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
         return Ok(());
@@ -86,6 +90,19 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         a.trailer.index_len
     )
     .unwrap();
+    if let Some(b) = idx.base {
+        let n = idx
+            .segments
+            .iter()
+            .filter(|s| s.base_offset.is_some())
+            .count();
+        writeln!(
+            o,
+            "delta:       {n} segments (layouts marked ^) against a base of {} bytes (xxh3 {:016x}); decompress with --base",
+            b.len, b.hash
+        )
+        .unwrap();
+    }
     writeln!(o).unwrap();
     writeln!(
         o,
@@ -112,7 +129,11 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
             o,
             "{:>4} {:<7} {:>12} {:>7} {:>6.2}  {}",
             i,
-            seg.layout.name(),
+            if seg.base_offset.is_some() {
+                format!("{}^", seg.layout.name())
+            } else {
+                seg.layout.name().to_string()
+            },
             seg.len,
             seg.chunk_count,
             pct(comp, seg.len),
