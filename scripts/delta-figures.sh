@@ -10,8 +10,8 @@
 #   STEPS, EVERY, SEED  passed to the generator (defaults 100, 10, 1: 10 checkpoints)
 #   ZNN     the binary to measure (default target/release/znn-gpu, built here)
 # Every archive is restored and compared with `cmp`; a difference stops the script with status 1.
-# Markdown tables go to stdout, progress to stderr. Until `compress` has `--base`, the delta columns
-# read n/a and the script says so.
+# Markdown tables go to stdout, progress to stderr. A binary without `--base` gets n/a in the delta
+# columns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERIOD=${PERIOD:-5}
