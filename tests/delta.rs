@@ -501,3 +501,41 @@ fn one_tensor_of_a_delta() {
     );
     assert!(e.contains("--base"), "{e}");
 }
+
+#[test]
+fn folder_against_a_base_folder() {
+    // Each file REL of the folder is a delta against BASE/REL when that exists, else standalone.
+    let p = model_pair(12);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["base", "new", "new/sub"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("base/model.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new/model.safetensors"), &p.new).unwrap();
+    std::fs::write(d.join("new/sub/extra.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new/config.json"), b"{\"a\": 1}").unwrap();
+    run_ok(d, &["compress", "new", "--base", "base", "-o", "packed"]);
+    let z = std::fs::read(d.join("packed/model.safetensors.znn")).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([z[8], z[9]]),
+        2,
+        "matched file is a delta"
+    );
+    let z = std::fs::read(d.join("packed/sub/extra.safetensors.znn")).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([z[8], z[9]]),
+        1,
+        "unmatched file is standalone"
+    );
+    let e = run_err(d, &["decompress", "packed", "-o", "fail"]);
+    assert!(e.contains("--base"), "{e}");
+    run_ok(d, &["decompress", "packed", "--base", "base", "-o", "back"]);
+    for f in ["model.safetensors", "sub/extra.safetensors", "config.json"] {
+        assert_same(
+            &std::fs::read(d.join("back").join(f)).unwrap(),
+            &std::fs::read(d.join("new").join(f)).unwrap(),
+            f,
+        );
+    }
+}
