@@ -565,3 +565,36 @@ pub fn golden_input() -> Vec<u8> {
         true,
     )
 }
+
+/// Every tensor's whole elements lie in segments of the layout its dtype implies; the header lies in
+/// byte segments.
+pub fn check_safetensors_segments(file: &[u8], a: &Archive) {
+    let layout_at = |pos: u64| {
+        let s = a
+            .index
+            .segments
+            .iter()
+            .find(|s| s.offset <= pos && pos < s.offset + s.len)
+            .unwrap();
+        s.layout
+    };
+    let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap());
+    for p in [0, header_end / 2, header_end - 1] {
+        assert_eq!(layout_at(p), Layout::Byte, "header byte {p}");
+    }
+    for (name, dtype, r) in read_safetensors(file) {
+        let l = expected_layout(&dtype);
+        let es = l.elem_size();
+        let whole = (r.len() / es * es) as u64;
+        if whole == 0 {
+            continue;
+        }
+        let (start, end) = (r.start as u64, r.start as u64 + whole);
+        // The segments overlapping [start, end) all have layout l.
+        for s in &a.index.segments {
+            if s.offset < end && start < s.offset + s.len {
+                assert_eq!(s.layout, l, "tensor {name} ({dtype}) in segment {s:?}");
+            }
+        }
+    }
+}
