@@ -1,0 +1,7 @@
+//! libFuzzer entry point; the body is `harness::archive_parse` (shared with `tests/fuzz_regressions.rs`).
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::archive_parse(data));
