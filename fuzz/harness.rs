@@ -21,8 +21,11 @@ use znn_gpu::huffman::{code_lengths, CodeTable};
 use znn_gpu::{compress_bytes, compress_stream, decompress_bytes, decompress_stream};
 use znn_gpu::{Archive, CompressOptions, Layout};
 
+/// A target's body: panics only on a broken promise of the library.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name: `fuzz/fuzz_targets/<name>.rs` and `fuzz/seeds/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("archive_parse", archive_parse),
     ("huffman_decode", huffman_decode),
     ("chunk_decode", chunk_decode),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use znn_gpu::format::{Codec, TRAILER_LEN};
 use znn_gpu::{compress_bytes, Archive, Layout};
 
-fn target(name: &str) -> fn(&[u8]) {
+fn target(name: &str) -> harness::Target {
     harness::TARGETS
         .iter()
         .find(|t| t.0 == name)
