@@ -1,4 +1,5 @@
-//! Replays the fuzz seed corpus (`fuzz/seeds/<target>/`) and every saved fuzz finding
+//! Replays the fuzz seed corpus (`fuzz/seeds/<target>/`: generated seeds, and `found-*` inputs
+//! that fuzzing runs kept as covering new code) and every saved fuzz finding
 //! (`tests/data/fuzz/<target>-<what>.bin`) through the fuzz targets' own bodies (`fuzz/harness.rs`),
 //! on the stable toolchain: each must end in a clean error or correct output, never a panic.
 //!
@@ -22,14 +23,13 @@ fn target(name: &str) -> harness::Target {
         .1
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
     v.sort();
-    v
+    Ok(v)
 }
 
 fn replay(name: &str, path: &Path) {
@@ -44,7 +44,7 @@ fn replay(name: &str, path: &Path) {
 fn seed_corpus_replays() {
     let root = crate_root().join("fuzz/seeds");
     for (name, _) in harness::TARGETS {
-        let seeds = files(&root.join(name));
+        let seeds = files(&root.join(name)).unwrap();
         assert!(!seeds.is_empty(), "no seeds for {name}");
         for p in seeds {
             replay(name, &p);
@@ -54,7 +54,7 @@ fn seed_corpus_replays() {
 
 #[test]
 fn saved_findings_replay() {
-    let found = files(&test_dir().join("fuzz"));
+    let found = files(&test_dir().join("fuzz")).unwrap();
     for p in found
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "bin"))
@@ -255,15 +255,30 @@ fn regenerate_fuzz_seeds() {
     st_seed.extend_from_slice(&bf16[..8192]);
     seeds.push(("roundtrip", "harness-st".into(), st_seed));
 
+    // Generated seeds are replaced; `found-*` inputs (kept from fuzzing runs) stay.
     let root = crate_root().join("fuzz/seeds");
-    let _ = std::fs::remove_dir_all(&root);
-    let mut total = 0;
+    for (t, _) in harness::TARGETS {
+        for p in files(&root.join(t)).unwrap_or_default() {
+            if !p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("found-")
+            {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+    }
     for (t, name, data) in seeds {
         let dir = root.join(t);
         std::fs::create_dir_all(&dir).unwrap();
-        total += data.len();
         std::fs::write(dir.join(format!("{name}.bin")), data).unwrap();
     }
+    let total: u64 = harness::TARGETS
+        .iter()
+        .flat_map(|t| files(&root.join(t.0)).unwrap())
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
     assert!(
         total < 2 << 20,
         "seed corpus is {total} bytes: keep it under 2 MB"
