@@ -29,7 +29,13 @@ pub struct Header {
 /// length prefix of a file of `file_len` bytes.
 pub fn header_len(first8: &[u8], file_len: u64) -> Option<u64> {
     let n = u64::from_le_bytes(first8.get(..8)?.try_into().ok()?);
-    ((2..=MAX_HEADER).contains(&n) && 8 + n <= file_len).then_some(8 + n)
+    if !(2..=MAX_HEADER).contains(&n) {
+        return None;
+    }
+    // `n` is bounded first: `8 + n` overflows for a prefix near u64::MAX (a panic wherever overflow
+    // checks are on: debug builds, the fuzz targets).
+    let len = 8 + n;
+    (len <= file_len).then_some(len)
 }
 
 /// Parses the header at the start of `head` (which holds at least `header_len` bytes) of a file of

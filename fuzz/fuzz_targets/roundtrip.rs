@@ -1,0 +1,12 @@
+//! libFuzzer entry point; the body is `harness::roundtrip` (shared with `tests/fuzz_regressions.rs`).
+#![no_main]
+
+#[path = "../alloc_cap.rs"]
+mod alloc_cap;
+#[path = "../harness.rs"]
+mod harness;
+
+#[global_allocator]
+static ALLOC: alloc_cap::CappedAlloc = alloc_cap::CappedAlloc;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::roundtrip(data));
