@@ -111,11 +111,18 @@ pub fn read_range<R: Read + Seek>(
     start: u64,
     end: u64,
 ) -> Result<Vec<u8>> {
+    let mut out = range_buffer(archive, start, end)?;
+    extract_range_to(r, archive, start, end, &mut out)?;
+    Ok(out)
+}
+
+/// An empty buffer with room for bytes `[start, end)` of the original, after checking the range
+/// (whose length is bounded by the original's, itself checked against the chunk map).
+pub(crate) fn range_buffer(archive: &Archive, start: u64, end: u64) -> Result<Vec<u8>> {
     check_range(archive, start, end)?;
     let mut out = Vec::new();
     out.try_reserve_exact((end - start) as usize)
         .map_err(|_| Error::invalid("range too large for memory"))?;
-    extract_range_to(r, archive, start, end, &mut out)?;
     Ok(out)
 }
 

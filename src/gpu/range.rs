@@ -133,10 +133,7 @@ impl GpuDecoder {
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>> {
-        check_range(archive, start, end)?;
-        let mut out = Vec::new();
-        out.try_reserve_exact((end - start) as usize)
-            .map_err(|_| Error::invalid("range too large for memory"))?;
+        let mut out = crate::extract::range_buffer(archive, start, end)?;
         self.extract_range_to(r, archive, start, end, &mut out)?;
         Ok(out)
     }
