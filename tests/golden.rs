@@ -1,6 +1,7 @@
-//! Golden file: `tests/data/golden_v1.znn` is the compression of `tests/data/golden_v1.bin` made by
-//! the version-1 encoder (see tests/data/README.md). Any build must read it, and today's encoder
-//! must still write it byte for byte. When the encoder legitimately changes its output, regenerate
+//! Golden files: `tests/data/golden_v1.znn` is the compression of `tests/data/golden_v1.bin` made by
+//! the version-1 encoder, and `golden_v2.znn` the delta of `golden_v2.bin` against `golden_v1.bin`
+//! (format version 2); see tests/data/README.md. Any build must read them, and today's encoder
+//! must still write them byte for byte. When the encoder legitimately changes its output, regenerate
 //! deliberately with
 //! `cargo test --release --test golden -- --ignored regenerate_golden`
 //! and say why in the commit.
@@ -21,6 +22,83 @@ fn read_golden() -> (Vec<u8>, Vec<u8>) {
     let b = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
     let z = std::fs::read(&znn).unwrap_or_else(|e| panic!("{}: {e}", znn.display()));
     (b, z)
+}
+
+fn golden_v2_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = test_dir();
+    (d.join("golden_v2.bin"), d.join("golden_v2.znn"))
+}
+
+/// A fine-tune-like update of the golden input: one tensor nudged in its lowest mantissa bits, a
+/// few bytes of another changed, one tensor dropped, one added, and the order reversed, so that
+/// the delta has matched (delta) and unmatched (standalone) tensors at new offsets.
+fn golden_v2_input(v1: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(v1[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&v1[8..8 + n]).unwrap();
+    let mut tensors = Vec::new();
+    for (name, _, r) in read_safetensors(v1).into_iter().rev() {
+        let t = &header[&name];
+        let shape: Vec<u64> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        let mut data = v1[r].to_vec();
+        match name.as_str() {
+            "mask" => continue,
+            "embed.weight" => data.iter_mut().step_by(6).for_each(|b| *b ^= 1),
+            "delta" => data
+                .iter_mut()
+                .step_by(100)
+                .for_each(|b| *b = b.wrapping_add(3)),
+            _ => {}
+        }
+        tensors.push(tensor(&name, t["dtype"].as_str().unwrap(), &shape, data));
+    }
+    let bias: Vec<u8> = (0..64u32)
+        .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
+        .collect();
+    tensors.push(tensor("new.bias", "F32", &[64], bias));
+    safetensors(&tensors, Some(&[("note", "znn-gpu golden v2")]), true)
+}
+
+#[test]
+fn golden_v2_delta_decodes_with_its_base_and_is_rewritten_byte_for_byte() {
+    let (v1, _) = read_golden();
+    let (bin, znn) = golden_v2_paths();
+    let new = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let z = std::fs::read(&znn).unwrap_or_else(|e| panic!("{}: {e}", znn.display()));
+    assert_eq!(z[8..10], [2, 0], "format version 2");
+    let base = znn_gpu::Base::from_bytes(v1.clone());
+    assert_same(
+        &znn_gpu::decompress_bytes_with_base(&z, Some(&base)).unwrap(),
+        &new,
+        "golden_v2.znn",
+    );
+    assert_same(
+        &ref_decode_with_base(&z, Some(&v1)).unwrap(),
+        &new,
+        "reference decoder, v2",
+    );
+    assert!(decompress_bytes(&z).is_err(), "a v2 delta needs its base");
+    let a = Archive::from_bytes(&z).unwrap();
+    let deltas = a
+        .index
+        .segments
+        .iter()
+        .filter(|s| s.base_offset.is_some())
+        .count();
+    assert!(
+        deltas >= 5 && deltas < a.index.segments.len(),
+        "{deltas} delta segments"
+    );
+    let now = znn_gpu::compress_bytes_with_base(&new, Some(&base), &golden_opts()).unwrap();
+    assert!(
+        now == z,
+        "compressing golden_v2.bin against golden_v1.bin no longer gives golden_v2.znn: \
+         regenerate on purpose with `cargo test --release --test golden -- --ignored regenerate_golden`"
+    );
 }
 
 #[test]
@@ -114,6 +192,12 @@ fn regenerate_golden() {
     std::fs::create_dir_all(test_dir()).unwrap();
     std::fs::write(&bin, &orig).unwrap();
     std::fs::write(&z, &znn).unwrap();
+    let new = golden_v2_input(&orig);
+    let base = znn_gpu::Base::from_bytes(orig.clone());
+    let delta = znn_gpu::compress_bytes_with_base(&new, Some(&base), &golden_opts()).unwrap();
+    let (bin2, z2) = golden_v2_paths();
+    std::fs::write(&bin2, &new).unwrap();
+    std::fs::write(&z2, &delta).unwrap();
     eprintln!(
         "wrote {} ({} bytes) and {} ({} bytes)",
         bin.display(),
