@@ -52,26 +52,20 @@ impl CompressOptions {
 }
 
 /// Segments for a file of `file_len` bytes whose first bytes are `head` (at least the safetensors
-/// header when there is one): safetensors structure when recognised, else `dtype` throughout.
-pub fn plan_segments(head: &[u8], file_len: u64, dtype: Layout) -> Vec<(Layout, u64)> {
-    match safetensors::parse(head, file_len) {
-        Some(h) => safetensors::segments(&h, file_len, MIN_SEGMENT),
-        None => safetensors::plain_segments(dtype, file_len),
+/// header when there is one): safetensors structure when recognised, else `dtype` throughout; as
+/// deltas against `base` where [`delta::plan`] matches it.
+pub fn plan_segments(
+    head: &[u8],
+    file_len: u64,
+    dtype: Layout,
+    base: Option<&Base>,
+) -> Vec<Planned> {
+    if let Some(b) = base {
+        return delta::plan(head, file_len, dtype, b);
     }
-}
-
-/// The plan for a file whose start is `head`: against `base` when there is one.
-fn plan(head: &[u8], file_len: u64, opts: &CompressOptions, base: Option<&Base>) -> Vec<Planned> {
-    match base {
-        Some(b) => delta::plan(head, file_len, opts.dtype, b),
-        None => plan_segments(head, file_len, opts.dtype)
-            .into_iter()
-            .map(|(layout, len)| Planned {
-                layout,
-                len,
-                base_offset: None,
-            })
-            .collect(),
+    match safetensors::parse(head, file_len) {
+        Some(h) => safetensors::segments(&h, file_len, MIN_SEGMENT, |_| None),
+        None => safetensors::plain_segments(dtype, file_len),
     }
 }
 
@@ -196,8 +190,8 @@ fn encode_window(
                 // The checksum covers the original bytes, so that a decode with the wrong base
                 // bytes fails its check; what is coded is the XOR.
                 xored.clear();
-                xored.extend_from_slice(src);
-                delta::xor_into(xored, &base_window[off..off + src.len()]);
+                let under = &base_window[off..off + src.len()];
+                xored.extend(src.iter().zip(under).map(|(a, b)| a ^ b));
                 let mut coded = encode_chunk(layout, xored, sub_symbols, scratch, sink.buffer(0))?;
                 coded.checksum = xxh3_64(src);
                 Ok(coded)
@@ -236,7 +230,7 @@ fn compress_to<W: Write + Send>(
         Input::Memory(src) => src,
         Input::Reader(_, head) => head,
     };
-    let plan = plan(head, len, opts, base);
+    let plan = plan_segments(head, len, opts.dtype, base);
     let mut asm = Assembler {
         idx: index_for(&plan, opts, base.map(Base::reference)),
         data_offset: 0,

@@ -94,6 +94,19 @@ pub fn decompress_stream_with_base<R: Read + Seek, W: Write + Send>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Archive> {
     let a = Archive::read(r)?;
+    decompress_archive_to(r, &a, w, base, progress)?;
+    Ok(a)
+}
+
+/// [`decompress_stream_with_base`] of a file whose metadata `a` was already read from `r` (by
+/// [`Archive::read`]): the index is not read, hashed and parsed a second time.
+pub fn decompress_archive_to<R: Read + Seek, W: Write + Send>(
+    r: &mut R,
+    a: &Archive,
+    w: W,
+    base: Option<&Base>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     let base = a.check_base(base)?;
     let idx = &a.index;
     let mut bwin = Vec::new();
@@ -121,5 +134,5 @@ pub fn decompress_stream_with_base<R: Read + Seek, W: Write + Send>(
         }
         Ok(())
     })?;
-    Ok(a)
+    Ok(())
 }

@@ -175,41 +175,31 @@ fn read_exact_at(f: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<
 /// delta segments; the rest is coded standalone. Anything else: the bytes both files have, at the
 /// same positions, in `dtype` elements.
 pub fn plan(head: &[u8], file_len: u64, dtype: Layout, base: &Base) -> Vec<Planned> {
-    let new = safetensors::parse(head, file_len);
-    match (new, base.tensors()) {
-        (Some(new), Some(old)) => {
-            let by_name: HashMap<&str, &safetensors::TensorInfo> =
-                old.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-            safetensors::segments_with_base(&new, file_len, crate::constants::MIN_SEGMENT, |t| {
-                let b = by_name.get(t.name.as_str())?;
-                (b.dtype == t.dtype && b.shape == t.shape && b.end - b.start == t.end - t.start)
-                    .then_some(b.start)
-            })
-        }
-        (Some(new), None) => {
-            safetensors::segments_with_base(&new, file_len, crate::constants::MIN_SEGMENT, |_| None)
-        }
-        (None, _) => {
-            let shared = file_len.min(base.len());
-            let whole = shared - shared % dtype.elem_size() as u64;
-            let mut out = Vec::new();
-            let mut push = |layout, len, base_offset| {
-                if len > 0 {
-                    out.push(Planned {
-                        layout,
-                        len,
-                        base_offset,
-                    })
-                }
-            };
-            push(dtype, whole, Some(0));
-            let rest = file_len - whole;
-            let tail_whole = rest - rest % dtype.elem_size() as u64;
-            push(dtype, tail_whole, None);
-            push(Layout::Byte, rest - tail_whole, None);
-            out
-        }
-    }
+    let Some(new) = safetensors::parse(head, file_len) else {
+        // Positional: the whole elements both files have, then the rest standalone.
+        let shared = file_len.min(base.len());
+        let whole = shared - shared % dtype.elem_size() as u64;
+        let delta = Planned {
+            layout: dtype,
+            len: whole,
+            base_offset: Some(0),
+        };
+        let rest = safetensors::plain_segments(dtype, file_len - whole);
+        return (whole > 0)
+            .then_some(delta)
+            .into_iter()
+            .chain(rest)
+            .collect();
+    };
+    let by_name: HashMap<&str, &safetensors::TensorInfo> = base
+        .tensors()
+        .map(|old| old.tensors.iter().map(|t| (t.name.as_str(), t)).collect())
+        .unwrap_or_default();
+    safetensors::segments(&new, file_len, crate::constants::MIN_SEGMENT, |t| {
+        let b = by_name.get(t.name.as_str())?;
+        (b.dtype == t.dtype && b.shape == t.shape && b.end - b.start == t.end - t.start)
+            .then_some(b.start)
+    })
 }
 
 /// Reads the base bytes under the delta chunks of `range` into `out`, which is laid out like the

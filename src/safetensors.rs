@@ -101,7 +101,7 @@ pub struct Planned {
     pub base_offset: Option<u64>,
 }
 
-/// Segments `(layout, length)` covering a safetensors file of `file_len` bytes, in order: the header
+/// Segments covering a safetensors file of `file_len` bytes, in order: the header
 /// as bytes, each tensor with the layout of its dtype, anything else (gaps, overlaps, a tail) as
 /// bytes. A length that is not whole elements has its tail split off as bytes.
 ///
@@ -109,16 +109,10 @@ pub struct Planned {
 /// statistics: 0.05 points smaller on BF16 models than cutting runs of tensors into chunks. A
 /// neighbour of the same layout is merged in when either is shorter than `min_segment` bytes,
 /// because a chunk per tiny tensor (biases, norms) costs a table and a record for a few symbols.
-pub fn segments(h: &Header, file_len: u64, min_segment: u64) -> Vec<(Layout, u64)> {
-    segments_with_base(h, file_len, min_segment, |_| None)
-        .into_iter()
-        .map(|p| (p.layout, p.len))
-        .collect()
-}
-
-/// [`segments`], where a tensor for which `base_of` gives a base offset becomes a delta segment of
-/// its own (never merged: its bytes are XORed with one range of the base).
-pub fn segments_with_base(
+///
+/// A tensor for which `base_of` gives a base offset becomes a delta segment of its own (never
+/// merged: its bytes are XORed with one range of the base).
+pub fn segments(
     h: &Header,
     file_len: u64,
     min_segment: u64,
@@ -191,10 +185,15 @@ pub fn segments_with_base(
     out
 }
 /// Segments for a file without structure: the whole elements of `layout`, then the tail as bytes.
-pub fn plain_segments(layout: Layout, file_len: u64) -> Vec<(Layout, u64)> {
+pub fn plain_segments(layout: Layout, file_len: u64) -> Vec<Planned> {
     let whole = file_len - file_len % layout.elem_size() as u64;
     [(layout, whole), (Layout::Byte, file_len - whole)]
         .into_iter()
-        .filter(|&(_, n)| n > 0)
+        .filter(|&(_, len)| len > 0)
+        .map(|(layout, len)| Planned {
+            layout,
+            len,
+            base_offset: None,
+        })
         .collect()
 }

@@ -7,9 +7,10 @@
 use super::device::DeviceArg;
 use super::files::{open_input, Output};
 use crate::archive::Archive;
+use crate::decompress::decompress_archive_to;
 use crate::error::{Error, Result};
 use crate::gpu::GpuDecoder;
-use crate::{compress_stream_with_base, decompress_stream_with_base, Base, CompressOptions};
+use crate::{compress_stream_with_base, Base, CompressOptions};
 use indicatif::ProgressBar;
 use std::io::{BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -102,19 +103,19 @@ pub fn decompress_file_on(
     let mut out = Output::create(output, force, Some(input))?;
     let inp = open_input(input)?;
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
-    let base = delta_base(&mut file, input, base)?;
+    let (a, base) = open_znn(&mut file, input, base)?;
     let mut w = Hashing::new(out.writer(), hash);
     // The kernels decode standalone chunks only: a delta is restored on the CPU.
-    let gpu = gpu.filter(|_| base.is_none());
-    let a = match gpu {
+    match gpu.filter(|_| base.is_none()) {
         Some(g) => {
-            let a = g.decompress_to_writer(&mut file, &mut w)?;
+            file.rewind()
+                .map_err(|e| Error::io(format!("reading {}", input.display()), e))?;
+            g.decompress_to_writer(&mut file, &mut w)?;
             bar.inc(a.trailer.original_len);
-            a
         }
         None => {
             let mut adv = advance(bar);
-            decompress_stream_with_base(&mut file, &mut w, base.as_ref(), &mut |d| {
+            decompress_archive_to(&mut file, &a, &mut w, base.as_ref(), &mut |d| {
                 if bar.length() == Some(0) {
                     bar.set_length(d.max(1));
                 }
@@ -137,27 +138,25 @@ pub fn decoded_hash(znn: &Path, base: Option<&Path>) -> Result<(u64, u64)> {
     let inp = open_input(znn)?;
     let mut w = Hashing::new(std::io::sink(), true);
     let mut file = BufReader::with_capacity(1 << 20, inp.file);
-    let base = delta_base(&mut file, znn, base)?;
-    let a = decompress_stream_with_base(&mut file, &mut w, base.as_ref(), &mut |_| {})?;
+    let (a, base) = open_znn(&mut file, znn, base)?;
+    decompress_archive_to(&mut file, &a, &mut w, base.as_ref(), &mut |_| {})?;
     Ok((a.trailer.original_len, w.digest()))
 }
 
-/// The base a `.znn` (read from `file`, left at its start) needs: `None` for a standalone file,
-/// the opened and checked `base` for a delta, an error naming what is missing or wrong.
-fn delta_base<R: Read + Seek>(
+/// The metadata of the `.znn` in `file` and the base it needs: `None` for a standalone file, the
+/// opened and checked `base` for a delta; an error naming what is missing or wrong.
+fn open_znn<R: Read + Seek>(
     file: &mut R,
     name: &Path,
     base: Option<&Path>,
-) -> Result<Option<Base>> {
+) -> Result<(Archive, Option<Base>)> {
     let meta = Archive::read(file).map_err(|e| explain_not_znn(e, file, name))?;
-    file.rewind()
-        .map_err(|e| Error::io(format!("reading {}", name.display()), e))?;
     let base = match (meta.index.base, base) {
         (Some(_), Some(p)) => Some(open_base(p)?),
         _ => None,
     };
     meta.check_base(base.as_ref())?;
-    Ok(base)
+    Ok((meta, base))
 }
 
 /// A file that is not a `.znn` but a safetensors model was most likely meant for `compress`.
