@@ -1,6 +1,6 @@
 // Bindings shared by both kernels (one bind group layout, one bind group per window).
-// The host prepends `const HUFF_WG: u32 = ..u; const MERGE_WG: u32 = ..u;` (src/gpu/pipelines.rs),
-// so that the workgroup sizes have one definition (src/constants.rs).
+// The host prepends the constants of src/gpu/shader_consts.rs (error flags, descriptor widths,
+// source kinds, layout ids, table size, workgroup sizes), so that each has one definition.
 
 struct Params {
     // Huffman: jobs in this window and the x extent of the 2D dispatch (in workgroups).
@@ -16,18 +16,14 @@ struct Params {
     chunk_count: u32,
 }
 
-// Error flags (errors[0], OR-ed); errors[1] is the smallest failing sub-stream (Huffman) or
-// u32::MAX. Values mirror `src/gpu/decode.rs`.
-const ERR_PAST_END: u32 = 1u;      // a sub-stream's codes run past its declared length
-const ERR_LENGTH: u32 = 2u;        // a sub-stream leaves a whole byte over
-const ERR_DESCRIPTOR: u32 = 4u;    // a descriptor points outside its buffer
-const ERR_MERGE: u32 = 8u;         // the merge read outside a stream buffer or found no chunk
-const ERR_BAD_CODE: u32 = 16u;     // a table entry of length 0 (an incomplete table)
+// Error flags (ERR_*, OR-ed into errors[0]); errors[1] is the smallest failing sub-stream (Huffman)
+// or u32::MAX.
 
 @group(0) @binding(0) var<uniform> params: Params;
 // Compressed window data (then CPU-decoded zstd streams), bytes packed little-endian in u32.
 @group(0) @binding(1) var<storage, read> comp: array<u32>;
-// Decode tables, 1024 words each: entry 2i in the low half of word i, entry 2i+1 in the high half.
+// Decode tables, TABLE_WORDS words each: entry 2i in the low half of word i, entry 2i+1 in the high
+// half.
 @group(0) @binding(2) var<storage, read> tables: array<u32>;
 // Huffman jobs: (table index, first sub-stream, sub-stream count <= HUFF_WG, unused).
 @group(0) @binding(3) var<storage, read> jobs: array<vec4<u32>>;
@@ -36,13 +32,12 @@ const ERR_BAD_CODE: u32 = 16u;     // a table entry of length 0 (an incomplete t
 // Decoded Huffman streams, each starting on a word boundary.
 @group(0) @binding(5) var<storage, read_write> huff: array<u32>;
 // Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, unused,
-// source of streams 0..8). A source is `kind << 30 | value`: kind 0 = byte offset in comp,
-// 1 = byte offset in huff, 2 = const byte `value`.
+// source of streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,
+// SRC_HUFF = byte offset in huff, SRC_CONST = const byte `value`.
 @group(0) @binding(6) var<storage, read> chunks: array<u32>;
 @group(0) @binding(7) var<storage, read_write> out: array<u32>;
 @group(0) @binding(8) var<storage, read_write> errors: array<atomic<u32>, 2>;
 
-const CHUNK_WORDS: u32 = 12u;
 
 fn flag(bits: u32, index: u32) {
     atomicOr(&errors[0], bits);

@@ -1,12 +1,12 @@
 // Table-driven Huffman decode (FORMAT.md, "Huffman streams").
 //
 // One workgroup per job: a job is up to HUFF_WG sub-streams of one stream. The workgroup copies the
-// stream's 2048-entry table (built on the host by `huffman::build::single_table`, packed two
+// stream's 2^TABLE_LOG-entry table (built on the host by `huffman::build::single_table`, packed two
 // entries per u32: 4 KiB) into workgroup memory, then each invocation decodes one sub-stream.
 // Bits are read MSB first from a 64-bit window held in two byte-swapped u32 words (`a`, `b`);
 // every loop is bounded by the descriptor's symbol count and byte length, every index is checked.
 
-var<workgroup> table: array<u32, 1024>;
+var<workgroup> table: array<u32, TABLE_WORDS>;
 
 // Word `w` of comp with its bytes reversed, so that stream bit 0 is the word's bit 31; zero past
 // the end of the buffer (never decoded: a code that needs those bits runs past its sub-stream).
@@ -26,9 +26,9 @@ fn entry(i: u32) -> u32 {
 fn decode_sub(si: u32) {
     let s = subs[si];
     let comp_bytes = arrayLength(&comp) * 4u;
-    // start + len <= comp bytes <= 2^28 (the host caps bindings at 256 MiB), so bit positions
-    // fit in u32 with room to spare.
-    if (s.x > comp_bytes || s.y > comp_bytes - s.x || comp_bytes > 0x10000000u) {
+    // start + len <= comp bytes <= BINDING_CAP (2^28), so bit positions fit in u32 with room to
+    // spare.
+    if (s.x > comp_bytes || s.y > comp_bytes - s.x || comp_bytes > BINDING_CAP) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }
@@ -50,7 +50,7 @@ fn decode_sub(si: u32) {
         let o = pos & 31u;
         // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it.
         let bits = (a << o) | ((b >> 1u) >> (31u - o));
-        let e = entry(bits >> 21u);
+        let e = entry(bits >> (32u - TABLE_LOG));
         let len = e >> 8u;
         acc |= (e & 0xFFu) << ((k & 3u) * 8u);
         if ((k & 3u) == 3u) {
@@ -67,7 +67,7 @@ fn decode_sub(si: u32) {
             flag(ERR_PAST_END, si);
             return;
         }
-        // len <= 11 < 32: the window advances by at most one word per symbol.
+        // len <= TABLE_LOG < 32: the window advances by at most one word per symbol.
         if ((pos >> 5u) != w) {
             w++;
             a = b;
@@ -92,9 +92,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         job = jobs[ji];
     }
     let tlen = arrayLength(&tables);
-    let tbase = job.x * 1024u;
-    let tvalid = live && job.x < tlen / 1024u;
-    for (var i = lid; i < 1024u; i += HUFF_WG) {
+    let tbase = job.x * TABLE_WORDS;
+    let tvalid = live && job.x < tlen / TABLE_WORDS;
+    for (var i = lid; i < TABLE_WORDS; i += HUFF_WG) {
         table[i] = select(0u, tables[min(tbase + i, tlen - 1u)], tvalid);
     }
     // Every invocation reaches this barrier: nothing above returns.

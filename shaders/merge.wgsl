@@ -9,9 +9,9 @@
 // window [win_start, win_end) keep the word's current value, so windows and segments may start at
 // any byte.
 
-// Word `w` of stream buffer `kind` (0 = comp, 1 = huff); 0 past its end.
+// Word `w` of stream buffer `kind` (SRC_COMP or SRC_HUFF); 0 past its end.
 fn buf_word(kind: u32, w: u32) -> u32 {
-    if (kind == 0u) {
+    if (kind == SRC_COMP) {
         if (w < arrayLength(&comp)) {
             return comp[w];
         }
@@ -25,15 +25,15 @@ fn buf_word(kind: u32, w: u32) -> u32 {
 
 // Stream bytes i .. i + 4 of source `src` (a chunk descriptor's stream source), little-endian.
 fn load4(src: u32, i: u32) -> u32 {
-    let kind = src >> 30u;
-    let v = src & 0x3FFFFFFFu;
-    if (kind == 2u) {
+    let kind = src >> SRC_SHIFT;
+    let v = src & SRC_MASK;
+    if (kind == SRC_CONST) {
         return (v & 0xFFu) * 0x01010101u;
     }
     let addr = v + i;
     let w = addr >> 2u;
-    let len = select(arrayLength(&huff), arrayLength(&comp), kind == 0u);
-    if (kind > 1u || w >= len) {
+    let len = select(arrayLength(&huff), arrayLength(&comp), kind == SRC_COMP);
+    if (kind > SRC_HUFF || w >= len) {
         flag(ERR_MERGE, 0xFFFFFFFFu);
         return 0u;
     }
@@ -52,9 +52,9 @@ fn stream_byte(c: u32, k: u32, i: u32) -> u32 {
 // log2 of the element size of a layout id (byte, bf16, fp16, fp32, fp64, group4).
 fn elem_log(lay: u32) -> u32 {
     switch lay {
-        case 0u: { return 0u; }
-        case 1u, 2u: { return 1u; }
-        case 3u, 5u: { return 2u; }
+        case LAYOUT_BYTE: { return 0u; }
+        case LAYOUT_BF16, LAYOUT_FP16: { return 1u; }
+        case LAYOUT_FP32, LAYOUT_GROUP4: { return 2u; }
         default: { return 3u; }
     }
 }
@@ -64,7 +64,7 @@ fn elem_log(lay: u32) -> u32 {
 fn mixed_byte(lay: u32, j: u32, s0: u32, s1: u32, s2: u32, s3: u32) -> u32 {
     // bf16 bytes 0, 1 and fp32 bytes 2, 3: ((E & 1) << 7 | SM & 0x7F), (SM & 0x80 | E >> 1).
     var jj = j;
-    if (lay == 3u) {
+    if (lay == LAYOUT_FP32) {
         if (j == 0u) {
             return s3;
         }
@@ -87,18 +87,18 @@ fn out_byte(c: u32, p: u32) -> u32 {
     let rel = p - chunks[base];
     let i = rel >> lg;
     let j = rel & ((1u << lg) - 1u);
-    if (lay == 1u || lay == 3u) {
+    if (lay == LAYOUT_BF16 || lay == LAYOUT_FP32) {
         let s0 = stream_byte(c, 0u, i);
         let s1 = stream_byte(c, 1u, i);
         var s2 = 0u;
         var s3 = 0u;
-        if (lay == 3u && j < 2u) {
+        if (lay == LAYOUT_FP32 && j < 2u) {
             s2 = stream_byte(c, 2u, i);
             s3 = stream_byte(c, 3u, i);
         }
         return mixed_byte(lay, j, s0, s1, s2, s3);
     }
-    if (lay > 5u) {
+    if (lay >= LAYOUT_COUNT) {
         flag(ERR_MERGE, 0xFFFFFFFFu);
         return 0u;
     }
@@ -114,10 +114,10 @@ fn word_in_chunk(c: u32, p: u32) -> u32 {
     let rel = p - chunks[base];
     let i0 = rel >> lg;
     let mask = (1u << lg) - 1u;
-    if (lay == 0u) {
+    if (lay == LAYOUT_BYTE) {
         return load4(chunks[base + 4u], rel);
     }
-    if (lay > 5u) {
+    if (lay >= LAYOUT_COUNT) {
         flag(ERR_MERGE, 0xFFFFFFFFu);
         return 0u;
     }
@@ -125,11 +125,11 @@ fn word_in_chunk(c: u32, p: u32) -> u32 {
     var s1 = 0u;
     var s2 = 0u;
     var s3 = 0u;
-    let mixed = lay == 1u || lay == 3u;
+    let mixed = lay == LAYOUT_BF16 || lay == LAYOUT_FP32;
     if (mixed) {
         s0 = load4(chunks[base + 4u], i0);
         s1 = load4(chunks[base + 5u], i0);
-        if (lay == 3u) {
+        if (lay == LAYOUT_FP32) {
             s2 = load4(chunks[base + 6u], i0);
             s3 = load4(chunks[base + 7u], i0);
         }

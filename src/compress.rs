@@ -1,22 +1,23 @@
 //! Compression: original bytes -> segments -> chunks (in parallel) -> `.znn`, streaming through the
 //! input in windows of chunks so that memory does not grow with the file.
 
-use crate::codec::{encode_chunk, EncodeScratch, EncodedChunk};
+use crate::chunk::{encode_chunk, EncodeScratch, EncodedChunk};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
 use crate::delta::{self, Base};
 use crate::error::{Error, Result};
 use crate::format::{
-    check_chunk_size, BaseRef, ChunkRec, Header, Index, Segment, StreamRec, Trailer, HEADER_LEN,
+    check_chunk_size, Header, Index, IndexBuilder, Planned, Skeleton, Trailer, HEADER_LEN,
 };
 use crate::layout::Layout;
 use crate::pipeline::Sink;
-use crate::safetensors::{self, Planned};
+use crate::safetensors;
 use rayon::prelude::*;
 use std::io::{Read, Write};
+use std::sync::Arc;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 /// How to compress.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct CompressOptions {
     /// Original bytes per chunk (a multiple of 8, 4 KiB ..= 16 MiB).
     pub chunk_size: u32,
@@ -24,6 +25,9 @@ pub struct CompressOptions {
     pub sub_symbols: u32,
     /// Layout for files that are not safetensors.
     pub dtype: Layout,
+    /// Store the input as a delta (format v2) against this base where it matches; decoding then
+    /// needs the same base.
+    pub base: Option<Arc<Base>>,
 }
 
 impl Default for CompressOptions {
@@ -32,7 +36,19 @@ impl Default for CompressOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             sub_symbols: DEFAULT_SUB_SYMBOLS,
             dtype: Layout::Bf16,
+            base: None,
         }
+    }
+}
+
+impl std::fmt::Debug for CompressOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompressOptions")
+            .field("chunk_size", &self.chunk_size)
+            .field("sub_symbols", &self.sub_symbols)
+            .field("dtype", &self.dtype)
+            .field("base", &self.base.as_deref().map(Base::reference))
+            .finish()
     }
 }
 
@@ -69,114 +85,36 @@ pub fn plan_segments(
     }
 }
 
-/// Builds the index skeleton (segments; chunks without checksums) for a plan.
-fn index_for(plan: &[Planned], opts: &CompressOptions, base: Option<BaseRef>) -> Index {
-    let mut idx = Index {
-        chunk_size: opts.chunk_size,
-        sub_symbols: opts.sub_symbols,
-        // A file with no delta segment stays a standalone version 1 file.
-        base: base.filter(|_| plan.iter().any(|p| p.base_offset.is_some())),
-        ..Index::default()
+/// The index and trailer bytes that end the file.
+fn tail(idx: &Index) -> Vec<u8> {
+    let mut out = idx.to_bytes();
+    let mut h = Xxh3::new();
+    for c in idx.chunks() {
+        h.update(&c.checksum.to_le_bytes());
+    }
+    let trailer = Trailer {
+        index_len: out.len() as u64,
+        original_len: idx.original_len(),
+        content_hash: h.digest(),
+        index_hash: xxh3_64(&out),
     };
-    let cs = opts.chunk_size as u64;
-    let mut offset = 0;
-    for (
-        si,
-        &Planned {
-            layout,
-            len,
-            base_offset,
-        },
-    ) in plan.iter().enumerate()
-    {
-        let count = len.div_ceil(cs) as usize;
-        idx.segments.push(Segment {
-            layout,
-            offset,
-            len,
-            first_chunk: idx.chunks.len(),
-            chunk_count: count,
-            base_offset,
-        });
-        for k in 0..count as u64 {
-            idx.chunks.push(ChunkRec {
-                checksum: 0,
-                segment: si as u32,
-                orig_offset: offset + k * cs,
-                orig_len: (len - k * cs).min(cs) as u32,
-                data_offset: 0,
-                data_len: 0,
-                stream_start: 0,
-            });
-        }
-        offset += len;
-    }
-    idx.original_len = offset;
-    idx
-}
-
-/// Records coded chunks in the index; their payloads go to the writer thread as they are, so no
-/// byte of compressed data is copied on the coordinating thread.
-struct Assembler {
-    idx: Index,
-    data_offset: u64,
-    next_chunk: usize,
-}
-
-impl Assembler {
-    fn push(&mut self, c: &EncodedChunk) {
-        let rec = &mut self.idx.chunks[self.next_chunk];
-        rec.checksum = c.checksum;
-        rec.data_offset = self.data_offset;
-        rec.data_len = c.payload.len() as u64;
-        rec.stream_start = self.idx.streams.len() as u32;
-        let mut off = self.data_offset;
-        for s in &c.streams {
-            self.idx.streams.push(StreamRec {
-                codec: s.codec,
-                comp_len: s.comp_len,
-                data_offset: off,
-                value: s.value,
-                sub_start: self.idx.sub_lens.len() as u32,
-            });
-            self.idx.sub_lens.extend_from_slice(&s.sub_lens);
-            off += s.comp_len as u64;
-        }
-        self.data_offset += c.payload.len() as u64;
-        self.next_chunk += 1;
-    }
-
-    /// The index and trailer bytes that end the file.
-    fn tail(&self) -> Vec<u8> {
-        let mut out = self.idx.to_bytes();
-        let mut h = Xxh3::new();
-        for c in &self.idx.chunks {
-            h.update(&c.checksum.to_le_bytes());
-        }
-        let trailer = Trailer {
-            index_len: out.len() as u64,
-            original_len: self.idx.original_len,
-            content_hash: h.digest(),
-            index_hash: xxh3_64(&out),
-        };
-        out.extend_from_slice(&trailer.to_bytes());
-        out
-    }
+    out.extend_from_slice(&trailer.to_bytes());
+    out
 }
 
 /// Codes chunks `range` of `idx`, whose original bytes are `window` (starting at the first
 /// chunk's offset), in parallel on the current rayon pool. `base_window`, laid out like `window`,
 /// holds the base bytes under delta chunks.
 fn encode_window(
-    idx: &Index,
+    idx: &Skeleton,
     range: std::ops::Range<usize>,
     window: &[u8],
     base_window: &[u8],
     sub_symbols: usize,
     sink: &Sink,
 ) -> Result<Vec<EncodedChunk>> {
-    let first = idx.chunks[range.start].orig_offset;
-    idx.chunks[range]
+    let first = idx.chunks()[range.start].orig_offset;
+    idx.chunks()[range]
         .par_iter()
         .map_init(
             || (EncodeScratch::default(), Vec::new()),
@@ -184,7 +122,7 @@ fn encode_window(
                 let off = (c.orig_offset - first) as usize;
                 let src = &window[off..off + c.orig_len as usize];
                 let layout = idx.layout(c);
-                if idx.segments[c.segment as usize].base_offset.is_none() {
+                if !idx.is_delta(c) {
                     return encode_chunk(layout, src, sub_symbols, scratch, sink.buffer(0));
                 }
                 // The checksum covers the original bytes, so that a decode with the wrong base
@@ -223,37 +161,34 @@ fn compress_to<W: Write + Send>(
     len: u64,
     w: W,
     opts: &CompressOptions,
-    base: Option<&Base>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, CompressStats)> {
     let head: &[u8] = match &input {
         Input::Memory(src) => src,
         Input::Reader(_, head) => head,
     };
+    let base = opts.base.as_deref();
     let plan = plan_segments(head, len, opts.dtype, base);
-    let mut asm = Assembler {
-        idx: index_for(&plan, opts, base.map(Base::reference)),
-        data_offset: 0,
-        next_chunk: 0,
-    };
-    let wins = asm.idx.windows(WINDOW_BYTES);
+    let mut idx = IndexBuilder::new(
+        &plan,
+        opts.chunk_size,
+        opts.sub_symbols,
+        base.map(Base::reference),
+    );
+    let wins = idx.skeleton().windows(WINDOW_BYTES);
     // Up to two windows of chunk payloads queued for the writer.
     let depth = 2 * (WINDOW_BYTES / opts.chunk_size as u64).max(1) as usize;
-    let (tail_len, w) = crate::pipeline::with_writer(w, depth, |sink| {
-        sink.send(
-            Header {
-                version: asm.idx.version(),
-                chunk_size: opts.chunk_size,
-            }
-            .to_bytes()
-            .to_vec(),
-        )?;
+    let ((index, compressed_len), w) = crate::pipeline::with_writer(w, depth, move |sink| {
+        let header = Header {
+            version: idx.version(),
+            chunk_size: opts.chunk_size,
+        };
+        sink.send(header.to_bytes().to_vec())?;
         let mut buf = Vec::new();
         let mut base_buf = Vec::new();
         for win in wins {
-            let first = asm.idx.chunks[win.start].orig_offset;
-            let last = &asm.idx.chunks[win.end - 1];
-            let wlen = (last.orig_offset + last.orig_len as u64 - first) as usize;
+            let span = idx.skeleton().span(win.clone());
+            let (first, wlen) = (span.orig.start, span.orig_len());
             let window: &[u8] = match &mut input {
                 Input::Memory(src) => &src[first as usize..],
                 Input::Reader(r, head) => {
@@ -272,10 +207,10 @@ fn compress_to<W: Write + Send>(
                 }
             };
             if let Some(b) = base {
-                delta::read_window(&asm.idx, win.clone(), b, &mut base_buf)?;
+                delta::read_window(idx.skeleton(), win.clone(), b, &mut base_buf)?;
             }
             let coded = encode_window(
-                &asm.idx,
+                idx.skeleton(),
                 win,
                 window,
                 &base_buf,
@@ -283,22 +218,24 @@ fn compress_to<W: Write + Send>(
                 sink,
             )?;
             for c in coded {
-                asm.push(&c);
+                idx.push(c.checksum, &c.streams);
                 sink.send(c.payload)?;
             }
-            progress(first + wlen as u64);
+            progress(span.orig.end);
         }
-        let tail = asm.tail();
-        let tail_len = tail.len() as u64;
+        let data_len = idx.data_len();
+        let index = idx.finish();
+        let tail = tail(&index);
+        let compressed_len = HEADER_LEN as u64 + data_len + tail.len() as u64;
         sink.send(tail)?;
-        Ok(tail_len)
+        Ok((index, compressed_len))
     })?;
     Ok((
         w,
         CompressStats {
             original_len: len,
-            compressed_len: HEADER_LEN as u64 + asm.data_offset + tail_len,
-            index: asm.idx,
+            compressed_len,
+            index,
         },
     ))
 }
@@ -311,23 +248,14 @@ fn short_read(e: std::io::Error) -> Error {
     }
 }
 
-/// Compresses a buffer in memory (chunks coded in parallel on the current rayon pool).
+/// Compresses a buffer in memory (chunks coded in parallel on the current rayon pool); a delta
+/// when `opts.base` is given.
 pub fn compress_bytes(src: &[u8], opts: &CompressOptions) -> Result<Vec<u8>> {
-    compress_bytes_with_base(src, None, opts)
-}
-
-/// [`compress_bytes`], as a delta against `base` when one is given (format v2; decoding then needs
-/// the same base).
-pub fn compress_bytes_with_base(
-    src: &[u8],
-    base: Option<&Base>,
-    opts: &CompressOptions,
-) -> Result<Vec<u8>> {
     opts.validate()?;
     // Capacity for the worst case (stored raw plus the index), untouched until written.
     let out = crate::buffer::with_capacity(src.len() + src.len() / 32 + 4096);
     let len = src.len() as u64;
-    Ok(compress_to(Input::Memory(src), len, out, opts, base, &mut |_| {})?.0)
+    Ok(compress_to(Input::Memory(src), len, out, opts, &mut |_| {})?.0)
 }
 
 /// Compresses `len` bytes read from `r` to `w`, in windows of about `WINDOW_BYTES`; memory stays
@@ -340,18 +268,6 @@ pub fn compress_stream<R: Read, W: Write + Send>(
     opts: &CompressOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CompressStats> {
-    compress_stream_with_base(r, len, w, opts, None, progress)
-}
-
-/// [`compress_stream`], as a delta against `base` when one is given.
-pub fn compress_stream_with_base<R: Read, W: Write + Send>(
-    r: &mut R,
-    len: u64,
-    w: W,
-    opts: &CompressOptions,
-    base: Option<&Base>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<CompressStats> {
     opts.validate()?;
     // Read just enough of the start to recognise a safetensors header.
     let mut head = vec![0u8; len.min(8) as usize];
@@ -360,5 +276,5 @@ pub fn compress_stream_with_base<R: Read, W: Write + Send>(
         head.resize(hl as usize, 0);
         r.read_exact(&mut head[8..]).map_err(short_read)?;
     }
-    Ok(compress_to(Input::Reader(r, head), len, w, opts, base, progress)?.1)
+    Ok(compress_to(Input::Reader(r, head), len, w, opts, progress)?.1)
 }

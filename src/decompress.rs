@@ -1,138 +1,116 @@
-//! Decompression on the CPU: chunks decode independently in parallel (rayon) from the chunk map,
-//! file to file in windows so that memory does not grow with the file.
+//! Decompression on the CPU: chunks decode independently in parallel (rayon) from the chunk map
+//! ([`crate::engine`]), file to file in windows so that memory does not grow with the file.
 
 use crate::archive::Archive;
-use crate::codec::{decode_chunk_with_base, DecodeScratch};
-use crate::constants::{DECODE_PADDING, WINDOW_BYTES};
-use crate::delta::{self, Base};
+use crate::constants::WINDOW_BYTES;
+use crate::delta::Base;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::format::Index;
-use rayon::prelude::*;
-use std::cell::RefCell;
+use crate::source::ByteSource;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::ops::Range;
+use std::sync::Mutex;
 
-thread_local! {
-    // One scratch per worker thread, reused for every chunk it decodes.
-    static SCRATCH: RefCell<DecodeScratch> = RefCell::new(DecodeScratch::default());
+/// How to decompress.
+#[derive(Clone, Copy, Default)]
+pub struct DecompressOptions<'a> {
+    /// The base file a delta was made against (checked by length and hash before anything is
+    /// decoded); not needed, and ignored, for a standalone file.
+    pub base: Option<&'a Base>,
 }
 
-/// Decodes chunks `range` of `idx` in parallel on the current rayon pool. `data` holds their
-/// payloads, starting at the first chunk's data offset (plus, ideally, `DECODE_PADDING` bytes);
-/// `out` receives their original bytes, starting at the first chunk's original offset.
-pub fn decode_chunks(idx: &Index, range: Range<usize>, data: &[u8], out: &mut [u8]) -> Result<()> {
-    decode_chunks_with_base(idx, range, data, None, out)
-}
-
-/// [`decode_chunks`] where some chunks may be deltas: `base_window`, laid out like `out`, holds the
-/// base bytes under them (see [`delta::read_window`]).
-pub fn decode_chunks_with_base(
-    idx: &Index,
-    range: Range<usize>,
-    data: &[u8],
-    base_window: Option<&[u8]>,
-    out: &mut [u8],
-) -> Result<()> {
-    if range.is_empty() {
-        return Ok(());
-    }
-    let base_data = idx.chunks[range.start].data_offset;
-    let first = idx.chunks[range.start].orig_offset;
-    let mut parts = Vec::with_capacity(range.len());
-    let mut rest = out;
-    for ci in range.clone() {
-        let (head, tail) = rest.split_at_mut(idx.chunks[ci].orig_len as usize);
-        parts.push((ci, head));
-        rest = tail;
-    }
-    parts.into_par_iter().try_for_each(|(ci, dst)| {
-        let c = &idx.chunks[ci];
-        let off = (c.data_offset - base_data) as usize;
-        let at = (c.orig_offset - first) as usize;
-        let b = base_window.and_then(|b| b.get(at..at + dst.len()));
-        SCRATCH.with(|s| decode_chunk_with_base(idx, ci, &data[off..], &mut s.borrow_mut(), b, dst))
-    })
-}
-
-/// Decompresses a whole `.znn` held in memory.
+/// Decompresses a whole `.znn` held in memory (a standalone file; see [`decompress_to`] for a
+/// delta).
 pub fn decompress_bytes(src: &[u8]) -> Result<Vec<u8>> {
-    decompress_bytes_with_base(src, None)
-}
-
-/// [`decompress_bytes`] of a file that may be a delta: `base` must then be the file it was made
-/// against (checked by length and hash before anything is decoded).
-pub fn decompress_bytes_with_base(src: &[u8], base: Option<&Base>) -> Result<Vec<u8>> {
     let a = Archive::from_bytes(src)?;
-    let base = a.check_base(base)?;
-    let mut out = crate::buffer::zeroed(a.trailer.original_len as usize)?;
-    let start = Archive::DATA_START as usize;
-    let all = 0..a.index.chunks.len();
-    let mut bwin = Vec::new();
-    if let Some(b) = base {
-        delta::read_window(&a.index, all.clone(), b, &mut bwin)?;
-    }
-    let bw = base.map(|_| &bwin[..]);
-    decode_chunks_with_base(&a.index, all, &src[start..], bw, &mut out)?;
+    a.check_base(None)?;
+    let engine = Engine::new(&a, &src, None)?;
+    let mut out = crate::buffer::zeroed(a.original_len() as usize)?;
+    let all = 0..a.index.chunks().len();
+    engine.decode(all, &mut out)?;
     Ok(out)
 }
 
-/// Decompresses a seekable `.znn` to `w` window by window. Memory: one compressed and one original
-/// window. `progress` gets the original bytes done so far.
-pub fn decompress_stream<R: Read + Seek, W: Write + Send>(
-    r: &mut R,
+/// Decompresses the `.znn` in `src` to `w`, window by window (memory: one compressed and one
+/// original window). Returns the file's metadata.
+pub fn decompress_to<W: Write + Send>(
+    src: &dyn ByteSource,
     w: W,
+    opts: &DecompressOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Archive> {
-    decompress_stream_with_base(r, w, None, progress)
-}
-
-/// [`decompress_stream`] of a file that may be a delta against `base`.
-pub fn decompress_stream_with_base<R: Read + Seek, W: Write + Send>(
-    r: &mut R,
-    w: W,
-    base: Option<&Base>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Archive> {
-    let a = Archive::read(r)?;
-    decompress_archive_to(r, &a, w, base, progress)?;
+    let a = Archive::read(src)?;
+    decompress_archive_to(&a, src, w, opts, progress)?;
     Ok(a)
 }
 
-/// [`decompress_stream_with_base`] of a file whose metadata `a` was already read from `r` (by
-/// [`Archive::read`]): the index is not read, hashed and parsed a second time.
-pub fn decompress_archive_to<R: Read + Seek, W: Write + Send>(
-    r: &mut R,
+/// [`decompress_to`] of a file whose metadata `a` was already read from `src`: the index is not
+/// read, hashed and parsed a second time. `progress` gets the original bytes done so far.
+pub fn decompress_archive_to<W: Write + Send>(
     a: &Archive,
+    src: &dyn ByteSource,
     w: W,
-    base: Option<&Base>,
+    opts: &DecompressOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let base = a.check_base(base)?;
-    let idx = &a.index;
-    let mut bwin = Vec::new();
-    let mut data = crate::buffer::with_capacity(WINDOW_BYTES as usize + DECODE_PADDING);
+    a.check_base(opts.base)?;
+    let engine = Engine::new(a, src, opts.base)?;
     crate::pipeline::with_writer(w, 1, |sink| {
-        for win in idx.windows(WINDOW_BYTES) {
-            let (first, last) = (&idx.chunks[win.start], &idx.chunks[win.end - 1]);
-            let dlen = (last.data_offset + last.data_len - first.data_offset) as usize;
-            // Only the padding is never overwritten by the read; it is read, never decoded.
-            data.resize(dlen + DECODE_PADDING, 0);
-            r.seek(SeekFrom::Start(Archive::DATA_START + first.data_offset))
-                .and_then(|_| r.read_exact(&mut data[..dlen]))
-                .map_err(|e| Error::io("reading .znn data", e))?;
-            let olen = (last.orig_offset + last.orig_len as u64 - first.orig_offset) as usize;
+        for win in a.index.windows(WINDOW_BYTES) {
+            let span = a.index.span(win.clone());
             // Every byte is overwritten by the decode: a recycled buffer is only resized.
-            let mut out = sink.buffer(olen);
-            out.resize(olen, 0);
-            if let Some(b) = base {
-                delta::read_window(idx, win.clone(), b, &mut bwin)?;
-            }
-            let bw = base.map(|_| &bwin[..]);
-            decode_chunks_with_base(idx, win.clone(), &data, bw, &mut out)?;
+            let mut out = sink.buffer(span.orig_len());
+            out.resize(span.orig_len(), 0);
+            engine.decode(win, &mut out)?;
             sink.send(out)?;
-            progress(last.orig_offset + last.orig_len as u64);
+            progress(span.orig.end);
         }
         Ok(())
     })?;
     Ok(())
+}
+
+/// Decompresses a seekable `.znn` stream (a `Cursor`, a `File`) to `w`; see [`decompress_to`].
+pub fn decompress_stream<R: Read + Seek + Send, W: Write + Send>(
+    r: &mut R,
+    w: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Archive> {
+    let src = SeekSource::new(r)?;
+    decompress_to(&src, w, &DecompressOptions::default(), progress)
+}
+
+/// A `Read + Seek` stream as a [`ByteSource`]: each read seeks, under a lock.
+pub struct SeekSource<R> {
+    r: Mutex<R>,
+    len: u64,
+}
+
+impl<R: Read + Seek + Send> SeekSource<R> {
+    pub fn new(mut r: R) -> Result<SeekSource<R>> {
+        let len = r
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("reading .znn file", e))?;
+        Ok(SeekSource {
+            r: Mutex::new(r),
+            len,
+        })
+    }
+}
+
+impl<R: Read + Seek + Send> ByteSource for SeekSource<R> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut r = self.r.lock().unwrap_or_else(|p| p.into_inner());
+        r.seek(SeekFrom::Start(offset))
+            .and_then(|_| r.read_exact(buf))
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::truncated("the .znn stream ended early")
+                } else {
+                    Error::io("reading .znn file", e)
+                }
+            })
+    }
 }

@@ -4,60 +4,36 @@
 //! not by position, so added, removed or reordered tensors still work.
 
 use crate::error::{Error, Result};
-use crate::format::{BaseRef, Index};
+use crate::format::{BaseRef, Planned, Skeleton};
 use crate::layout::Layout;
-use crate::safetensors::{self, Planned};
+use crate::safetensors;
+use crate::source::{ByteSource, FileSource};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
-/// A base file: its length, hash and tensor table, read on demand at any offset.
+/// A base file: its length, hash and tensor table, read on demand at any offset. Clones share the
+/// source.
+#[derive(Clone)]
 pub struct Base {
-    src: BaseSrc,
-    len: u64,
+    src: Arc<dyn ByteSource>,
     hash: u64,
     header: Option<safetensors::Header>,
-}
-
-enum BaseSrc {
-    File(File),
-    Bytes(Vec<u8>),
 }
 
 impl Base {
     /// Opens a base file and hashes it whole (one sequential read; xxh3 runs far faster than disks).
     pub fn open(path: &Path) -> Result<Base> {
         let shown = path.display();
-        let mut f = File::open(path).map_err(|e| Error::io(format!("opening base {shown}"), e))?;
-        let meta = f
-            .metadata()
-            .map_err(|e| Error::io(format!("reading base {shown}"), e))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::io(format!("opening base {shown}"), e))?;
         if !meta.is_file() {
             return Err(Error::invalid(format!("base {shown} is not a file")));
         }
-        let mut h = Xxh3::new();
-        let mut block = vec![0u8; 1 << 20];
-        let mut len = 0u64;
-        loop {
-            let n = f
-                .read(&mut block)
-                .map_err(|e| Error::io(format!("reading base {shown}"), e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&block[..n]);
-            len += n as u64;
-        }
-        let mut base = Base {
-            src: BaseSrc::File(f),
-            len,
-            hash: h.digest(),
-            header: None,
-        };
-        base.header = base.read_header();
+        let src = FileSource::open(path)?;
+        let base = Base::from_source(Arc::new(src))?;
         if base.peek_znn() {
             return Err(Error::invalid(format!(
                 "base {shown} is a .znn file: give the original (decompressed) base"
@@ -68,30 +44,46 @@ impl Base {
 
     /// A base held in memory.
     pub fn from_bytes(b: Vec<u8>) -> Base {
+        Base::from_source(Arc::new(b)).expect("reads of memory cannot fail")
+    }
+
+    /// A base read from any source; hashed whole now.
+    pub fn from_source(src: Arc<dyn ByteSource>) -> Result<Base> {
         let mut h = Xxh3::new();
-        h.update(&b);
+        match src.as_slice() {
+            Some(all) => h.update(all),
+            None => {
+                let mut block = vec![0u8; (1 << 20).min(src.len() as usize)];
+                let mut at = 0u64;
+                while at < src.len() {
+                    let n = (src.len() - at).min(block.len() as u64) as usize;
+                    src.read_exact_at(at, &mut block[..n])?;
+                    h.update(&block[..n]);
+                    at += n as u64;
+                }
+            }
+        }
         let mut base = Base {
-            len: b.len() as u64,
+            src,
             hash: h.digest(),
-            src: BaseSrc::Bytes(b),
             header: None,
         };
         base.header = base.read_header();
-        base
+        Ok(base)
     }
 
     pub fn len(&self) -> u64 {
-        self.len
+        self.src.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// What a delta file records about this base.
     pub fn reference(&self) -> BaseRef {
         BaseRef {
-            len: self.len,
+            len: self.len(),
             hash: self.hash,
         }
     }
@@ -105,31 +97,29 @@ impl Base {
     /// chunk checksums catch one that changed in place.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<()> {
         match off.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.len => {}
+            Some(end) if end <= self.len() => {}
             _ => return Err(Error::invalid("read past the end of the base file")),
         }
-        match &self.src {
-            BaseSrc::Bytes(b) => {
-                buf.copy_from_slice(&b[off as usize..off as usize + buf.len()]);
-                Ok(())
-            }
-            BaseSrc::File(f) => read_exact_at(f, buf, off).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        self.src
+            .read_exact_at(off, buf)
+            .map_err(|e| match e.kind() {
+                crate::ErrorKind::Truncated => {
                     Error::invalid("the base file shrank while it was read")
-                } else {
-                    Error::io("reading base", e)
                 }
-            }),
-        }
+                _ => e,
+            })
     }
 
     /// Checks that this is the base `want` names; the error says what was expected.
     pub fn check(&self, want: &BaseRef) -> Result<()> {
-        if self.len != want.len || self.hash != want.hash {
+        if self.len() != want.len || self.hash != want.hash {
             return Err(Error::invalid(format!(
                 "wrong base: the delta was made against a base of {} bytes with xxh3 {:016x}; \
                  this base has {} bytes and xxh3 {:016x}",
-                want.len, want.hash, self.len, self.hash
+                want.len,
+                want.hash,
+                self.len(),
+                self.hash
             )));
         }
         Ok(())
@@ -138,36 +128,16 @@ impl Base {
     fn read_header(&self) -> Option<safetensors::Header> {
         let mut first = [0u8; 8];
         self.read_at(0, &mut first).ok()?;
-        let hl = safetensors::header_len(&first, self.len)?;
+        let hl = safetensors::header_len(&first, self.len())?;
         let mut head = vec![0u8; hl as usize];
         self.read_at(0, &mut head).ok()?;
-        safetensors::parse(&head, self.len)
+        safetensors::parse(&head, self.len())
     }
 
     fn peek_znn(&self) -> bool {
         let mut m = [0u8; 8];
         self.read_at(0, &mut m).is_ok() && m == crate::format::MAGIC
     }
-}
-
-#[cfg(unix)]
-fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, off)
-}
-
-#[cfg(windows)]
-fn read_exact_at(f: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, off)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                off += n as u64;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Segments of a new file of `file_len` bytes (whose start is `head`) coded against `base`.
@@ -205,30 +175,29 @@ pub fn plan(head: &[u8], file_len: u64, dtype: Layout, base: &Base) -> Vec<Plann
 /// Reads the base bytes under the delta chunks of `range` into `out`, which is laid out like the
 /// window's original bytes (from the first chunk's original offset); bytes under standalone chunks
 /// are left as they are.
-pub fn read_window(idx: &Index, range: Range<usize>, base: &Base, out: &mut Vec<u8>) -> Result<()> {
+pub fn read_window(
+    idx: &Skeleton,
+    range: Range<usize>,
+    base: &Base,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if range.is_empty() {
         return Ok(());
     }
-    let first = idx.chunks[range.start].orig_offset;
-    let last = &idx.chunks[range.end - 1];
-    out.resize(
-        (last.orig_offset + last.orig_len as u64 - first) as usize,
-        0,
-    );
+    let span = idx.span(range.clone());
+    let first = span.orig.start;
+    out.resize(span.orig_len(), 0);
     // One read per run of delta chunks of one segment.
     let mut ci = range.start;
     while ci < range.end {
-        let c = &idx.chunks[ci];
-        let seg = &idx.segments[c.segment as usize];
+        let c = &idx.chunks()[ci];
+        let seg = idx.segment_of(c);
         let Some(bo) = seg.base_offset else {
             ci += 1;
             continue;
         };
         let seg_end_chunk = (seg.first_chunk + seg.chunk_count).min(range.end);
-        let end = {
-            let l = &idx.chunks[seg_end_chunk - 1];
-            l.orig_offset + l.orig_len as u64
-        };
+        let end = idx.span(ci..seg_end_chunk).orig.end;
         let at = (c.orig_offset - first) as usize;
         let n = (end - c.orig_offset) as usize;
         base.read_at(bo + (c.orig_offset - seg.offset), &mut out[at..at + n])?;

@@ -8,38 +8,50 @@
 //! assert_eq!(znn_gpu::decompress_bytes(&znn).unwrap(), weights);
 //! ```
 //!
-//! Pipeline: bytes -> segments ([`safetensors`], [`layout::Layout`]) -> chunks -> streams
-//! ([`layout`]) -> coded streams ([`codec`], [`huffman`]) -> `.znn` ([`format`], FORMAT.md), and back
-//! ([`decompress`] on the CPU). The chunk map ([`format::Index`]) is the one structure every decoder reads;
-//! [`extract`] uses it to read one tensor or byte range without decoding the rest.
+//! Pipeline, one module per stage:
+//! - format and chunk map: [`format`] (FORMAT.md), [`archive`];
+//! - byte grouping: [`layout`], [`safetensors`] (tensors -> segments);
+//! - entropy coders: [`codec`] (one module per stream codec), [`huffman`], [`chunk`];
+//! - CPU encode and decode: [`compress`], [`engine`], [`decompress`], [`delta`];
+//! - GPU decode: [`gpu`] (WGSL in `shaders/`; feature `gpu`);
+//! - random access: [`source`] (where bytes come from), [`reader`] (byte range -> chunks ->
+//!   verified bytes, with a cache), [`extract`];
+//! - files and folders: [`files`] (atomic output, naming, single-file operations), [`folder`]
+//!   (model folders, Hugging Face snapshots, in place, the folder view), [`decoder`] (device
+//!   choice).
 
 pub mod archive;
 mod buffer;
-pub mod cli;
+pub mod chunk;
 pub mod codec;
 pub mod compress;
 pub mod constants;
+pub mod decoder;
 pub mod decompress;
 pub mod delta;
+pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod files;
+pub mod folder;
 pub mod format;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod huffman;
 pub mod layout;
 mod pipeline;
+pub mod reader;
 pub mod safetensors;
+pub mod source;
 
 pub use archive::Archive;
-pub use compress::{
-    compress_bytes, compress_bytes_with_base, compress_stream, compress_stream_with_base,
-    CompressOptions, CompressStats,
-};
-pub use decompress::{
-    decompress_bytes, decompress_bytes_with_base, decompress_stream, decompress_stream_with_base,
-};
+pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressStats};
+pub use decoder::{Decoder, Device};
+pub use decompress::{decompress_bytes, decompress_stream, decompress_to, DecompressOptions};
 pub use delta::Base;
-pub use error::{Error, Result};
-pub use extract::{read_range, read_tensor, tensor_table};
+pub use error::{Error, ErrorKind, Result};
+#[cfg(feature = "gpu")]
 pub use gpu::{GpuDecoder, GpuOutput, GpuRange};
 pub use layout::Layout;
+pub use reader::{Reader, ReaderOptions};
+pub use source::{ByteSource, FileSource};

@@ -1,5 +1,7 @@
 //! The `znn-gpu` command: a thin layer over the library (see `src/cli/`).
 
+mod cli;
+
 fn main() {
-    std::process::exit(znn_gpu::cli::main());
+    std::process::exit(cli::main());
 }

@@ -2,6 +2,7 @@
 //! layout of its dtype. Nothing from the header is trusted: offsets are checked against the file.
 
 use crate::layout::Layout;
+use std::collections::BTreeMap;
 
 /// Largest header accepted (the safetensors reference implementation uses 100 MB).
 const MAX_HEADER: u64 = 100_000_000;
@@ -22,7 +23,11 @@ pub struct TensorInfo {
 pub struct Header {
     /// 8 + JSON length: where tensor data starts.
     pub data_start: u64,
+    /// In file order (by data offset).
     pub tensors: Vec<TensorInfo>,
+    /// The `__metadata__` entry (string to string), when present; a non-string value is kept as
+    /// its JSON text.
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// Bytes of a file's start needed to parse its header, if the first 8 bytes can be a safetensors
@@ -48,8 +53,17 @@ pub fn parse(head: &[u8], file_len: u64) -> Option<Header> {
     }
     let v: serde_json::Value = serde_json::from_slice(json).ok()?;
     let mut tensors = Vec::new();
+    let mut metadata = None;
     for (name, t) in v.as_object()? {
         if name == "__metadata__" {
+            // Not a map: not valid safetensors metadata; ignored, as it always was for planning.
+            if let Some(m) = t.as_object() {
+                let text = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                metadata = Some(m.iter().map(|(k, v)| (k.clone(), text(v))).collect());
+            }
             continue;
         }
         let dtype = t.get("dtype")?.as_str()?.to_string();
@@ -77,6 +91,7 @@ pub fn parse(head: &[u8], file_len: u64) -> Option<Header> {
     Some(Header {
         data_start,
         tensors,
+        metadata,
     })
 }
 
@@ -92,14 +107,7 @@ pub fn dtype_layout(dtype: &str) -> Layout {
     }
 }
 
-/// One planned segment: a layout, a length and, for a delta segment, where its bytes start in the
-/// base file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Planned {
-    pub layout: Layout,
-    pub len: u64,
-    pub base_offset: Option<u64>,
-}
+pub use crate::format::Planned;
 
 /// Segments covering a safetensors file of `file_len` bytes, in order: the header
 /// as bytes, each tensor with the layout of its dtype, anything else (gaps, overlaps, a tail) as

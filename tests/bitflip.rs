@@ -11,7 +11,7 @@
 //! and the header's chunk size when every segment fits in one chunk of the old and the new size (the
 //! index then describes the same chunks; nothing else in the file depends on it).
 
-mod common;
+use znn_test_support as common;
 
 use common::*;
 use rayon::prelude::*;
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
+use znn_gpu::ErrorKind;
 use znn_gpu::{compress_bytes, decompress_bytes, decompress_stream, Archive, Error, Layout};
 
 /// The fixture: tensors of the shipped model in a small valid safetensors file, compressed with
@@ -67,7 +68,7 @@ fn fixture() -> &'static Fixture {
             "fixture: {} original bytes, {} compressed, {} chunks, streams raw/const/huffman/zstd = {n:?}",
             orig.len(),
             znn.len(),
-            a.index.chunks.len()
+            a.index.chunks().len()
         );
         let data = Archive::DATA_START as usize..(Archive::DATA_START + a.data_len()) as usize;
         let padding = huffman_padding(&znn);
@@ -81,14 +82,13 @@ fn fixture() -> &'static Fixture {
 }
 
 fn kind(e: &Error) -> &'static str {
-    match e {
-        Error::Corrupt(_) => "corrupt",
-        Error::Truncated(_) => "truncated",
-        Error::UnsupportedVersion { .. } => "version",
-        Error::InvalidArgument(_) => "invalid-argument",
-        Error::Io { .. } => "io",
-        Error::Gpu(_) => "gpu",
-        _ => "other",
+    match e.kind() {
+        ErrorKind::Corrupt => "corrupt",
+        ErrorKind::Truncated => "truncated",
+        ErrorKind::UnsupportedVersion => "version",
+        ErrorKind::InvalidArgument => "invalid-argument",
+        ErrorKind::Io => "io",
+        ErrorKind::Gpu => "gpu",
     }
 }
 
@@ -273,7 +273,7 @@ fn gpu_decoder_bit_flips_and_truncations() {
     let a = Archive::from_bytes(&fx.znn).unwrap();
     let chunk_starts: Vec<usize> = a
         .index
-        .chunks
+        .chunks()
         .iter()
         .map(|c| fx.data.start + c.data_offset as usize)
         .collect();
@@ -323,7 +323,7 @@ fn gpu_decoder_bit_flips_and_truncations() {
 fn gpu() -> Option<znn_gpu::GpuDecoder> {
     match znn_gpu::GpuDecoder::new() {
         Ok(d) => Some(d),
-        Err(Error::Gpu(m)) if m.starts_with("no GPU adapter") => {
+        Err(Error::NoAdapter(m)) => {
             say_skipped(&format!("SKIPPED: no GPU adapter ({m})"));
             None
         }

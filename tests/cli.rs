@@ -2,7 +2,7 @@
 //! errors (message, exit code, no output or temporary file left behind, input untouched), standard
 //! input/output, `info`, `bench`.
 
-mod common;
+use znn_test_support as common;
 
 use common::*;
 use std::io::Write;
@@ -355,7 +355,7 @@ fn stdin_to_stdout_round_trip() {
     let o = run_stdin(d, &["compress", "-", "-o", "-", "--dtype", "fp32"], &raw);
     ok(&o, "stdin fp32");
     let a = znn_gpu::Archive::from_bytes(&o.stdout).unwrap();
-    assert_eq!(a.index.segments[0].layout, Layout::Fp32);
+    assert_eq!(a.index.segments()[0].layout, Layout::Fp32);
     assert_eq!(znn_gpu::decompress_bytes(&o.stdout).unwrap(), raw);
     // Empty standard input.
     let o = run_stdin(d, &["compress", "-", "-o", "-"], b"");
@@ -422,11 +422,11 @@ fn info_reports_sizes_and_json() {
     assert_eq!(v["original_len"].as_u64(), Some(orig.len() as u64));
     assert_eq!(v["compressed_len"].as_u64(), Some(znn_len));
     assert_eq!(v["chunk_size"].as_u64(), Some(4096));
-    assert_eq!(v["chunks"].as_u64(), Some(a.index.chunks.len() as u64));
+    assert_eq!(v["chunks"].as_u64(), Some(a.index.chunks().len() as u64));
     let r = v["ratio_percent"].as_f64().unwrap();
     assert!((r - 100.0 * znn_len as f64 / orig.len() as f64).abs() < 1e-6);
     let segs = v["segments"].as_array().unwrap();
-    assert_eq!(segs.len(), a.index.segments.len());
+    assert_eq!(segs.len(), a.index.segments().len());
     let total: u64 = segs.iter().map(|s| s["len"].as_u64().unwrap()).sum();
     assert_eq!(total, orig.len() as u64);
     let comp: u64 = segs
@@ -555,7 +555,7 @@ fn dev_null_and_dtypes() {
         );
         let z = std::fs::read(d.join(&out)).unwrap();
         let a = znn_gpu::Archive::from_bytes(&z).unwrap();
-        assert_eq!(a.index.segments[0].layout, l, "--dtype {name}");
+        assert_eq!(a.index.segments()[0].layout, l, "--dtype {name}");
         let back = format!("raw.{name}");
         ok(&run(d, &["decompress", &out]), name);
         assert_same(&std::fs::read(d.join(back)).unwrap(), &raw, name);

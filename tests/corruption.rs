@@ -8,9 +8,9 @@
 //! fallible allocation then fails; an infallible one aborts the test binary, loudly), and records
 //! the largest request per thread.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod hostile;
+use znn_gpu::ErrorKind;
+use znn_test_support as common;
+use znn_test_support::hostile;
 
 use common::*;
 use hostile::*;
@@ -93,14 +93,14 @@ fn whole_stream_payloads_overwritten() {
     let a = Archive::from_bytes(&s.znn).unwrap();
     let mut rng = Rng::new(77);
     let mut fails = Failures::new("overwritten payloads");
-    for (i, st) in a.index.streams.iter().enumerate() {
+    for (i, st) in a.index.streams().iter().enumerate() {
         if st.comp_len == 0 {
             continue;
         }
         let r = HEADER_LEN + st.data_offset as usize
             ..HEADER_LEN + (st.data_offset + st.comp_len as u64) as usize;
         // Keep the Huffman table (the first bytes) in one variant, so the sub-streams are decoded.
-        let keep = if st.codec == Codec::Huffman {
+        let keep = if st.codec() == Codec::Huffman {
             let p = &s.znn[r.clone()];
             2 + (p[1] as usize - p[0] as usize + 1).div_ceil(2)
         } else {
@@ -119,7 +119,7 @@ fn whole_stream_payloads_overwritten() {
                 continue;
             }
             fails.check(
-                || format!("stream {i} ({:?}) variant {variant}", st.codec),
+                || format!("stream {i} ({:?}) variant {variant}", st.codec()),
                 bytes_verdict(&g, &s.orig),
             );
         }
@@ -156,7 +156,7 @@ fn truncation_and_splicing_at_chunk_boundaries() {
     let a = Archive::from_bytes(&s.znn).unwrap();
     let tail = &s.znn[s.index.start..];
     let mut fails = Failures::new("chunk-boundary truncations and splices");
-    for (ci, c) in a.index.chunks.iter().enumerate() {
+    for (ci, c) in a.index.chunks().iter().enumerate() {
         let at = HEADER_LEN + c.data_offset as usize;
         let end = at + c.data_len as usize;
         // Cut at the chunk's start, its middle and its end.
@@ -179,7 +179,7 @@ fn truncation_and_splicing_at_chunk_boundaries() {
         // Chunk ci's payload swapped with the next one's when their lengths are equal, or
         // dropped otherwise.
         let mut g = s.znn[..at].to_vec();
-        match a.index.chunks.get(ci + 1) {
+        match a.index.chunks().get(ci + 1) {
             Some(d) if d.data_len == c.data_len && d.data_len > 0 => {
                 let next = HEADER_LEN + d.data_offset as usize;
                 g.extend_from_slice(&s.znn[next..next + d.data_len as usize]);
@@ -281,12 +281,13 @@ fn decode_err(f: &[u8]) -> Error {
 fn header_changes_give_the_right_error_kind() {
     let s = small();
     assert!(matches!(
-        decode_err(&{
+        (decode_err(&{
             let mut g = s.znn.clone();
             g[8..10].copy_from_slice(&0u16.to_le_bytes());
             g
-        }),
-        Error::Corrupt(_)
+        }))
+        .kind(),
+        ErrorKind::Corrupt
     ));
     for v in [3u16, 0x0100, u16::MAX] {
         let mut g = s.znn.clone();
@@ -311,19 +312,20 @@ fn header_changes_give_the_right_error_kind() {
     let mut g = s.znn.clone();
     g[8..10].copy_from_slice(&2u16.to_le_bytes());
     assert!(matches!(
-        decode_err(&g),
-        Error::Corrupt(_) | Error::Truncated(_)
+        decode_err(&g).kind(),
+        ErrorKind::Corrupt | ErrorKind::Truncated
     ));
     for pos in 0..8 {
         let e = decode_err(&flipped(&s.znn, pos, 0x20));
-        assert!(matches!(e, Error::Corrupt(_)), "magic byte {pos}: {e:?}");
+        assert!(matches!(e, Error::NotZnn), "magic byte {pos}: {e:?}");
+        assert_eq!(e.kind(), znn_gpu::ErrorKind::Corrupt);
         assert!(e.to_string().contains("not a .znn file"), "{e}");
     }
     for flags in [1u16, 0x8000, 0xFFFF] {
         let mut g = s.znn.clone();
         g[10..12].copy_from_slice(&flags.to_le_bytes());
         assert!(
-            matches!(decode_err(&g), Error::Corrupt(_)),
+            matches!(decode_err(&g).kind(), ErrorKind::Corrupt),
             "flags {flags:#x}"
         );
     }
@@ -332,7 +334,7 @@ fn header_changes_give_the_right_error_kind() {
         g[12..16].copy_from_slice(&cs.to_le_bytes());
         let e = decode_err(&g);
         assert!(
-            matches!(e, Error::Corrupt(_) | Error::Truncated(_)),
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
             "chunk size {cs}: {e:?}"
         );
     }
@@ -347,7 +349,7 @@ fn header_changes_give_the_right_error_kind() {
     ] {
         let e = decode_err(f);
         assert!(
-            matches!(e, Error::Corrupt(_) | Error::Truncated(_)),
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
             "{} bytes: {e:?}",
             f.len()
         );
@@ -355,7 +357,7 @@ fn header_changes_give_the_right_error_kind() {
     // A valid header and nothing else.
     let e = decode_err(&s.znn[..HEADER_LEN]);
     assert!(
-        matches!(e, Error::Corrupt(_) | Error::Truncated(_)),
+        matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
         "{e:?}"
     );
     // Header + trailer with no index (index_len 0 and 7 are both below the minimum of 8).
@@ -366,7 +368,7 @@ fn header_changes_give_the_right_error_kind() {
         g.extend_from_slice(&END_MAGIC);
         let e = decode_err(&g);
         assert!(
-            matches!(e, Error::Corrupt(_) | Error::Truncated(_)),
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
             "index_len {il}: {e:?}"
         );
     }
@@ -380,7 +382,7 @@ fn trailer_changes_are_rejected() {
     g[t + 32] = b'X';
     let e = decode_err(&g);
     assert!(
-        matches!(e, Error::Corrupt(_) | Error::Truncated(_)),
+        matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
         "{e:?}"
     );
     // index_len pointing into the data or past the file start.
@@ -395,7 +397,10 @@ fn trailer_changes_are_rejected() {
         let mut g = s.znn.clone();
         g[t..t + 8].copy_from_slice(&il.to_le_bytes());
         assert!(
-            matches!(decode_err(&g), Error::Corrupt(_) | Error::Truncated(_)),
+            matches!(
+                decode_err(&g).kind(),
+                ErrorKind::Corrupt | ErrorKind::Truncated
+            ),
             "{il}"
         );
     }

@@ -2,16 +2,43 @@
 //! removed and reordered tensors; positional deltas of plain files; wrong, missing and compressed
 //! bases; the CLI's `--base`.
 
-mod common;
+use znn_test_support as common;
 
 use common::{assert_same, safetensors, tensor, Rng, Tensor};
 use std::io::Cursor;
 use std::process::Command;
+use std::sync::Arc;
 use znn_gpu::{
-    compress_bytes_with_base, compress_stream_with_base, decompress_bytes,
-    decompress_bytes_with_base, decompress_stream_with_base, Archive, Base, CompressOptions, Error,
-    Layout,
+    compress_bytes, compress_stream, decompress_bytes, Archive, Base, CompressOptions, Error,
+    Layout, Reader, ReaderOptions,
 };
+
+fn with(opts: &CompressOptions, base: Option<&Base>) -> CompressOptions {
+    CompressOptions {
+        base: base.map(|b| Arc::new(b.clone())),
+        ..opts.clone()
+    }
+}
+
+fn compress_bytes_with_base(
+    src: &[u8],
+    base: Option<&Base>,
+    opts: &CompressOptions,
+) -> znn_gpu::Result<Vec<u8>> {
+    compress_bytes(src, &with(opts, base))
+}
+
+fn decompress_bytes_with_base(src: &[u8], base: Option<&Base>) -> znn_gpu::Result<Vec<u8>> {
+    common::decompress_with_base(src, base)
+}
+
+fn reader(znn: &[u8], base: Option<&Base>) -> Reader {
+    let opts = ReaderOptions {
+        base: base.map(|b| Arc::new(b.clone())),
+        ..Default::default()
+    };
+    Reader::from_bytes(znn.to_vec(), &opts).unwrap()
+}
 
 fn bf16_weights(rng: &mut Rng, n: usize, sd: f64) -> Vec<f32> {
     (0..n).map(|_| rng.normal(sd) as f32).collect()
@@ -114,7 +141,7 @@ fn delta_tensors(znn: &[u8], new: &[u8]) -> Vec<String> {
     for (name, _, r) in common::read_safetensors(new) {
         let seg = a
             .index
-            .segments
+            .segments()
             .iter()
             .find(|s| s.offset <= r.start as u64 && (r.start as u64) < s.offset + s.len);
         if let Some(s) = seg.filter(|s| s.base_offset.is_some()) {
@@ -153,16 +180,16 @@ fn tensors_are_matched_by_name_dtype_and_shape() {
         assert!(common::ref_decode(&znn).is_err());
         // The stream path reads the base window by window.
         let mut out = Vec::new();
-        decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&base), &mut |_| {})
-            .unwrap();
+        let src = znn_gpu::decompress::SeekSource::new(Cursor::new(&znn)).unwrap();
+        let o = znn_gpu::DecompressOptions { base: Some(&base) };
+        znn_gpu::decompress_to(&src, &mut out, &o, &mut |_| {}).unwrap();
         assert_same(&out, &p.new, "streamed delta round trip");
         let mut streamed = Vec::new();
-        compress_stream_with_base(
+        compress_stream(
             &mut Cursor::new(&p.new),
             p.new.len() as u64,
             &mut streamed,
-            &opts(cs),
-            Some(&base),
+            &with(&opts(cs), Some(&base)),
             &mut |_| {},
         )
         .unwrap();
@@ -220,7 +247,7 @@ fn plain_files_are_xored_by_position() {
             };
             let znn = compress_bytes_with_base(&new, Some(&base), &o).unwrap();
             let a = Archive::from_bytes(&znn).unwrap();
-            assert_eq!(a.index.segments[0].base_offset, Some(0));
+            assert_eq!(a.index.segments()[0].base_offset, Some(0));
             let back = decompress_bytes_with_base(&znn, Some(&base)).unwrap();
             assert_same(&back, &new, "positional delta");
         }
@@ -244,11 +271,13 @@ fn missing_or_wrong_base_is_a_clear_error() {
     let base = Base::from_bytes(p.base.clone());
     let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(65536)).unwrap();
     let msg = |r: Result<Vec<u8>, Error>| match r {
-        Err(e @ Error::InvalidArgument(_)) => e.to_string(),
+        Err(e) if e.kind() == znn_gpu::ErrorKind::InvalidArgument => e.to_string(),
         other => panic!("expected a clear error, got {:?}", other.map(|v| v.len())),
     };
+    // The library says what is missing; the CLI adds the flag (`missing_base_on_the_cli`).
+    assert!(matches!(decompress_bytes(&znn), Err(Error::NeedsBase(_))));
     let m = msg(decompress_bytes(&znn));
-    assert!(m.contains("delta") && m.contains("--base"), "{m}");
+    assert!(m.contains("delta") && m.contains("base file"), "{m}");
     // Same length, one byte different: the hash tells.
     let mut other = p.base.clone();
     let last = other.len() - 1;
@@ -432,7 +461,8 @@ fn delta_across_several_windows() {
     let b = Base::from_bytes(base);
     let znn = compress_bytes_with_base(&new, Some(&b), &opts(262_144)).unwrap();
     let mut out = Vec::new();
-    decompress_stream_with_base(&mut Cursor::new(&znn), &mut out, Some(&b), &mut |_| {}).unwrap();
+    let o = znn_gpu::DecompressOptions { base: Some(&b) };
+    znn_gpu::decompress_to(&znn, &mut out, &o, &mut |_| {}).unwrap();
     assert_same(&out, &new, "multi-window delta");
 }
 
@@ -442,17 +472,13 @@ fn one_tensor_of_a_delta() {
     let base = Base::from_bytes(p.base.clone());
     let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(16384)).unwrap();
     let a = Archive::from_bytes(&znn).unwrap();
+    let _ = &a;
+    let with_base = reader(&znn, Some(&base));
     for (name, _, r) in common::read_safetensors(&p.new) {
         let mut out = Vec::new();
-        znn_gpu::extract::extract_range_with_base_to(
-            &mut Cursor::new(&znn),
-            &a,
-            r.start as u64,
-            r.end as u64,
-            Some(&base),
-            &mut out,
-        )
-        .unwrap();
+        with_base
+            .write_range(r.start as u64, r.end as u64, &mut out)
+            .unwrap();
         assert_same(&out, &p.new[r.clone()], &name);
     }
     // The tensor table needs no base (the header is never a delta); the data does.
@@ -461,18 +487,14 @@ fn one_tensor_of_a_delta() {
         .find(|t| t.0 == "a.weight")
         .map(|t| (t.2.clone(), ()))
         .unwrap();
-    let e = znn_gpu::extract::read_range(
-        &mut Cursor::new(&znn),
-        &a,
-        info.start as u64,
-        info.end as u64,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("delta") && e.contains("--base"), "{e}");
-    assert!(znn_gpu::extract::tensor_table(&mut Cursor::new(&znn), &a)
-        .unwrap()
-        .is_some());
+    let without = reader(&znn, None);
+    let e = without
+        .read_range(info.start as u64, info.end as u64)
+        .unwrap_err();
+    // The library names the need (a front end adds its flag: the CLI test below checks --base).
+    assert!(matches!(e, Error::NeedsBase(_)), "{e}");
+    assert!(e.to_string().contains("delta"), "{e}");
+    assert!(without.tensors().unwrap().is_some());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("base.safetensors"), &p.base).unwrap();

@@ -3,9 +3,8 @@
 //! `tests/cli.rs` checks that these runs fail; here the words of each message are the property,
 //! since a message that names the wrong cause (or none) sends the user the wrong way.
 
-#[path = "common/faults.rs"]
-mod cli_util;
-mod common;
+use znn_test_support as common;
+use znn_test_support::cli as cli_util;
 
 use cli_util::*;
 use common::golden_input;

@@ -4,9 +4,8 @@
 //! keeps a pre-existing output and the input as they were. Every fault injected is counted, and so
 //! is every case that lost data or left a partial output (which must be none).
 
-#[path = "common/faults.rs"]
-mod cli_util;
-mod common;
+use znn_test_support as common;
+use znn_test_support::cli as cli_util;
 
 use common::{opts, repo_model};
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};

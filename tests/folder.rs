@@ -2,7 +2,7 @@
 //! folders, shard index, text files, a `.bin`), Hugging Face cache snapshots updated through their
 //! links, `info DIR`, errors, a failure in the middle of a folder, and crash safety of --in-place.
 
-mod common;
+use znn_test_support as common;
 
 use common::*;
 use std::collections::BTreeMap;

@@ -6,9 +6,8 @@
 //! The seeds are regenerated (after a change of the harness's input recipes or of the encoder) with
 //! `cargo test --release --test fuzz_regressions -- --ignored regenerate_fuzz_seeds`.
 
-mod common;
-#[path = "../fuzz/harness.rs"]
-mod harness;
+use znn_test_support as common;
+use znn_test_support::fuzz as harness;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -119,12 +118,12 @@ fn index_seed(znn: &[u8]) -> Vec<u8> {
 /// file compressed with 256-symbol sub-streams.
 fn huffman_seeds(znn: &[u8], max: usize) -> Vec<Vec<u8>> {
     let a = Archive::from_bytes(znn).unwrap();
-    assert_eq!(a.index.sub_symbols, 256);
+    assert_eq!(a.index.sub_symbols(), 256);
     let mut out = Vec::new();
-    for c in &a.index.chunks {
+    for c in a.index.chunks() {
         let n = c.orig_len as usize / a.index.layout(c).elem_size();
         for s in a.index.chunk_streams(c) {
-            if s.codec != Codec::Huffman || out.len() == max {
+            if s.codec() != Codec::Huffman || out.len() == max {
                 continue;
             }
             let mut seed = vec![4, 0];

@@ -6,7 +6,7 @@
 //! `cargo test --release --test golden -- --ignored regenerate_golden`
 //! and say why in the commit.
 
-mod common;
+use znn_test_support as common;
 
 use common::*;
 use znn_gpu::format::Codec;
@@ -72,7 +72,7 @@ fn golden_v2_delta_decodes_with_its_base_and_is_rewritten_byte_for_byte() {
     assert_eq!(z[8..10], [2, 0], "format version 2");
     let base = znn_gpu::Base::from_bytes(v1.clone());
     assert_same(
-        &znn_gpu::decompress_bytes_with_base(&z, Some(&base)).unwrap(),
+        &common::decompress_with_base(&z, Some(&base)).unwrap(),
         &new,
         "golden_v2.znn",
     );
@@ -85,15 +85,19 @@ fn golden_v2_delta_decodes_with_its_base_and_is_rewritten_byte_for_byte() {
     let a = Archive::from_bytes(&z).unwrap();
     let deltas = a
         .index
-        .segments
+        .segments()
         .iter()
         .filter(|s| s.base_offset.is_some())
         .count();
     assert!(
-        deltas >= 5 && deltas < a.index.segments.len(),
+        deltas >= 5 && deltas < a.index.segments().len(),
         "{deltas} delta segments"
     );
-    let now = znn_gpu::compress_bytes_with_base(&new, Some(&base), &golden_opts()).unwrap();
+    let now = znn_gpu::compress_bytes(
+        &new,
+        &common::with_base(&golden_opts(), &std::sync::Arc::new(base.clone())),
+    )
+    .unwrap();
     assert!(
         now == z,
         "compressing golden_v2.bin against golden_v1.bin no longer gives golden_v2.znn: \
@@ -151,9 +155,13 @@ fn golden_covers_every_codec_and_several_layouts() {
         );
     }
     let layouts: std::collections::HashSet<Layout> =
-        a.index.segments.iter().map(|s| s.layout).collect();
+        a.index.segments().iter().map(|s| s.layout).collect();
     assert_eq!(layouts.len(), Layout::ALL.len(), "layouts {layouts:?}");
-    assert!(a.index.chunks.len() >= 8, "{} chunks", a.index.chunks.len());
+    assert!(
+        a.index.chunks().len() >= 8,
+        "{} chunks",
+        a.index.chunks().len()
+    );
     assert!(
         orig.len() + znn.len() < 64 * 1024,
         "golden files must stay small"
@@ -194,7 +202,11 @@ fn regenerate_golden() {
     std::fs::write(&z, &znn).unwrap();
     let new = golden_v2_input(&orig);
     let base = znn_gpu::Base::from_bytes(orig.clone());
-    let delta = znn_gpu::compress_bytes_with_base(&new, Some(&base), &golden_opts()).unwrap();
+    let delta = znn_gpu::compress_bytes(
+        &new,
+        &common::with_base(&golden_opts(), &std::sync::Arc::new(base.clone())),
+    )
+    .unwrap();
     let (bin2, z2) = golden_v2_paths();
     std::fs::write(&bin2, &new).unwrap();
     std::fs::write(&z2, &delta).unwrap();

@@ -3,10 +3,10 @@
 //! input and the output checked by an independent reference decoder (tests/common). Also: codec
 //! choices and compressed sizes that are real properties of the data.
 
-mod common;
+use znn_test_support as common;
 
 use common::*;
-use znn_gpu::format::Codec;
+use znn_gpu::format::{Codec, Coding};
 use znn_gpu::{decompress_bytes, Archive, CompressOptions, Layout};
 
 fn ratio(znn: &[u8], orig: &[u8]) -> f64 {
@@ -109,13 +109,10 @@ fn derived_dtypes_from_real_weights() {
     assert!(rc < 55.0, "clean fp32 {rc:.2}%");
     assert!(rc < rb / 2.0 + 1.0, "clean fp32 {rc:.2}% vs bf16 {rb:.2}%");
     let a = Archive::from_bytes(&zc).unwrap();
-    for c in &a.index.chunks {
+    for c in a.index.chunks() {
         let s = a.index.chunk_streams(c);
         assert!(
-            s[2].codec == Codec::Const
-                && s[2].value == 0
-                && s[3].codec == Codec::Const
-                && s[3].value == 0,
+            s[2].coding == Coding::Const { value: 0 } && s[3].coding == Coding::Const { value: 0 },
             "zero low bytes must be const streams: {s:?}"
         );
     }
@@ -137,8 +134,8 @@ fn generated_floats_every_layout() {
         for (cs, sub) in [(65536, 4096), (4096, 256), (65536 + 8, 65536)] {
             let znn = roundtrip(&data, &opts(cs, sub, l), &format!("{l:?} {cs}/{sub}"));
             let a = Archive::from_bytes(&znn).unwrap();
-            assert_eq!(a.index.segments.len(), 1);
-            assert_eq!(a.index.segments[0].layout, l);
+            assert_eq!(a.index.segments().len(), 1);
+            assert_eq!(a.index.segments()[0].layout, l);
         }
     }
 }
@@ -207,9 +204,9 @@ fn all_zero_and_constant_data() {
         let a = Archive::from_bytes(&znn).unwrap();
         assert!(a
             .index
-            .streams
+            .streams()
             .iter()
-            .all(|s| s.codec == Codec::Const && s.value == 0));
+            .all(|s| s.coding == Coding::Const { value: 0 }));
         assert_eq!(a.data_len(), 0);
 
         // A constant element (not a constant byte): every stream is const, with the right value.
@@ -218,7 +215,7 @@ fn all_zero_and_constant_data() {
         let znn = roundtrip(&data, &opts(65536, 4096, l), &format!("constant {l:?}"));
         assert!(ratio(&znn, &data) < 1.0);
         let a = Archive::from_bytes(&znn).unwrap();
-        assert!(a.index.streams.iter().all(|s| s.codec == Codec::Const));
+        assert!(a.index.streams().iter().all(|s| s.codec() == Codec::Const));
     }
 }
 
@@ -236,8 +233,12 @@ fn odd_lengths_and_tiny_inputs() {
             let es = l.elem_size();
             let whole = len / es * es;
             // Whole elements in the chosen layout, the remainder as bytes.
-            let segs: Vec<(Layout, u64)> =
-                a.index.segments.iter().map(|s| (s.layout, s.len)).collect();
+            let segs: Vec<(Layout, u64)> = a
+                .index
+                .segments()
+                .iter()
+                .map(|s| (s.layout, s.len))
+                .collect();
             let mut want = Vec::new();
             if whole > 0 {
                 want.push((l, whole as u64));
@@ -258,7 +259,7 @@ fn empty_input() {
     for l in Layout::ALL {
         let znn = roundtrip(&[], &opts(4096, 256, l), "empty");
         let a = Archive::from_bytes(&znn).unwrap();
-        assert!(a.index.segments.is_empty() && a.index.chunks.is_empty());
+        assert!(a.index.segments().is_empty() && a.index.chunks().is_empty());
         assert_eq!(a.trailer.original_len, 0);
         assert_eq!(decompress_bytes(&znn).unwrap(), Vec::<u8>::new());
         // Header + minimal index (segment count, sub_symbols) + trailer.
@@ -274,8 +275,8 @@ fn eleven_bit_codes() {
         let znn = roundtrip(&data, &opts(cs, sub, Layout::Byte), "fibonacci");
         let a = Archive::from_bytes(&znn).unwrap();
         let mut max_len = 0;
-        for s in &a.index.streams {
-            assert_eq!(s.codec, Codec::Huffman);
+        for s in a.index.streams() {
+            assert_eq!(s.codec(), Codec::Huffman);
             let p = &znn[HEADER_LEN + s.data_offset as usize..];
             let lens = ref_table(p).unwrap();
             max_len = max_len.max(*lens.iter().max().unwrap());
@@ -315,7 +316,7 @@ fn random_bytes_barely_expand() {
         assert!(r < 101.0, "random bytes as {l:?} expand to {r:.3}%");
         let a = Archive::from_bytes(&znn).unwrap();
         assert!(
-            a.index.streams.iter().all(|s| s.codec == Codec::Raw),
+            a.index.streams().iter().all(|s| s.codec() == Codec::Raw),
             "{l:?}"
         );
     }
@@ -378,7 +379,7 @@ fn safetensors_every_dtype() {
             let a = Archive::from_bytes(&znn).unwrap();
             check_safetensors_segments(&file, &a);
             let layouts: std::collections::HashSet<Layout> =
-                a.index.segments.iter().map(|s| s.layout).collect();
+                a.index.segments().iter().map(|s| s.layout).collect();
             assert_eq!(layouts.len(), 6, "every layout is used: {layouts:?}");
         }
     }
@@ -404,9 +405,9 @@ fn safetensors_many_tiny_tensors() {
         let a = Archive::from_bytes(&znn).unwrap();
         check_safetensors_segments(&file, &a);
         assert!(
-            a.index.segments.len() > 100,
+            a.index.segments().len() > 100,
             "{} segments",
-            a.index.segments.len()
+            a.index.segments().len()
         );
     }
 }

@@ -1,10 +1,7 @@
 //! libFuzzer entry point; the body is `harness::chunk_decode` (shared with `tests/fuzz_regressions.rs`).
 #![no_main]
 
-#[path = "../alloc_cap.rs"]
-mod alloc_cap;
-#[path = "../harness.rs"]
-mod harness;
+use znn_test_support::{alloc_cap, fuzz as harness};
 
 #[global_allocator]
 static ALLOC: alloc_cap::CappedAlloc = alloc_cap::CappedAlloc;

@@ -1,13 +1,13 @@
 //! `znn-gpu bench FILE`: ratio and throughput of compress and decompress at 1 and N threads, in
 //! memory and file to file, with zstd -3 on the same bytes for comparison. Best of `runs`.
 
-use crate::error::{Error, Result};
-use crate::{
-    compress_bytes, compress_stream, decompress_bytes, decompress_stream, CompressOptions,
-};
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::time::Instant;
+use znn_gpu::{
+    compress_bytes, compress_stream, decompress_bytes, decompress_stream, CompressOptions, Error,
+    Result,
+};
 
 fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     let mut best = f64::INFINITY;
@@ -25,7 +25,7 @@ pub fn run(
     path: &Path,
     opts: &CompressOptions,
     runs: usize,
-    device: super::device::DeviceArg,
+    device: super::DeviceArg,
     json: bool,
 ) -> Result<()> {
     use std::fmt::Write;
@@ -74,12 +74,12 @@ pub fn run(
     // uploaded uncompressed, all in GB/s of original bytes.
     let mut gpu_rows: Vec<(String, f64)> = Vec::new();
     let mut gpu_name = None;
-    if let Some(mut g) = super::device::choose(device)? {
+    if let Some(mut g) = gpu_for(device)? {
         let dir = temp_dir_near(path)?;
         let zp = dir.path().join("bench.znn");
         std::fs::write(&zp, &comp).map_err(|e| Error::io("writing temp .znn", e))?;
-        let f = crate::gpu::measure_file(&mut g, &zp, runs)?;
-        let soft = if super::device::is_software(&g) {
+        let f = znn_gpu::gpu::measure_file(&mut g, &zp, runs)?;
+        let soft = if g.is_software() {
             " [software adapter: correctness only, not a GPU speed]"
         } else {
             ""
@@ -150,6 +150,17 @@ pub fn run(
     writeln!(o, "  {:<26} {:>7.2} GB/s", "compress_gbs_1t", gbs(tzc)).unwrap();
     writeln!(o, "  {:<26} {:>7.2} GB/s", "decompress_gbs_1t", gbs(tzd)).unwrap();
     super::print_stdout(&o)
+}
+
+/// The GPU to measure: `gpu` any adapter (software ones too), `auto` a hardware one, `cpu` none.
+fn gpu_for(device: super::DeviceArg) -> Result<Option<znn_gpu::GpuDecoder>> {
+    use super::DeviceArg;
+    match device {
+        DeviceArg::Cpu => Ok(None),
+        DeviceArg::Gpu => znn_gpu::GpuDecoder::new().map(Some),
+        DeviceArg::Auto if znn_gpu::gpu::hardware_adapter() => znn_gpu::GpuDecoder::new().map(Some),
+        DeviceArg::Auto => Ok(None),
+    }
 }
 
 fn temp_dir_near(p: &Path) -> Result<tempfile::TempDir> {

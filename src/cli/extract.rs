@@ -1,14 +1,13 @@
 //! `znn-gpu extract`: one tensor or byte range of a `.znn`, decoding only the chunks it covers.
 
-use super::device::DeviceArg;
-use super::files::{open_input, Output};
+use super::hints::with_hint;
 use super::Ui;
-use crate::archive::Archive;
-use crate::error::{Error, Result};
-use crate::extract::{self, find_tensor};
-use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
+use znn_gpu::extract::{find_tensor, parse_range};
+use znn_gpu::files::{self, Output};
+use znn_gpu::{Decoder, Device, Error, Reader, ReaderOptions, Result};
 
 /// What to extract and where to.
 pub struct Request<'a> {
@@ -18,22 +17,28 @@ pub struct Request<'a> {
     pub output: &'a Path,
     pub force: bool,
     pub base: Option<&'a Path>,
-    pub device: DeviceArg,
+    pub device: Device,
     pub ui: Ui,
 }
 
 pub fn run(req: &Request) -> Result<()> {
     let t = Instant::now();
-    let inp = open_input(req.file)?;
-    // Small reads: a tensor's chunks are read with one seek and one read per window.
-    let mut r = BufReader::with_capacity(64 * 1024, inp.file);
-    let a = Archive::read(&mut r)?;
+    let base = req.base.map(files::open_base).transpose()?.map(Arc::new);
+    let src = files::open_input(req.file)?.into_source()?;
+    let (name, len) = (src.name().to_string(), znn_gpu::ByteSource::len(&src));
+    let opts = ReaderOptions {
+        base,
+        ..Default::default()
+    };
+    let r = Reader::new(Arc::new(src), &opts)
+        .map_err(|e| super::decompress::not_znn_hint(e, req.file))?;
     let (start, end) = match (req.tensor, req.range) {
-        (Some(name), _) => {
-            let header = extract::tensor_table(&mut r, &a)?.ok_or_else(|| {
-                Error::invalid(format!("{}; use --range", not_safetensors(&inp.name)))
+        (Some(tensor), _) => {
+            let header = r.tensors()?.ok_or_else(|| {
+                Error::invalid(format!("{}; use --range", not_safetensors(&name)))
             })?;
-            let t = find_tensor(&header, name)?;
+            let t = find_tensor(header, tensor)
+                .map_err(|e| with_hint(e, "`znn-gpu info --tensors` lists them all"))?;
             if req.ui.verbose {
                 eprintln!(
                     "tensor {}: {} {:?}, {} bytes at {}",
@@ -46,57 +51,33 @@ pub fn run(req: &Request) -> Result<()> {
             }
             (t.start, t.end)
         }
-        (None, Some(s)) => parse_range(s, a.trailer.original_len)?,
+        (None, Some(s)) => parse_range(s, r.len()).map_err(|_| {
+            Error::invalid(format!(
+                "--range {s:?}: expected START..END (bytes, end exclusive)"
+            ))
+        })?,
         (None, None) => {
             return Err(Error::invalid(
                 "extract needs --tensor NAME or --range A..B",
             ))
         }
     };
-    extract::check_range(&a, start, end)?;
-    let base = match (a.index.base, req.base) {
-        (Some(_), Some(p)) => Some(super::ops::open_base(p)?),
-        _ => None,
-    };
-    a.check_base(base.as_ref())?;
-    // The kernels decode standalone chunks only: a delta is restored on the CPU.
-    let device = if base.is_some() {
-        DeviceArg::Cpu
-    } else {
-        req.device
-    };
+    znn_gpu::reader::check_range(r.len(), start, end)?;
+    if r.archive().index.base().is_some() && opts.base.is_none() {
+        return Err(Error::NeedsBase(r.archive().index.base().expect("checked")));
+    }
+    let decoder = Decoder::new(req.device)?;
     let mut out = Output::create(req.output, req.force, Some(req.file))?;
-    let stats = match super::device::choose(device)? {
-        Some(mut g) => {
-            if req.ui.verbose {
-                eprintln!("device: gpu: {}", g.describe());
-            }
-            g.extract_range_to(&mut r, &a, start, end, out.writer())?
-        }
-        None => {
-            if req.ui.verbose {
-                eprintln!("device: cpu ({} threads)", rayon::current_num_threads());
-            }
-            extract::extract_range_with_base_to(
-                &mut r,
-                &a,
-                start,
-                end,
-                base.as_ref(),
-                out.writer(),
-            )?
-        }
-    };
+    let (stats, ran) = decoder.extract(&r, start, end, out.writer())?;
     out.commit()?;
     if req.ui.verbose {
+        eprintln!("device: {ran}");
         eprintln!(
-            "extracted bytes {start}..{end} ({} bytes) of {}: {} chunks decoded, {} of its {} \
+            "extracted bytes {start}..{end} ({} bytes) of {name}: {} chunks decoded, {} of its {len} \
              bytes read for them (besides index and header), {:.3} s",
             end - start,
-            inp.name,
             stats.chunks.len(),
             stats.payload_bytes,
-            inp.len,
             t.elapsed().as_secs_f64()
         );
     }
@@ -106,38 +87,4 @@ pub fn run(req: &Request) -> Result<()> {
 /// What a tensor request on an original without a tensor table is told.
 pub(super) fn not_safetensors(name: &str) -> String {
     format!("{name}: the original is not a safetensors file, so it has no tensor table")
-}
-
-/// `START..END`; either bound may be left out (`..END`, `START..`) for the original's start or end.
-fn parse_range(s: &str, len: u64) -> Result<(u64, u64)> {
-    let bad = || {
-        Error::invalid(format!(
-            "--range {s:?}: expected START..END (bytes, end exclusive)"
-        ))
-    };
-    let (a, b) = s.split_once("..").ok_or_else(bad)?;
-    let num = |x: &str, default: u64| -> Result<u64> {
-        if x.is_empty() {
-            Ok(default)
-        } else {
-            x.trim().parse().map_err(|_| bad())
-        }
-    };
-    Ok((num(a, 0)?, num(b, len)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges_parse_with_optional_bounds() {
-        assert_eq!(parse_range("3..10", 99).unwrap(), (3, 10));
-        assert_eq!(parse_range("..10", 99).unwrap(), (0, 10));
-        assert_eq!(parse_range("3..", 99).unwrap(), (3, 99));
-        assert_eq!(parse_range("..", 99).unwrap(), (0, 99));
-        assert!(parse_range("3-10", 99).is_err());
-        assert!(parse_range("a..10", 99).is_err());
-        assert!(parse_range("-1..10", 99).is_err());
-    }
 }

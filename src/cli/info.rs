@@ -1,22 +1,25 @@
 //! `znn-gpu info`: sizes, ratio and a per-segment, per-stream table, from the index alone; with
 //! `--tensors`, the safetensors tensor table, decoding the header's chunks only.
 
-use crate::archive::Archive;
-use crate::error::{Error, Result};
-use crate::extract::covering_bytes;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
+use znn_gpu::extract::covering_bytes;
+use znn_gpu::format::Codec;
+use znn_gpu::{Archive, Error, FileSource, Reader, Result};
 
 /// Per-stream totals of one segment.
 #[derive(Default, Clone)]
 struct StreamSum {
     orig: u64,
     comp: u64,
-    codecs: [u64; 4],
+    /// Chunks per codec, in `Codec::ALL` order.
+    codecs: [u64; Codec::ALL.len()],
 }
 
 pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
+    if path.is_dir() {
+        return super::info_folder::run(path, json);
+    }
     let mut o = String::new();
     if tensors {
         tensor_report(path, json, &mut o)?;
@@ -28,19 +31,18 @@ pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
 
 fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
     use std::fmt::Write;
-    let f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let a = Archive::read(&mut BufReader::new(f))?;
+    let a = Archive::read(&FileSource::open(path)?)?;
     let idx = &a.index;
-    let orig = a.trailer.original_len;
+    let orig = a.original_len();
     let mut rows = Vec::new();
-    for seg in &idx.segments {
+    for seg in idx.segments() {
         let mut sums = vec![StreamSum::default(); seg.layout.stream_count()];
-        for c in &idx.chunks[seg.first_chunk..seg.first_chunk + seg.chunk_count] {
+        for c in &idx.chunks()[seg.first_chunk..seg.first_chunk + seg.chunk_count] {
             let n = c.orig_len as u64 / seg.layout.elem_size() as u64;
             for (s, sum) in idx.chunk_streams(c).iter().zip(sums.iter_mut()) {
                 sum.orig += n;
                 sum.comp += s.comp_len as u64;
-                sum.codecs[s.codec as usize] += 1;
+                sum.codecs[s.codec().index()] += 1;
             }
         }
         rows.push((seg, sums));
@@ -53,20 +55,23 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
                 serde_json::json!({
                     "layout": seg.layout.name(), "offset": seg.offset, "len": seg.len,
                     "chunks": seg.chunk_count,
-                    "streams": sums.iter().map(|s| serde_json::json!({
-                        "original": s.orig, "compressed": s.comp,
-                        "raw": s.codecs[0], "const": s.codecs[1], "huffman": s.codecs[2], "zstd": s.codecs[3],
-                    })).collect::<Vec<_>>(),
+                    "streams": sums.iter().map(|s| {
+                        let mut m = serde_json::json!({"original": s.orig, "compressed": s.comp});
+                        for c in Codec::ALL {
+                            m[c.name()] = s.codecs[c.index()].into();
+                        }
+                        m
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect();
         let v = serde_json::json!({
             "original_len": orig, "compressed_len": a.file_len,
-            "ratio_percent": pct(a.file_len, orig), "chunk_size": idx.chunk_size,
-            "chunks": idx.chunks.len(), "segments": segs, "version": a.header.version,
-            "base": idx.base.map(|b| serde_json::json!({
+            "ratio_percent": pct(a.file_len, orig), "chunk_size": idx.chunk_size(),
+            "chunks": idx.chunks().len(), "segments": segs, "version": a.header.version,
+            "base": idx.base().map(|b| serde_json::json!({
                 "len": b.len, "xxh3": format!("{:016x}", b.hash),
-                "delta_segments": idx.segments.iter().filter(|s| s.base_offset.is_some()).count(),
+                "delta_segments": idx.segments().iter().filter(|s| s.base_offset.is_some()).count(),
             })),
         });
         writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
@@ -84,15 +89,15 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
     writeln!(
         o,
         "chunks:      {} of {} bytes, {} segments, index {} bytes",
-        idx.chunks.len(),
-        idx.chunk_size,
-        idx.segments.len(),
+        idx.chunks().len(),
+        idx.chunk_size(),
+        idx.segments().len(),
         a.trailer.index_len
     )
     .unwrap();
-    if let Some(b) = idx.base {
+    if let Some(b) = idx.base() {
         let n = idx
-            .segments
+            .segments()
             .iter()
             .filter(|s| s.base_offset.is_some())
             .count();
@@ -104,10 +109,16 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         .unwrap();
     }
     writeln!(o).unwrap();
+    let names: Vec<&str> = Codec::ALL.iter().map(|c| c.name()).collect();
     writeln!(
         o,
-        "{:>4} {:<7} {:>12} {:>7} {:>6}  streams: ratio% [raw/const/huffman/zstd chunks]",
-        "seg", "layout", "bytes", "chunks", "ratio%"
+        "{:>4} {:<7} {:>12} {:>7} {:>6}  streams: ratio% [{} chunks]",
+        "seg",
+        "layout",
+        "bytes",
+        "chunks",
+        "ratio%",
+        names.join("/")
     )
     .unwrap();
     for (i, (seg, sums)) in rows.iter().enumerate() {
@@ -115,14 +126,8 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         let streams: Vec<String> = sums
             .iter()
             .map(|s| {
-                format!(
-                    "{:.1} [{}/{}/{}/{}]",
-                    pct(s.comp, s.orig),
-                    s.codecs[0],
-                    s.codecs[1],
-                    s.codecs[2],
-                    s.codecs[3]
-                )
+                let counts: Vec<String> = s.codecs.iter().map(u64::to_string).collect();
+                format!("{:.1} [{}]", pct(s.comp, s.orig), counts.join("/"))
             })
             .collect();
         writeln!(
@@ -150,10 +155,10 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
 fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
     use std::fmt::Write;
     let shown = path.display();
-    let f = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
-    let mut r = BufReader::with_capacity(64 * 1024, f);
-    let a = Archive::read(&mut r)?;
-    let h = crate::extract::tensor_table(&mut r, &a)?
+    let r = Reader::new(Arc::new(FileSource::open(path)?), &Default::default())?;
+    let a = r.archive();
+    let h = r
+        .tensors()?
         .ok_or_else(|| Error::invalid(super::extract::not_safetensors(&shown.to_string())))?;
     let rows: Vec<_> = h
         .tensors
@@ -172,7 +177,7 @@ fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
             })
             .collect();
         let v = serde_json::json!({
-            "original_len": a.trailer.original_len, "compressed_len": a.file_len,
+            "original_len": a.original_len(), "compressed_len": a.file_len,
             "header_len": h.data_start, "tensors": ts,
         });
         writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
@@ -184,7 +189,7 @@ fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         shown,
         h.tensors.len(),
         h.data_start,
-        a.trailer.original_len
+        a.original_len()
     )
     .unwrap();
     writeln!(

@@ -1,22 +1,23 @@
-//! Command-line interface: parse, call the library, report. No codec logic lives here.
+//! The `znn-gpu` command: parse, call the library, report. No codec, file or folder logic lives
+//! here: one file per command, plus the hints this front end adds to library errors.
 
 mod bench;
-mod device;
+mod compress;
+mod decompress;
 mod extract;
-mod files;
 mod folder;
+mod hints;
 mod info;
-mod ops;
+mod info_folder;
 mod signals;
+mod verify;
 
-use crate::error::{Error, Result};
-use crate::layout::Layout;
-use crate::CompressOptions;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use znn_gpu::{CompressOptions, Device, Error, Layout, Result};
 
 #[derive(Parser)]
 #[command(
@@ -45,10 +46,10 @@ struct CodecArgs {
     #[arg(long, default_value = "bf16")]
     dtype: String,
     /// Original bytes per chunk.
-    #[arg(long, default_value_t = crate::constants::DEFAULT_CHUNK_SIZE)]
+    #[arg(long, default_value_t = znn_gpu::constants::DEFAULT_CHUNK_SIZE)]
     chunk_size: u32,
     /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
-    #[arg(long, default_value_t = crate::constants::DEFAULT_SUB_SYMBOLS)]
+    #[arg(long, default_value_t = znn_gpu::constants::DEFAULT_SUB_SYMBOLS)]
     sub_symbols: u32,
 }
 
@@ -58,8 +59,51 @@ impl CodecArgs {
             chunk_size: self.chunk_size,
             sub_symbols: self.sub_symbols,
             dtype: Layout::from_dtype_name(&self.dtype)?,
+            base: None,
         })
     }
+}
+
+/// `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// The multithreaded CPU decoder.
+    Cpu,
+    /// The GPU decoder; an error when no adapter exists (a software adapter such as lavapipe counts).
+    Gpu,
+    /// The GPU when a hardware adapter exists and the job is large, else the CPU.
+    Auto,
+}
+
+impl From<DeviceArg> for Device {
+    fn from(d: DeviceArg) -> Device {
+        match d {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Gpu => Device::Gpu,
+            DeviceArg::Auto => Device::Auto,
+        }
+    }
+}
+
+/// What `compress` and `decompress` share.
+#[derive(clap::Args)]
+struct Io {
+    /// Input file or folder, or - for standard input.
+    input: PathBuf,
+    /// Output file or folder (default: beside the input; - for standard output).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Overwrite existing outputs.
+    #[arg(short, long)]
+    force: bool,
+    /// Replace each input by its new form once that is verified (follows Hugging Face cache
+    /// symlinks into blobs/).
+    #[arg(long, conflicts_with = "output")]
+    in_place: bool,
+    /// The base: compress stores the input as a delta (XOR) against this original file (or folder
+    /// of files); decompress needs the base a delta was made against.
+    #[arg(long)]
+    base: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -67,44 +111,30 @@ enum Cmd {
     /// Compress a file or a model folder (safetensors recognised by its header; anything else by
     /// --dtype). A folder's weight files become NAME.znn; other files are left alone.
     Compress {
-        /// Input file or folder, or - for standard input.
-        input: PathBuf,
-        /// Output file or folder (default: INPUT.znn beside a file, beside each file of a folder;
-        /// - for standard output).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Overwrite existing outputs.
-        #[arg(short, long)]
-        force: bool,
-        /// Replace each input by its compressed form once that is verified (follows Hugging Face
-        /// cache symlinks into blobs/).
-        #[arg(long, conflicts_with = "output")]
-        in_place: bool,
-        /// Store the input as a delta (XOR) against this original file (or folder of files).
-        #[arg(long)]
-        base: Option<PathBuf>,
+        #[command(flatten)]
+        io: Io,
         #[command(flatten)]
         codec: CodecArgs,
     },
     /// Decompress a .znn file, or every .znn file of a folder.
     Decompress {
-        /// Input .znn file or folder, or - for standard input.
-        input: PathBuf,
-        /// Output file or folder (default: INPUT without .znn; - for standard output).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Overwrite existing outputs.
-        #[arg(short, long)]
-        force: bool,
-        /// Replace each .znn by its decompressed form once that is verified.
-        #[arg(long, conflicts_with = "output")]
-        in_place: bool,
-        /// The original base file (or folder) a delta was made against.
+        #[command(flatten)]
+        io: Io,
+        /// Decoder: cpu, gpu, or auto (the GPU when a hardware adapter exists and the file is
+        /// large, else the CPU).
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceArg,
+    },
+    /// Decode a .znn file and check every chunk's checksum, writing nothing (like `zstd -t`).
+    Verify {
+        /// A .znn file.
+        file: PathBuf,
+        /// The original base file a delta was made against.
         #[arg(long)]
         base: Option<PathBuf>,
-        /// Decoder: cpu, gpu, or auto (the GPU when a hardware adapter exists, else the CPU).
+        /// Decoder: cpu, gpu, or auto.
         #[arg(long, value_enum, default_value = "auto")]
-        device: device::DeviceArg,
+        device: DeviceArg,
     },
     /// Write one tensor (or a byte range of the original) of a .znn file, decoding only its chunks.
     Extract {
@@ -127,7 +157,7 @@ enum Cmd {
         base: Option<PathBuf>,
         /// Decoder: cpu, gpu, or auto.
         #[arg(long, value_enum, default_value = "auto")]
-        device: device::DeviceArg,
+        device: DeviceArg,
     },
     /// Show sizes, ratio and a per-segment, per-stream table of a .znn file; sums for a folder.
     Info {
@@ -152,7 +182,7 @@ enum Cmd {
         codec: CodecArgs,
         /// GPU columns: cpu (none), gpu (any adapter, software ones too), auto (hardware adapters).
         #[arg(long, value_enum, default_value = "auto")]
-        device: device::DeviceArg,
+        device: DeviceArg,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -170,101 +200,63 @@ pub struct Ui {
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    quiet_wsi();
+    signals::install();
     let r = run(cli);
     // A failed run dropped (deleted) its temporary file: nothing is left for the handler.
     signals::clear();
     match r {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", hints::explain(&e));
             1
         }
     }
 }
 
+/// Mesa's window-system layer prints "error: XDG_RUNTIME_DIR is invalid or not set" when a Vulkan
+/// instance is created without it, although no window is ever used: a private one is made for
+/// this process (before any thread starts), so that probing for a GPU prints nothing.
+fn quiet_wsi() {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::DirBuilderExt;
+        let d = std::env::temp_dir().join(format!("znn-gpu-runtime-{}", unsafe_uid()));
+        let ok = std::fs::DirBuilder::new().mode(0o700).create(&d).is_ok()
+            || std::fs::metadata(&d).is_ok_and(|m| m.is_dir());
+        if ok {
+            std::env::set_var("XDG_RUNTIME_DIR", &d);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn unsafe_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.threads {
         if n == 0 {
-            return Err(Error::invalid("--threads must be at least 1"));
+            return Err(Error::InvalidArgument(
+                "--threads must be at least 1".into(),
+            ));
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-            .map_err(|e| Error::invalid(format!("thread pool: {e}")))?;
+            .map_err(|e| Error::InvalidArgument(format!("thread pool: {e}")))?;
     }
     let ui = Ui {
         show: !cli.quiet && std::io::stderr().is_terminal(),
         verbose: cli.verbose,
     };
     match cli.cmd {
-        Cmd::Compress {
-            input,
-            output,
-            force,
-            in_place,
-            base,
-            codec,
-        } => {
-            let opts = codec.options()?;
-            if in_place || input.is_dir() {
-                let out = output.as_deref();
-                return folder::compress(&input, out, force, in_place, &opts, base.as_deref(), ui);
-            }
-            let out_path = output.unwrap_or_else(|| ops::znn_name(&input));
-            if input.as_os_str() == "-" && out_path.as_os_str() == "-.znn" {
-                return Err(Error::invalid(
-                    "reading stdin needs -o (a file, or - for stdout)",
-                ));
-            }
-            let t = Instant::now();
-            let bar = progress(ui.show, file_len(&input));
-            let d = ops::compress_file(&input, &out_path, force, &opts, base.as_deref(), &bar)?;
-            bar.finish_and_clear();
-            if ui.verbose {
-                report("compressed", &input, d.original, d.compressed, t);
-            }
-            Ok(())
-        }
-        Cmd::Decompress {
-            input,
-            output,
-            force,
-            in_place,
-            base,
-            device,
-        } => {
-            if in_place || input.is_dir() {
-                let out = output.as_deref();
-                return folder::decompress(
-                    &input,
-                    out,
-                    force,
-                    in_place,
-                    device,
-                    base.as_deref(),
-                    ui,
-                );
-            }
-            let out_path = match output {
-                Some(p) => p,
-                None => ops::strip_znn(&input)?,
-            };
-            let t = Instant::now();
-            let bar = progress(ui.show, 0);
-            let d = ops::decompress_file(
-                &input,
-                &out_path,
-                force,
-                device,
-                base.as_deref(),
-                &bar,
-                ui.verbose,
-            )?;
-            bar.finish_and_clear();
-            if ui.verbose {
-                report("decompressed", &input, d.original, d.compressed, t);
-            }
-            Ok(())
+        Cmd::Compress { io, codec } => compress::run(&io, &codec.options()?, ui),
+        Cmd::Decompress { io, device } => decompress::run(&io, device.into(), ui),
+        Cmd::Verify { file, base, device } => {
+            verify::run(&file, base.as_deref(), device.into(), ui)
         }
         Cmd::Extract {
             file,
@@ -281,20 +273,14 @@ fn run(cli: Cli) -> Result<()> {
             output: &output,
             force,
             base: base.as_deref(),
-            device,
+            device: device.into(),
             ui,
         }),
         Cmd::Info {
             file,
             json,
             tensors,
-        } => {
-            if file.is_dir() {
-                folder::info(&file, json)
-            } else {
-                info::run(&file, json, tensors)
-            }
-        }
+        } => info::run(&file, json, tensors),
         Cmd::Bench {
             file,
             runs,
@@ -334,13 +320,20 @@ fn progress(show: bool, len: u64) -> ProgressBar {
     bar
 }
 
-fn report(what: &str, name: &Path, orig: u64, comp: u64, t: Instant) {
+/// `-v`'s last line: `from -> to` bytes in the direction of the work, with the ratio of the
+/// compressed size to the original.
+fn report(what: &str, name: &Path, original: u64, compressed: u64, t: Instant) {
     let name = name.display();
     let s = t.elapsed().as_secs_f64();
+    let (from, to) = if what.starts_with("decompressed") {
+        (compressed, original)
+    } else {
+        (original, compressed)
+    };
     eprintln!(
-        "{what} {name}: {orig} -> {comp} bytes ({:.2}%), {:.2} s, {:.2} GB/s",
-        100.0 * comp as f64 / orig.max(1) as f64,
+        "{what} {name}: {from} -> {to} bytes (compressed {:.2}% of original), {:.2} s, {:.2} GB/s",
+        100.0 * compressed as f64 / original.max(1) as f64,
         s,
-        orig as f64 / s / 1e9
+        original as f64 / s / 1e9
     );
 }

@@ -1,6 +1,15 @@
 //! Removes the CLI's temporary output file when the process is interrupted (SIGINT, SIGTERM,
 //! SIGHUP): the default action of those signals ends the process without running destructors, which
-//! would leave a hidden `.znn-gpu-*.tmp` as large as the output written so far.
+//! would leave a hidden `.znn-gpu-*.tmp` as large as the output written so far. The library tells
+//! this front end which file that is through its temp hook; the library itself installs no handler.
+
+/// Subscribes to the library's named temporary files.
+pub fn install() {
+    znn_gpu::files::set_temp_hook(|p| match p {
+        Some(p) => register(p),
+        None => clear(),
+    });
+}
 
 #[cfg(unix)]
 mod imp {
@@ -55,18 +64,6 @@ mod imp {
             // handler can see it any more.
             drop(unsafe { CString::from_raw(p) });
         }
-    }
-
-    /// The mode `File::create` would give a new file: 0666 minus the umask.
-    pub fn default_mode() -> u32 {
-        // SAFETY: umask only swaps the process mask; it is restored at once (single-threaded use at
-        // output creation, before any worker writes files).
-        let mask = unsafe {
-            let m = libc::umask(0o022);
-            libc::umask(m);
-            m
-        };
-        0o666 & !(mask as u32)
     }
 }
 

@@ -32,7 +32,7 @@ impl Header {
             if b.len() < 8 && MAGIC.starts_with(b) && !b.is_empty() {
                 return Err(Error::truncated("file shorter than the .znn header"));
             }
-            return Err(Error::corrupt("not a .znn file (bad magic)"));
+            return Err(Error::NotZnn);
         }
         if b.len() < HEADER_LEN {
             return Err(Error::truncated("file shorter than the .znn header"));

@@ -1,31 +1,27 @@
-//! The index: segment table and chunk metadata map. Parsing treats every byte as hostile: counts are
-//! checked against the bytes that remain before anything is allocated.
+//! The index: segment table and chunk metadata map, and the arithmetic every decoder uses on it
+//! (which chunks cover a byte range, where their payloads lie, how chunks group into windows).
+//!
+//! An [`Index`] is only ever made by parsing (every check of FORMAT.md passed) or by the
+//! compressor's [`IndexBuilder`]: its fields are private, so code holding one may rely on it being
+//! consistent (segments back to back, chunk records matching them, stream payloads inside the
+//! data region, sub-stream lengths present). [`IndexParts`] is the open form, for tools and tests
+//! that forge maps; [`Index::from_parts`] accepts only what a parse would have produced.
 
-use crate::constants::{MAX_SUB_SYMBOLS, MIN_SUB_SYMBOLS};
+#![forbid(unsafe_code)]
+
+use super::wire;
+use crate::codec::{Codec, Coding, EncodedStream};
 use crate::error::{Error, Result};
-use crate::huffman::CodeTable;
 use crate::layout::Layout;
+use std::ops::{Deref, Range};
 
-/// A stream codec; the discriminant is the on-disk id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Codec {
-    Raw = 0,
-    Const = 1,
-    Huffman = 2,
-    Zstd = 3,
-}
-
-impl Codec {
-    pub const ALL: [Codec; 4] = [Codec::Raw, Codec::Const, Codec::Huffman, Codec::Zstd];
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "raw",
-            Codec::Const => "const",
-            Codec::Huffman => "huffman",
-            Codec::Zstd => "zstd",
-        }
-    }
+/// One planned segment: a layout, a length and, for a delta segment, where its bytes start in the
+/// base file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    pub layout: Layout,
+    pub len: u64,
+    pub base_offset: Option<u64>,
 }
 
 /// A byte range of the original with one layout.
@@ -51,21 +47,20 @@ pub struct BaseRef {
     pub hash: u64,
 }
 
-/// Segment flag bit 0: the segment is a delta against the base (FORMAT.md, version 2).
-const SEG_DELTA: u8 = 1;
-
 /// One coded stream of a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamRec {
-    pub codec: Codec,
+    pub coding: Coding,
     /// Payload bytes, table included for Huffman.
     pub comp_len: u32,
     /// Offset of the payload in the data region.
     pub data_offset: u64,
-    /// The byte of a `Const` stream.
-    pub value: u8,
-    /// For Huffman: where this stream's sub-stream lengths start in [`Index::sub_lens`].
-    pub sub_start: u32,
+}
+
+impl StreamRec {
+    pub fn codec(&self) -> Codec {
+        self.coding.codec()
+    }
 }
 
 /// One chunk of the map.
@@ -82,18 +77,169 @@ pub struct ChunkRec {
     pub stream_start: u32,
 }
 
-/// The parsed index. Flat arrays (no allocation per chunk), so that the GPU path can upload them.
+/// Where consecutive chunks lie: their original bytes and their payload bytes in the data region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub orig: Range<u64>,
+    pub data: Range<u64>,
+}
+
+impl Span {
+    pub fn orig_len(&self) -> usize {
+        (self.orig.end - self.orig.start) as usize
+    }
+    pub fn data_len(&self) -> usize {
+        (self.data.end - self.data.start) as usize
+    }
+}
+
+/// Segments and chunk records: what follows from the segment table alone (chunk payload fields are
+/// filled by the parser or the compressor), with the range arithmetic over it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skeleton {
+    chunk_size: u32,
+    original_len: u64,
+    segments: Vec<Segment>,
+    chunks: Vec<ChunkRec>,
+}
+
+impl Skeleton {
+    /// Segments back to back from 0, each cut into `ceil(len / chunk_size)` chunks of `chunk_size`
+    /// bytes but the last (FORMAT.md, "Index"). The one place chunk boundaries are computed: the
+    /// compressor plans with it, the parser checks a file against it. The caller has bounded the
+    /// total chunk count.
+    pub(crate) fn new(plan: &[Planned], chunk_size: u32) -> Skeleton {
+        let cs = chunk_size as u64;
+        let total: u64 = plan.iter().map(|p| p.len.div_ceil(cs)).sum();
+        let mut s = Skeleton {
+            chunk_size,
+            original_len: 0,
+            segments: Vec::with_capacity(plan.len()),
+            chunks: Vec::with_capacity(total as usize),
+        };
+        for (si, p) in plan.iter().enumerate() {
+            let count = p.len.div_ceil(cs) as usize;
+            s.segments.push(Segment {
+                layout: p.layout,
+                offset: s.original_len,
+                len: p.len,
+                first_chunk: s.chunks.len(),
+                chunk_count: count,
+                base_offset: p.base_offset,
+            });
+            for k in 0..count as u64 {
+                s.chunks.push(ChunkRec {
+                    checksum: 0,
+                    segment: si as u32,
+                    orig_offset: s.original_len + k * cs,
+                    orig_len: (p.len - k * cs).min(cs) as u32,
+                    data_offset: 0,
+                    data_len: 0,
+                    stream_start: 0,
+                });
+            }
+            s.original_len += p.len;
+        }
+        s
+    }
+
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+    /// Length of the decoded output.
+    pub fn original_len(&self) -> u64 {
+        self.original_len
+    }
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+    pub fn chunks(&self) -> &[ChunkRec] {
+        &self.chunks
+    }
+    /// The segment chunk `c` belongs to.
+    pub fn segment_of(&self, c: &ChunkRec) -> &Segment {
+        &self.segments[c.segment as usize]
+    }
+    /// The layout of chunk `c`.
+    pub fn layout(&self, c: &ChunkRec) -> Layout {
+        self.segment_of(c).layout
+    }
+    /// Elements (symbols per stream) of chunk `c`.
+    pub fn elements(&self, c: &ChunkRec) -> usize {
+        c.orig_len as usize / self.layout(c).elem_size()
+    }
+    /// True when chunk `c` is coded as a delta against the base.
+    pub fn is_delta(&self, c: &ChunkRec) -> bool {
+        self.segment_of(c).base_offset.is_some()
+    }
+
+    /// The original and payload bytes of chunks `r` (consecutive, non-empty).
+    pub fn span(&self, r: Range<usize>) -> Span {
+        let (first, last) = (&self.chunks[r.start], &self.chunks[r.end - 1]);
+        Span {
+            orig: first.orig_offset..last.orig_offset + last.orig_len as u64,
+            data: first.data_offset..last.data_offset + last.data_len,
+        }
+    }
+
+    /// The chunks whose original bytes intersect `[start, end)`; none for an empty range.
+    pub fn covering(&self, start: u64, end: u64) -> Range<usize> {
+        if start >= end {
+            return 0..0;
+        }
+        let first = self
+            .chunks
+            .partition_point(|c| c.orig_offset + c.orig_len as u64 <= start);
+        let last = self.chunks.partition_point(|c| c.orig_offset < end);
+        first..last.max(first)
+    }
+
+    /// Splits all chunks into consecutive windows of at most `window_bytes` original bytes (at
+    /// least one chunk each): the unit of parallel work when streaming.
+    pub fn windows(&self, window_bytes: u64) -> Vec<Range<usize>> {
+        self.windows_in(0..self.chunks.len(), window_bytes)
+    }
+
+    /// The windows of a full decode cut to `chunks`: a range decodes in the same groups (and within
+    /// the same limits) as the whole file.
+    pub fn windows_in(&self, chunks: Range<usize>, window_bytes: u64) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < chunks.end.min(self.chunks.len()) {
+            let mut end = start + 1;
+            let mut bytes = self.chunks[start].orig_len as u64;
+            while end < self.chunks.len()
+                && bytes + self.chunks[end].orig_len as u64 <= window_bytes
+            {
+                bytes += self.chunks[end].orig_len as u64;
+                end += 1;
+            }
+            let w = start.max(chunks.start)..end.min(chunks.end);
+            if !w.is_empty() {
+                out.push(w);
+            }
+            start = end;
+        }
+        out
+    }
+}
+
+/// The parsed, validated index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Index {
-    pub chunk_size: u32,
-    pub sub_symbols: u32,
-    pub original_len: u64,
-    pub segments: Vec<Segment>,
-    pub chunks: Vec<ChunkRec>,
-    pub streams: Vec<StreamRec>,
-    pub sub_lens: Vec<u32>,
-    /// The base of a delta file (format v2); `None` for a standalone file (format v1).
-    pub base: Option<BaseRef>,
+    skel: Skeleton,
+    sub_symbols: u32,
+    streams: Vec<StreamRec>,
+    sub_lens: Vec<u32>,
+    base: Option<BaseRef>,
+}
+
+/// An index is its skeleton plus the stream records: the skeleton's arithmetic applies as it is.
+impl Deref for Index {
+    type Target = Skeleton;
+    fn deref(&self) -> &Skeleton {
+        &self.skel
+    }
 }
 
 impl Index {
@@ -105,102 +251,56 @@ impl Index {
             1
         }
     }
-
-    /// The layout of chunk `c`.
-    pub fn layout(&self, c: &ChunkRec) -> Layout {
-        self.segments[c.segment as usize].layout
+    /// Symbols per Huffman sub-stream.
+    pub fn sub_symbols(&self) -> u32 {
+        self.sub_symbols
     }
-
+    pub fn streams(&self) -> &[StreamRec] {
+        &self.streams
+    }
+    /// Sub-stream lengths of all Huffman streams, in stream order.
+    pub fn sub_lens(&self) -> &[u32] {
+        &self.sub_lens
+    }
+    /// The base of a delta file (format v2); `None` for a standalone file (format v1).
+    pub fn base(&self) -> Option<BaseRef> {
+        self.base
+    }
     /// The stream records of chunk `c`.
     pub fn chunk_streams(&self, c: &ChunkRec) -> &[StreamRec] {
         let n = self.layout(c).stream_count();
         &self.streams[c.stream_start as usize..c.stream_start as usize + n]
     }
-
     /// Number of sub-streams of a Huffman stream of `n` symbols.
     pub fn sub_count(&self, n: usize) -> usize {
         n.div_ceil(self.sub_symbols as usize)
     }
-
-    /// Sub-stream lengths of Huffman stream `s` of a chunk of `n` elements.
+    /// Sub-stream lengths of stream `s` of `n` symbols (none unless it is a Huffman stream).
     pub fn stream_sub_lens(&self, s: &StreamRec, n: usize) -> &[u32] {
-        &self.sub_lens[s.sub_start as usize..s.sub_start as usize + self.sub_count(n)]
+        match s.coding {
+            Coding::Huffman { sub_start } => {
+                &self.sub_lens[sub_start as usize..sub_start as usize + self.sub_count(n)]
+            }
+            Coding::Raw | Coding::Const { .. } | Coding::Zstd => &[],
+        }
     }
-
     /// Total length of the data region the index describes.
     pub fn data_len(&self) -> u64 {
-        self.chunks.last().map_or(0, |c| c.data_offset + c.data_len)
-    }
-
-    /// Chunks whose original bytes intersect `[start, end)`.
-    pub fn chunks_in(&self, start: u64, end: u64) -> std::ops::Range<usize> {
-        let first = self
-            .chunks
-            .partition_point(|c| c.orig_offset + c.orig_len as u64 <= start);
-        let last = self.chunks.partition_point(|c| c.orig_offset < end);
-        first..last.max(first)
-    }
-
-    /// Splits the chunks into consecutive windows of at most `window_bytes` original bytes (at least
-    /// one chunk each): the unit of parallel work when streaming.
-    pub fn windows(&self, window_bytes: u64) -> Vec<std::ops::Range<usize>> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < self.chunks.len() {
-            let mut end = start + 1;
-            let mut bytes = self.chunks[start].orig_len as u64;
-            while end < self.chunks.len()
-                && bytes + self.chunks[end].orig_len as u64 <= window_bytes
-            {
-                bytes += self.chunks[end].orig_len as u64;
-                end += 1;
-            }
-            out.push(start..end);
-            start = end;
-        }
-        out
+        self.chunks()
+            .last()
+            .map_or(0, |c| c.data_offset + c.data_len)
     }
 
     /// Serialises the index (FORMAT.md, "Index").
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(8 + self.segments.len() * 12 + self.chunks.len() * 80);
-        b.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
-        b.extend_from_slice(&self.sub_symbols.to_le_bytes());
-        if let Some(base) = self.base {
-            b.extend_from_slice(&base.len.to_le_bytes());
-            b.extend_from_slice(&base.hash.to_le_bytes());
-        }
-        for s in &self.segments {
-            let flags = if s.base_offset.is_some() {
-                SEG_DELTA
-            } else {
-                0
-            };
-            b.extend_from_slice(&[s.layout.id(), flags, 0, 0]);
-            b.extend_from_slice(&s.len.to_le_bytes());
-            if let Some(off) = s.base_offset {
-                debug_assert!(self.base.is_some(), "a delta segment needs a base");
-                b.extend_from_slice(&off.to_le_bytes());
-            }
-        }
-        for c in &self.chunks {
-            b.extend_from_slice(&c.checksum.to_le_bytes());
-            let n = c.orig_len as usize / self.layout(c).elem_size();
-            for s in self.chunk_streams(c) {
-                b.push(s.codec as u8);
-                put_varint(&mut b, s.comp_len);
-                match s.codec {
-                    Codec::Const => b.push(s.value),
-                    Codec::Huffman => {
-                        for &l in self.stream_sub_lens(s, n) {
-                            put_varint(&mut b, l);
-                        }
-                    }
-                    Codec::Raw | Codec::Zstd => {}
-                }
-            }
-        }
-        b
+        wire_bytes(
+            self.sub_symbols,
+            self.base,
+            self.segments(),
+            self.chunks(),
+            &self.streams,
+            &self.sub_lens,
+        )
     }
 
     /// Parses and validates a version 1 index (see [`Index::parse_version`]).
@@ -218,238 +318,246 @@ impl Index {
         original_len: u64,
         data_len: u64,
     ) -> Result<Index> {
-        let mut r = Reader { b, pos: 0 };
-        let seg_count = r.u32()? as usize;
-        let sub_symbols = r.u32()?;
-        if !sub_symbols.is_power_of_two()
-            || !(MIN_SUB_SYMBOLS..=MAX_SUB_SYMBOLS).contains(&sub_symbols)
-        {
-            return Err(Error::corrupt(format!(
-                "invalid sub-stream size {sub_symbols}"
-            )));
+        super::parse::parse(b, version, chunk_size, original_len, data_len)
+    }
+
+    /// The open form of this index.
+    pub fn to_parts(&self) -> IndexParts {
+        IndexParts {
+            chunk_size: self.chunk_size(),
+            sub_symbols: self.sub_symbols,
+            original_len: self.original_len(),
+            segments: self.segments().to_vec(),
+            chunks: self.chunks().to_vec(),
+            streams: self.streams.clone(),
+            sub_lens: self.sub_lens.clone(),
+            base: self.base,
         }
-        let base = match version {
-            1 => None,
-            2 => Some(BaseRef {
-                len: r.u64()?,
-                hash: r.u64()?,
-            }),
-            v => {
-                return Err(Error::UnsupportedVersion {
-                    found: v,
-                    supported: super::header::VERSION,
-                })
-            }
-        };
-        if seg_count > r.remaining() / 12 {
-            return Err(Error::corrupt("segment count exceeds the index"));
-        }
-        let mut segments = Vec::with_capacity(seg_count);
-        let (mut offset, mut chunk_total) = (0u64, 0u64);
-        for _ in 0..seg_count {
-            let layout = Layout::from_id(r.u8()?)?;
-            let flags = r.u8()?;
-            if r.take(2)? != [0, 0] || flags & !SEG_DELTA != 0 || (flags != 0 && base.is_none()) {
-                return Err(Error::corrupt("reserved segment bytes are set"));
-            }
-            let len = r.u64()?;
-            if len == 0 || len % layout.elem_size() as u64 != 0 {
-                return Err(Error::corrupt(
-                    "segment length is zero or not whole elements",
-                ));
-            }
-            let base_offset = match (flags & SEG_DELTA != 0, base) {
-                (true, Some(b)) => {
-                    let off = r.u64()?;
-                    match off.checked_add(len) {
-                        Some(end) if end <= b.len => Some(off),
-                        _ => {
-                            return Err(Error::corrupt("delta segment reaches past the base file"))
-                        }
-                    }
-                }
-                _ => None,
-            };
-            let chunk_count = len.div_ceil(chunk_size as u64);
-            // Every chunk record needs at least 8 + 2 bytes: reject impossible counts before
-            // allocating anything for them.
-            chunk_total = chunk_total.saturating_add(chunk_count);
-            if chunk_total > (r.remaining() / 10) as u64 {
-                return Err(Error::corrupt("chunk count exceeds the index"));
-            }
-            segments.push(Segment {
-                layout,
-                offset,
-                len,
-                first_chunk: (chunk_total - chunk_count) as usize,
-                chunk_count: chunk_count as usize,
-                base_offset,
-            });
-            offset = offset
-                .checked_add(len)
-                .ok_or_else(|| Error::corrupt("segment lengths overflow"))?;
-        }
-        if offset != original_len {
-            return Err(Error::corrupt(
-                "segment lengths do not add up to the original length",
-            ));
-        }
-        let mut idx = Index {
-            chunk_size,
-            sub_symbols,
-            original_len,
-            segments,
-            chunks: Vec::with_capacity(chunk_total as usize),
-            streams: Vec::new(),
-            sub_lens: Vec::new(),
-            base,
-        };
-        let mut data_offset = 0u64;
-        for si in 0..idx.segments.len() {
-            let seg = idx.segments[si];
-            for k in 0..seg.chunk_count as u64 {
-                let orig_offset = seg.offset + k * chunk_size as u64;
-                let orig_len = (seg.len - k * chunk_size as u64).min(chunk_size as u64) as u32;
-                let n = orig_len as usize / seg.layout.elem_size();
-                let checksum = r.u64()?;
-                let stream_start = idx.streams.len() as u32;
-                let chunk_start = data_offset;
-                for _ in 0..seg.layout.stream_count() {
-                    let rec = parse_stream(&mut r, &mut idx, n, data_offset)?;
-                    data_offset += rec.comp_len as u64;
-                    if data_offset > data_len {
-                        return Err(Error::corrupt("chunk map points past the data region"));
-                    }
-                    idx.streams.push(rec);
-                }
-                idx.chunks.push(ChunkRec {
-                    checksum,
-                    segment: si as u32,
-                    orig_offset,
-                    orig_len,
-                    data_offset: chunk_start,
-                    data_len: data_offset - chunk_start,
-                    stream_start,
-                });
-            }
-        }
-        if r.remaining() != 0 {
-            return Err(Error::corrupt("trailing bytes after the chunk map"));
-        }
-        if data_offset != data_len {
-            return Err(Error::corrupt("chunk map does not cover the data region"));
+    }
+
+    /// The index `p` describes, if it is exactly what parsing its serialised form gives (every
+    /// derived field consistent); else `Corrupt`.
+    pub fn from_parts(p: IndexParts) -> Result<Index> {
+        let data_len: u64 = p.streams.iter().map(|s| s.comp_len as u64).sum();
+        let version = if p.base.is_some() { 2 } else { 1 };
+        let idx = Self::parse_version(
+            &p.to_bytes(),
+            version,
+            p.chunk_size,
+            p.original_len,
+            data_len,
+        )?;
+        if idx.to_parts() != p {
+            return Err(Error::corrupt("index records are inconsistent"));
         }
         Ok(idx)
     }
-}
 
-fn parse_stream(r: &mut Reader, idx: &mut Index, n: usize, data_offset: u64) -> Result<StreamRec> {
-    let id = r.u8()?;
-    let codec = *Codec::ALL
-        .get(id as usize)
-        .ok_or_else(|| Error::corrupt(format!("unknown codec id {id}")))?;
-    let comp_len = r.varint()?;
-    let mut rec = StreamRec {
-        codec,
-        comp_len,
-        data_offset,
-        value: 0,
-        sub_start: 0,
-    };
-    match codec {
-        Codec::Raw if comp_len as usize != n => {
-            return Err(Error::corrupt(
-                "raw stream length differs from its element count",
-            ))
+    /// Assembles a parsed index (the parser's last step).
+    pub(super) fn assemble(
+        skel: Skeleton,
+        sub_symbols: u32,
+        streams: Vec<StreamRec>,
+        sub_lens: Vec<u32>,
+        base: Option<BaseRef>,
+    ) -> Index {
+        Index {
+            skel,
+            sub_symbols,
+            streams,
+            sub_lens,
+            base,
         }
-        Codec::Const => {
-            rec.value = r.u8()?;
-            if comp_len != 0 {
-                return Err(Error::corrupt("const stream with a payload"));
-            }
+    }
+}
+
+impl Skeleton {
+    pub(super) fn chunks_mut(&mut self) -> &mut [ChunkRec] {
+        &mut self.chunks
+    }
+}
+
+/// Every field of an index, open: for tools and tests that forge or inspect maps. Nothing
+/// guarantees its consistency; [`Index::from_parts`] checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexParts {
+    pub chunk_size: u32,
+    pub sub_symbols: u32,
+    pub original_len: u64,
+    pub segments: Vec<Segment>,
+    pub chunks: Vec<ChunkRec>,
+    pub streams: Vec<StreamRec>,
+    pub sub_lens: Vec<u32>,
+    pub base: Option<BaseRef>,
+}
+
+impl IndexParts {
+    /// Serialises the parts as they are (FORMAT.md, "Index"); references that lead nowhere write
+    /// what they can (a chunk of a missing segment as one stream, missing sub-stream lengths as
+    /// none), so any forgery can be written.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        wire_bytes(
+            self.sub_symbols,
+            self.base,
+            &self.segments,
+            &self.chunks,
+            &self.streams,
+            &self.sub_lens,
+        )
+    }
+}
+
+/// Segment flag bit 0: the segment is a delta against the base (FORMAT.md, version 2).
+pub(super) const SEG_DELTA: u8 = 1;
+
+fn wire_bytes(
+    sub_symbols: u32,
+    base: Option<BaseRef>,
+    segments: &[Segment],
+    chunks: &[ChunkRec],
+    streams: &[StreamRec],
+    sub_lens: &[u32],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(8 + segments.len() * 12 + chunks.len() * 80);
+    b.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+    b.extend_from_slice(&sub_symbols.to_le_bytes());
+    if let Some(base) = base {
+        b.extend_from_slice(&base.len.to_le_bytes());
+        b.extend_from_slice(&base.hash.to_le_bytes());
+    }
+    for s in segments {
+        let flags = if s.base_offset.is_some() {
+            SEG_DELTA
+        } else {
+            0
+        };
+        b.extend_from_slice(&[s.layout.id(), flags, 0, 0]);
+        b.extend_from_slice(&s.len.to_le_bytes());
+        if let Some(off) = s.base_offset {
+            b.extend_from_slice(&off.to_le_bytes());
         }
-        Codec::Huffman => {
-            let count = idx.sub_count(n);
-            if count > r.remaining() {
-                return Err(Error::truncated("huffman sub-stream lengths"));
-            }
-            rec.sub_start = idx.sub_lens.len() as u32;
-            let mut total = 0u64;
-            for _ in 0..count {
-                let l = r.varint()?;
-                total += l as u64;
-                idx.sub_lens.push(l);
-            }
-            // The table takes at least 3 bytes (first, last, one nibble byte).
-            if total + 3 > comp_len as u64 || comp_len as u64 - total > 2 + 128 {
-                return Err(Error::corrupt(
-                    "huffman sub-stream lengths do not match the stream",
-                ));
-            }
-        }
-        Codec::Raw | Codec::Zstd => {}
     }
-    Ok(rec)
-}
-
-/// Parses the table of a Huffman stream whose payload is `payload` and checks that its size plus the
-/// sub-stream lengths is the payload length.
-pub fn huffman_table(payload: &[u8], sub_lens: &[u32]) -> Result<(CodeTable, usize)> {
-    let (t, size) = CodeTable::parse(payload)?;
-    let total: u64 = sub_lens.iter().map(|&l| l as u64).sum();
-    if size as u64 + total != payload.len() as u64 {
-        return Err(Error::corrupt(
-            "huffman table size does not match the stream",
-        ));
-    }
-    Ok((t, size))
-}
-
-fn put_varint(b: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        b.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    b.push(v as u8);
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.b.len() - self.pos
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.remaining() < n {
-            return Err(Error::truncated("index ends inside a record"));
-        }
-        self.pos += n;
-        Ok(&self.b[self.pos - n..self.pos])
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn varint(&mut self) -> Result<u32> {
-        let mut v = 0u64;
-        for i in 0..5 {
-            let byte = self.u8()?;
-            v |= ((byte & 0x7F) as u64) << (7 * i);
-            if byte & 0x80 == 0 {
-                if v > u32::MAX as u64 || (i > 0 && byte == 0) {
-                    return Err(Error::corrupt("non-canonical or oversized varint"));
+    let sub = sub_symbols.max(1) as usize;
+    for c in chunks {
+        b.extend_from_slice(&c.checksum.to_le_bytes());
+        let layout = segments
+            .get(c.segment as usize)
+            .map_or(Layout::Byte, |s| s.layout);
+        let n = c.orig_len as usize / layout.elem_size();
+        let start = c.stream_start as usize;
+        let recs = streams
+            .get(start..start + layout.stream_count())
+            .unwrap_or(&[]);
+        for s in recs {
+            b.push(s.codec() as u8);
+            wire::put_varint(&mut b, s.comp_len);
+            let subs = match s.coding {
+                Coding::Huffman { sub_start } => {
+                    let at = sub_start as usize;
+                    sub_lens.get(at..at + n.div_ceil(sub)).unwrap_or(&[])
                 }
-                return Ok(v as u32);
-            }
+                _ => &[],
+            };
+            crate::codec::write_fields(&s.coding, subs, &mut b);
         }
-        Err(Error::corrupt("varint longer than 5 bytes"))
+    }
+    b
+}
+
+/// The compressor's index: the skeleton of a plan, filled chunk by chunk as chunks are coded.
+pub struct IndexBuilder {
+    skel: Skeleton,
+    sub_symbols: u32,
+    base: Option<BaseRef>,
+    streams: Vec<StreamRec>,
+    sub_lens: Vec<u32>,
+    next_chunk: usize,
+    data_offset: u64,
+}
+
+impl IndexBuilder {
+    /// For segments `plan`; `base` is recorded only when some segment is a delta (a file with no
+    /// delta segment stays a standalone version 1 file).
+    pub fn new(
+        plan: &[Planned],
+        chunk_size: u32,
+        sub_symbols: u32,
+        base: Option<BaseRef>,
+    ) -> IndexBuilder {
+        IndexBuilder {
+            skel: Skeleton::new(plan, chunk_size),
+            sub_symbols,
+            base: base.filter(|_| plan.iter().any(|p| p.base_offset.is_some())),
+            streams: Vec::new(),
+            sub_lens: Vec::new(),
+            next_chunk: 0,
+            data_offset: 0,
+        }
+    }
+
+    /// The segments and chunk boundaries (payload fields not yet filled).
+    pub fn skeleton(&self) -> &Skeleton {
+        &self.skel
+    }
+
+    /// The version the finished index will have.
+    pub fn version(&self) -> u16 {
+        if self.base.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Payload bytes recorded so far.
+    pub fn data_len(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// Records the next chunk: its checksum and its coded streams (payloads back to back).
+    pub fn push(&mut self, checksum: u64, streams: &[EncodedStream]) {
+        let stream_start = self.streams.len() as u32;
+        let mut off = self.data_offset;
+        for s in streams {
+            let coding = match &s.fields {
+                crate::codec::Encoded::Raw => Coding::Raw,
+                crate::codec::Encoded::Const(value) => Coding::Const { value: *value },
+                crate::codec::Encoded::Zstd => Coding::Zstd,
+                crate::codec::Encoded::Huffman(subs) => {
+                    let sub_start = self.sub_lens.len() as u32;
+                    self.sub_lens.extend_from_slice(subs);
+                    Coding::Huffman { sub_start }
+                }
+            };
+            self.streams.push(StreamRec {
+                coding,
+                comp_len: s.comp_len,
+                data_offset: off,
+            });
+            off += s.comp_len as u64;
+        }
+        let rec = &mut self.skel.chunks[self.next_chunk];
+        rec.checksum = checksum;
+        rec.data_offset = self.data_offset;
+        rec.data_len = off - self.data_offset;
+        rec.stream_start = stream_start;
+        self.data_offset = off;
+        self.next_chunk += 1;
+    }
+
+    /// The finished index; every chunk of the plan must have been pushed.
+    pub fn finish(self) -> Index {
+        assert_eq!(
+            self.next_chunk,
+            self.skel.chunks.len(),
+            "every chunk is coded before the index is finished"
+        );
+        Index {
+            skel: self.skel,
+            sub_symbols: self.sub_symbols,
+            streams: self.streams,
+            sub_lens: self.sub_lens,
+            base: self.base,
+        }
     }
 }

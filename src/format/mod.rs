@@ -3,6 +3,13 @@
 
 mod header;
 mod index;
+mod parse;
+mod wire;
 
 pub use header::{check_chunk_size, Header, Trailer, HEADER_LEN, MAGIC, TRAILER_LEN, VERSION};
-pub use index::{huffman_table, BaseRef, ChunkRec, Codec, Index, Segment, StreamRec};
+pub use index::{
+    BaseRef, ChunkRec, Index, IndexBuilder, IndexParts, Planned, Segment, Skeleton, Span, StreamRec,
+};
+pub use wire::{put_varint, WireReader};
+// The codec ids are part of the chunk map.
+pub use crate::codec::{Codec, Coding};

@@ -1,6 +1,6 @@
 //! Timing hooks for the CLI's `bench` command: GPU decode figures of one `.znn` file.
 
-use super::decode::GpuDecoder;
+use super::decoder::GpuDecoder;
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -46,8 +46,8 @@ pub fn measure_file(decoder: &mut GpuDecoder, path: &Path, runs: usize) -> Resul
     let mut e2e = f64::MAX;
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-        let out = decoder.decode_file_to_buffer(&mut file)?;
+        let file = crate::source::FileSource::open(path)?;
+        let out = decoder.decode_file_to_buffer(&file)?;
         e2e = e2e.min(t.elapsed().as_secs_f64());
         drop(out);
     }

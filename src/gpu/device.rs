@@ -5,10 +5,7 @@ use super::plan::WindowLimits;
 use crate::constants::GPU_WINDOW_BYTES;
 use crate::error::{Error, Result};
 
-/// Bit positions inside one binding are u32 in the shaders (byte offset × 8, plus one 11-bit
-/// peek), and descriptor sources hold 30-bit byte offsets: 256 MiB keeps both in range whatever the
-/// adapter allows (`huffman_decode.wgsl` flags a larger binding).
-const SHADER_BINDING_CAP: u64 = 256 * 1024 * 1024;
+use super::shader_consts::BINDING_CAP_BYTES as SHADER_BINDING_CAP;
 
 /// The backends to try: `WGPU_BACKEND` when set (e.g. `vulkan`, `metal`, `dx12`, `gl`), else Vulkan
 /// only, because wgpu's silent fallback to GL (llvmpipe through EGL) is slower and lacks features.
@@ -28,9 +25,9 @@ pub fn open() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
         ..Default::default()
     }))
     .map_err(|e| {
-        Error::Gpu(format!(
-            "no GPU adapter for backends {backends:?} ({e}); on Linux without a GPU install \
-             mesa-vulkan-drivers (lavapipe), or choose another backend with WGPU_BACKEND"
+        Error::NoAdapter(format!(
+            "{backends:?} ({e}); on Linux without a GPU install mesa-vulkan-drivers (lavapipe), \
+             or choose another backend with WGPU_BACKEND"
         ))
     })?;
     let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
@@ -61,4 +58,18 @@ pub fn window_limits(device: &wgpu::Device, window_bytes: u64) -> WindowLimits {
 /// The default window size.
 pub fn default_window_bytes() -> u64 {
     GPU_WINDOW_BYTES
+}
+
+/// True when the backends [`open`] uses offer an adapter that is not a CPU (software) device.
+/// Only asks for the adapter: no device, no pipelines.
+pub fn hardware_adapter() -> bool {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends();
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map(|a| a.get_info().device_type != wgpu::DeviceType::Cpu)
+    .unwrap_or(false)
 }

@@ -76,15 +76,17 @@
 //! checksums, writing) overlaps device work.
 
 pub mod bench;
-mod buffers;
-pub mod decode;
+mod decoder;
 mod device;
 mod pipelines;
 pub mod plan;
 mod range;
-mod source;
+mod readback;
+mod ring;
+pub mod shader_consts;
+mod timing;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
-pub use decode::{GpuDecoder, GpuOutput, TensorEntry};
-pub use device::backends;
+pub use decoder::{GpuDecoder, GpuOutput, TensorEntry};
+pub use device::{backends, hardware_adapter};
 pub use range::GpuRange;

@@ -1,15 +1,13 @@
 //! Shader modules, the one bind group layout both kernels share, and the two compute pipelines.
 //! Created once per [`super::GpuDecoder`].
 
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI};
+use super::shader_consts::{preamble, HUFF_WORKGROUP_BYTES};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
-
-/// Bytes of `huffman_decode.wgsl`'s workgroup table; wgpu 30 does not check it against the limit.
-const HUFF_WORKGROUP_BYTES: u32 = 4096;
 
 pub struct Pipelines {
     pub layout: wgpu::BindGroupLayout,
@@ -17,12 +15,12 @@ pub struct Pipelines {
     pub merge: wgpu::ComputePipeline,
 }
 
-/// The WGSL of a kernel: workgroup sizes from `constants.rs`, the shared bindings, the kernel.
+/// The kernels, by name.
+pub const KERNELS: [(&str, &str); 2] = [("huffman_decode.wgsl", HUFFMAN), ("merge.wgsl", MERGE)];
+
+/// The WGSL of a kernel: the generated constants, the shared bindings, the kernel.
 pub fn source(kernel: &str) -> String {
-    format!(
-        "const HUFF_WG: u32 = {GPU_HUFF_WG}u;\nconst MERGE_WG: u32 = {GPU_MERGE_WG}u;\n\
-         const MERGE_WPI: u32 = {GPU_MERGE_WPI}u;\n{COMMON}\n{kernel}"
-    )
+    format!("{}{COMMON}\n{kernel}", preamble())
 }
 
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -98,8 +96,8 @@ impl Pipelines {
                 cache: None,
             })
         };
-        let huffman = make("huffman_decode.wgsl", HUFFMAN);
-        let merge = make("merge.wgsl", MERGE);
+        let huffman = make(KERNELS[0].0, KERNELS[0].1);
+        let merge = make(KERNELS[1].0, KERNELS[1].1);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating pipelines: {e}")));
         }
@@ -108,5 +106,24 @@ impl Pipelines {
             huffman,
             merge,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated sources parse and validate (naga, as wgpu does), with no adapter needed.
+    #[test]
+    fn generated_kernels_parse_and_validate() {
+        for (name, k) in super::KERNELS {
+            let src = super::source(k);
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
     }
 }

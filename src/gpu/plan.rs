@@ -2,28 +2,22 @@
 //! builds each window's descriptors (Huffman tables, jobs, sub-streams, chunk sources) from the
 //! [`Index`]. Nothing here touches wgpu, so it is tested without an adapter.
 //!
-//! Everything read from the index is re-checked here (ranges into `streams`, `sub_lens` and the
-//! data), because the lower-level entry point accepts a hand-made [`Index`]: a bad map gives
-//! [`Error::Corrupt`], never a panic or an out-of-bounds descriptor.
+//! The [`Index`] is valid by construction (parsed or built by the compressor): stream records,
+//! sub-stream lengths and payload offsets lie where FORMAT.md says. What the host still checks
+//! here is what the index cannot promise: that the window's payload bytes are present, that each
+//! Huffman table parses, and that every offset fits the descriptors' widths. The kernels check
+//! every descriptor index again (they run on bytes the host did not decode).
 
+use super::shader_consts::{CHUNK_WORDS, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT};
+use crate::codec::{huffman, Coding};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
+use crate::error::{Error, Result};
+use crate::format::Index;
+use crate::huffman::build::single_table;
+use std::ops::Range;
 
 /// Output words per merge workgroup (`MERGE_BLOCK` in `shaders/merge.wgsl`).
 pub const MERGE_BLOCK: u64 = (GPU_MERGE_WG * GPU_MERGE_WPI) as u64;
-use crate::error::{Error, Result};
-use crate::format::{huffman_table, ChunkRec, Codec, Index, StreamRec};
-use crate::huffman::build::single_table;
-use crate::layout::{Layout, MAX_STREAMS};
-use std::ops::Range;
-
-/// u32 words per chunk descriptor: first byte, length, layout, unused, one source per stream.
-pub const CHUNK_WORDS: usize = 4 + MAX_STREAMS;
-/// Source kinds of a chunk descriptor's stream (`kind << 30 | value`), as `shaders/merge.wgsl`.
-const SRC_COMP: u32 = 0;
-const SRC_HUFF: u32 = 1;
-const SRC_CONST: u32 = 2;
-/// Largest byte offset a source can hold (30 bits).
-const SRC_MAX: u64 = (1 << 30) - 1;
 
 /// The adapter limits a window must respect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,40 +73,14 @@ impl WindowSizes {
     }
 }
 
-/// The layout of chunk `c`, checked against the segment table.
-fn layout_of(idx: &Index, c: &ChunkRec) -> Result<Layout> {
-    idx.segments
-        .get(c.segment as usize)
-        .map(|s| s.layout)
-        .ok_or_else(|| Error::corrupt("chunk points to a missing segment"))
-}
-
-/// The stream records of chunk `c`, checked against the index's arrays.
-pub fn chunk_streams<'a>(idx: &'a Index, c: &ChunkRec) -> Result<&'a [StreamRec]> {
-    let layout = layout_of(idx, c)?;
-    let start = c.stream_start as usize;
-    idx.streams
-        .get(start..start + layout.stream_count())
-        .ok_or_else(|| Error::corrupt("chunk points past the stream records"))
-}
-
-/// Sub-stream lengths of Huffman stream `s` of `n` symbols, checked against the index.
-fn sub_lens<'a>(idx: &'a Index, s: &StreamRec, n: usize) -> Result<&'a [u32]> {
-    let start = s.sub_start as usize;
-    idx.sub_lens
-        .get(start..start + idx.sub_count(n))
-        .ok_or_else(|| Error::corrupt("stream points past the sub-stream lengths"))
-}
-
 fn round4(x: u64) -> u64 {
     x.div_ceil(4) * 4
 }
 
 /// What chunk `ci` adds to a window.
-pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
-    let c = &idx.chunks[ci];
-    let layout = layout_of(idx, c)?;
-    let n = (c.orig_len as usize / layout.elem_size()) as u64;
+pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
+    let c = &idx.chunks()[ci];
+    let n = idx.elements(c) as u64;
     let mut w = WindowSizes {
         comp: c.data_len,
         // The descriptor, and the merge's block table (one u32 per MERGE_BLOCK output words).
@@ -120,26 +88,26 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> Result<WindowSizes> {
         orig: c.orig_len as u64,
         ..Default::default()
     };
-    for s in chunk_streams(idx, c)? {
-        match s.codec {
-            Codec::Zstd => w.comp += round4(n) + 4,
-            Codec::Huffman => {
+    for s in idx.chunk_streams(c) {
+        match s.coding {
+            Coding::Zstd => w.comp += round4(n) + 4,
+            Coding::Huffman { .. } => {
                 let subs = idx.sub_count(n as usize) as u64;
                 w.tables += (GPU_TABLE_WORDS * 4) as u64;
                 w.subs += 16 * subs;
                 w.jobs += 16 * subs.div_ceil(GPU_HUFF_WG as u64);
                 w.huff += round4(n);
             }
-            Codec::Raw | Codec::Const => {}
+            Coding::Raw | Coding::Const { .. } => {}
         }
     }
-    Ok(w)
+    w
 }
 
 /// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
 /// alone does not fit is an error naming the limit.
 pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
-    if idx.base.is_some() {
+    if idx.base().is_some() {
         // The kernels would decode the XOR, not the original; deltas are restored on the CPU.
         return Err(Error::invalid(
             "delta files (made with --base) decode on the CPU: use --device cpu",
@@ -148,8 +116,8 @@ pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>
     let mut out = Vec::new();
     let mut start = 0;
     let mut acc = WindowSizes::default();
-    for ci in 0..idx.chunks.len() {
-        let s = chunk_sizes(idx, ci)?;
+    for ci in 0..idx.chunks().len() {
+        let s = chunk_sizes(idx, ci);
         let mut next = acc;
         next.add(&s);
         if ci > start && (!next.fits(lim) || next.orig > lim.window_bytes) {
@@ -165,8 +133,8 @@ pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>
         }
         acc = next;
     }
-    if start < idx.chunks.len() {
-        out.push(start..idx.chunks.len());
+    if start < idx.chunks().len() {
+        out.push(start..idx.chunks().len());
     }
     Ok(out)
 }
@@ -212,93 +180,52 @@ pub fn build_window(
     range: Range<usize>,
     data: &[u8],
     out_base: u64,
-    zstd: &mut Option<zstd::bulk::Decompressor<'static>>,
+    zstd: &mut Option<crate::codec::zstd::Decoder>,
 ) -> Result<Window> {
-    let first = idx
-        .chunks
-        .get(range.start)
-        .ok_or_else(|| Error::corrupt("window past the chunk map"))?;
-    let last = &idx.chunks[range.end - 1];
-    let data_end = last.data_offset + last.data_len;
-    let data_len = data_end
-        .checked_sub(first.data_offset)
-        .ok_or_else(|| Error::corrupt("chunk payloads out of order"))?;
+    let span = idx.span(range.clone());
+    let (first_data, data_len) = (span.data.start, span.data_len() as u64);
     if (data.len() as u64) < data_len {
         return Err(Error::truncated("window payload"));
     }
-    let orig_end = last.orig_offset + last.orig_len as u64;
-    if out_base > first.orig_offset || orig_end - out_base > SRC_MAX {
+    if out_base > span.orig.start || span.orig.end - out_base > SRC_MAX {
         return Err(Error::Gpu("window too large for 30-bit offsets".into()));
     }
     let mut w = Window {
         chunks: range.clone(),
-        data_offset: first.data_offset,
+        data_offset: first_data,
         data_len,
         extra_offset: round4(data_len) + 4,
-        orig_start: first.orig_offset,
-        orig_end,
+        orig_start: span.orig.start,
+        orig_end: span.orig.end,
         out_base,
         ..Default::default()
     };
     let mut table16 = [0u16; TABLE_SIZE];
-    let mut expect_orig = first.orig_offset;
+    let mut buf = Vec::new();
     for ci in range {
-        let c = &idx.chunks[ci];
-        let layout = layout_of(idx, c)?;
-        let n = c.orig_len as usize / layout.elem_size();
-        if c.orig_offset != expect_orig || c.orig_len == 0 {
-            return Err(Error::corrupt("chunks are not back to back"));
-        }
-        expect_orig += c.orig_len as u64;
-        let c_off = c
-            .data_offset
-            .checked_sub(first.data_offset)
-            .filter(|&o| o + c.data_len <= data_len)
-            .ok_or_else(|| Error::corrupt("chunk payload outside its window"))?;
+        let c = &idx.chunks()[ci];
+        let n = idx.elements(c);
         let mut desc = [0u32; CHUNK_WORDS];
         desc[0] = (c.orig_offset - out_base) as u32;
         desc[1] = c.orig_len;
-        desc[2] = layout.id() as u32;
-        let mut s_off = c_off;
-        for (k, s) in chunk_streams(idx, c)?.iter().enumerate() {
-            let body = data
-                .get(s_off as usize..(s_off + s.comp_len as u64) as usize)
-                .ok_or_else(|| Error::corrupt("stream payload outside its chunk"))?;
-            let body_off = s_off;
-            s_off += s.comp_len as u64;
-            desc[4 + k] = match s.codec {
-                Codec::Const => (SRC_CONST << 30) | s.value as u32,
-                Codec::Raw => {
-                    if body.len() != n {
-                        return Err(Error::corrupt(
-                            "raw stream length differs from its element count",
-                        ));
-                    }
-                    (SRC_COMP << 30) | body_off as u32
-                }
-                Codec::Zstd => {
-                    let z = match zstd {
-                        Some(z) => z,
-                        None => zstd.insert(
-                            zstd::bulk::Decompressor::new()
-                                .map_err(|e| Error::io("zstd decoder", e))?,
-                        ),
-                    };
+        desc[2] = idx.layout(c).id() as u32;
+        for (k, s) in idx.chunk_streams(c).iter().enumerate() {
+            let off = s.data_offset - first_data;
+            let body = &data[off as usize..(off + s.comp_len as u64) as usize];
+            let src = |kind: u32, value: u64| (kind << SRC_SHIFT) | value as u32;
+            desc[4 + k] = match s.coding {
+                Coding::Const { value } => src(SRC_CONST, value as u64),
+                Coding::Raw => src(SRC_COMP, off),
+                Coding::Zstd => {
                     let at = w.extra_offset + w.extra.len() as u64;
-                    let mut buf = Vec::with_capacity(n);
-                    let got = z
-                        .decompress_to_buffer(body, &mut buf)
-                        .map_err(|e| Error::corrupt(format!("zstd stream: {e}")))?;
-                    if got != n {
-                        return Err(Error::corrupt("zstd stream has the wrong length"));
-                    }
+                    crate::codec::zstd::decode(body, n, zstd, &mut buf)?;
                     w.extra.extend_from_slice(&buf);
                     w.extra.resize(round4(w.extra.len() as u64) as usize, 0);
-                    (SRC_COMP << 30) | at as u32
+                    src(SRC_COMP, at)
                 }
-                Codec::Huffman => {
-                    let lens = sub_lens(idx, s, n)?;
-                    let (table, tsize) = huffman_table(body, lens)?;
+                Coding::Huffman { .. } => {
+                    let lens = idx.stream_sub_lens(s, n);
+                    let (table, tsize) = huffman::table(body, lens)?;
                     single_table(&table.lens, &mut table16);
                     let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
                     w.tables.extend(
@@ -307,9 +234,9 @@ pub fn build_window(
                             .map(|p| p[0] as u32 | (p[1] as u32) << 16),
                     );
                     let out_word = w.huff_words as u32;
-                    let mut at = body_off + tsize as u64;
+                    let mut at = off + tsize as u64;
                     let first_sub = w.subs.len() as u32;
-                    let sub_symbols = idx.sub_symbols as usize;
+                    let sub_symbols = idx.sub_symbols() as usize;
                     for (k, &len) in lens.iter().enumerate() {
                         let symbols = (n - k * sub_symbols).min(sub_symbols);
                         w.subs.push([
@@ -326,14 +253,9 @@ pub fn build_window(
                         w.jobs.push([ti, first_sub + j as u32, count as u32, 0]);
                     }
                     w.huff_words += (n as u64).div_ceil(4);
-                    (SRC_HUFF << 30) | (out_word * 4)
+                    src(SRC_HUFF, out_word as u64 * 4)
                 }
             };
-        }
-        if s_off != c_off + c.data_len {
-            return Err(Error::corrupt(
-                "stream lengths do not add up to the chunk payload",
-            ));
         }
         w.chunk_words.extend_from_slice(&desc);
     }
@@ -364,6 +286,7 @@ fn block_table(w: &mut Window) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::Layout;
     use crate::{Archive, CompressOptions};
 
     fn archive(n: usize) -> (Vec<u8>, Archive) {
@@ -390,12 +313,12 @@ mod tests {
         };
         let ws = plan_windows(&a.index, &lim).unwrap();
         assert_eq!(ws.first().unwrap().start, 0);
-        assert_eq!(ws.last().unwrap().end, a.index.chunks.len());
+        assert_eq!(ws.last().unwrap().end, a.index.chunks().len());
         for pair in ws.windows(2) {
             assert_eq!(pair[0].end, pair[1].start);
         }
         for w in &ws {
-            let orig: u64 = w.clone().map(|c| a.index.chunks[c].orig_len as u64).sum();
+            let orig: u64 = w.clone().map(|c| a.index.chunks()[c].orig_len as u64).sum();
             assert!(orig <= 10_000 || w.len() == 1);
         }
         let tiny = WindowLimits {
@@ -409,8 +332,8 @@ mod tests {
     fn descriptors_point_inside_the_window() {
         let (z, a) = archive(30_000);
         let data = &z[Archive::DATA_START as usize..];
-        let w = build_window(&a.index, 0..a.index.chunks.len(), data, 0, &mut None).unwrap();
-        assert!(w.chunk_words.len() > a.index.chunks.len() * CHUNK_WORDS);
+        let w = build_window(&a.index, 0..a.index.chunks().len(), data, 0, &mut None).unwrap();
+        assert!(w.chunk_words.len() > a.index.chunks().len() * CHUNK_WORDS);
         assert_eq!(
             w.tables.len(),
             w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS

@@ -8,12 +8,12 @@
 //! sizes, which a tensor need not have (an odd-length `U8` tensor, a range at any byte), so none is
 //! made: bind `buffer` at `offset` when it is aligned, or index from `offset` in a shader.
 
-use super::decode::{GpuDecoder, Sink};
-use super::source::ReaderSource;
+use super::decoder::{Data, GpuDecoder, Sink};
 use crate::archive::Archive;
 use crate::error::{Error, Result};
-use crate::extract::{check_range, RangeStats};
-use std::io::{Read, Seek, Write};
+use crate::reader::{check_range, RangeStats};
+use crate::source::ByteSource;
+use std::io::Write;
 use std::ops::Range;
 
 /// A range of the original in device memory.
@@ -36,33 +36,32 @@ pub struct GpuRange {
 
 impl GpuDecoder {
     /// Decodes bytes `[start, end)` of the original into a new device buffer (see [`GpuRange`]),
-    /// reading only the covering chunks' payloads from `r`. As with
+    /// reading only the covering chunks' payloads from `src` (the whole `.znn`). As with
     /// [`GpuDecoder::decode_to_buffer`], the kernels' error flags are checked but the checksums are
     /// not (the bytes stay on the device); [`GpuDecoder::read_range`] verifies them.
-    pub fn decode_range_to_buffer<R: Read + Seek>(
+    pub fn decode_range_to_buffer(
         &mut self,
-        r: &mut R,
+        src: &dyn ByteSource,
         archive: &Archive,
         start: u64,
         end: u64,
     ) -> Result<GpuRange> {
-        check_range(archive, start, end)?;
+        check_range(archive.original_len(), start, end)?;
         let idx = &archive.index;
-        let chunks = covering(archive, start, end);
+        let chunks = idx.covering(start, end);
         let align = self.window_limits().offset_align;
         let (base, span) = if chunks.is_empty() {
             (start / align * align, 0)
         } else {
-            let base = idx.chunks[chunks.start].orig_offset / align * align;
-            let c = &idx.chunks[chunks.end - 1];
-            (base, c.orig_offset + c.orig_len as u64 - base)
+            let span = idx.span(chunks.clone());
+            let base = span.orig.start / align * align;
+            (base, span.orig.end - base)
         };
         let buffer = self.output_buffer(span)?;
-        let mut src = ReaderSource { r, buf: Vec::new() };
         self.run_chunks(
             idx,
             chunks.clone(),
-            &mut src,
+            Data::file(src),
             Sink::Device(&buffer, base),
             false,
             None,
@@ -80,24 +79,24 @@ impl GpuDecoder {
     /// covering chunks and read back window by window; every chunk's xxh3 is verified on the host
     /// before any of its bytes is written, so the bytes equal the CPU's
     /// ([`crate::extract::extract_range_to`]).
-    pub fn extract_range_to<R: Read + Seek, W: Write>(
+    pub fn extract_range_to<W: Write>(
         &mut self,
-        r: &mut R,
+        src: &dyn ByteSource,
         archive: &Archive,
         start: u64,
         end: u64,
         mut w: W,
     ) -> Result<RangeStats> {
-        check_range(archive, start, end)?;
+        check_range(archive.original_len(), start, end)?;
         let idx = &archive.index;
-        let chunks = covering(archive, start, end);
+        let chunks = idx.covering(start, end);
         let mut stats = RangeStats {
             chunks: chunks.clone(),
             ..Default::default()
         };
         // Windows arrive in order: `pos` is the original offset of the next one's first byte.
         let mut pos = idx
-            .chunks
+            .chunks()
             .get(chunks.start)
             .map_or(start, |c| c.orig_offset);
         let mut write = |b: &[u8]| {
@@ -110,40 +109,33 @@ impl GpuDecoder {
             stats.decoded_bytes += b.len() as u64;
             Ok(())
         };
-        let mut src = ReaderSource { r, buf: Vec::new() };
         self.run_chunks(
             idx,
             chunks.clone(),
-            &mut src,
+            Data::file(src),
             Sink::Host(&mut write),
             true,
             None,
         )?;
         w.flush().map_err(|e| Error::io("writing output", e))?;
-        stats.payload_bytes = idx.chunks[chunks].iter().map(|c| c.data_len).sum();
+        stats.payload_bytes = idx.chunks()[chunks].iter().map(|c| c.data_len).sum();
         Ok(stats)
     }
 
     /// Bytes `[start, end)` of the original, decoded on the GPU and verified; see
     /// [`GpuDecoder::extract_range_to`].
-    pub fn read_range<R: Read + Seek>(
+    pub fn read_range(
         &mut self,
-        r: &mut R,
+        src: &dyn ByteSource,
         archive: &Archive,
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>> {
-        let mut out = crate::extract::range_buffer(archive, start, end)?;
-        self.extract_range_to(r, archive, start, end, &mut out)?;
+        check_range(archive.original_len(), start, end)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact((end - start) as usize)
+            .map_err(|_| Error::invalid("range too large for memory"))?;
+        self.extract_range_to(src, archive, start, end, &mut out)?;
         Ok(out)
-    }
-}
-
-/// The chunks intersecting a non-empty range; none for an empty one.
-fn covering(archive: &Archive, start: u64, end: u64) -> Range<usize> {
-    if start < end {
-        archive.index.chunks_in(start, end)
-    } else {
-        0..0
     }
 }

@@ -1,29 +1,67 @@
 //! The public GPU decoder: windows of chunks are uploaded, Huffman-decoded and merged on the
 //! device, two windows in flight; see the module docs of [`crate::gpu`].
 
-use super::buffers::BufferSet;
 use super::device::{default_window_bytes, open, window_limits};
 use super::pipelines::Pipelines;
 use super::plan::{build_window, plan_windows, Window, WindowLimits, MERGE_BLOCK};
-pub use super::source::TensorEntry;
-use super::source::{tensor_table, ReaderSource, SliceSource, Source};
+use super::readback::{map_read, map_view, wait};
+use super::ring::BufferSet;
+use super::shader_consts::{ERR_BAD_CODE, ERR_DESCRIPTOR, ERR_LENGTH, ERR_MERGE, ERR_PAST_END};
+use super::timing::{KernelTime, Timestamps};
 use crate::archive::Archive;
 use crate::constants::GPU_HUFF_WG;
 use crate::error::{Error, Result};
 use crate::format::Index;
+use crate::source::{read_span, ByteSource};
 use rayon::prelude::*;
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::ops::Range;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Error flags of the kernels (`shaders/common.wgsl`).
-const ERR_PAST_END: u32 = 1;
-const ERR_LENGTH: u32 = 2;
-const ERR_DESCRIPTOR: u32 = 4;
-const ERR_MERGE: u32 = 8;
-const ERR_BAD_CODE: u32 = 16;
+/// One tensor of a decoded safetensors file: where its bytes lie in [`GpuOutput::buffer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorEntry {
+    pub name: String,
+    /// The safetensors dtype name (`BF16`, `F32`, ...).
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    /// Byte offset in the decoded output (safetensors header included).
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where window payloads come from: a source and where its data region starts.
+#[derive(Clone, Copy)]
+pub(super) struct Data<'a> {
+    pub src: &'a dyn ByteSource,
+    pub start: u64,
+}
+
+impl<'a> Data<'a> {
+    /// A whole `.znn` file.
+    pub fn file(src: &'a dyn ByteSource) -> Data<'a> {
+        Data {
+            src,
+            start: Archive::DATA_START,
+        }
+    }
+    /// The data region alone.
+    pub fn region(src: &'a dyn ByteSource) -> Data<'a> {
+        Data { src, start: 0 }
+    }
+    fn get<'b>(&self, offset: u64, len: u64, buf: &'b mut Vec<u8>) -> Result<&'b [u8]>
+    where
+        'a: 'b,
+    {
+        read_span(self.src, self.start + offset, len as usize, buf).map_err(|e| match e.kind() {
+            crate::ErrorKind::Truncated => {
+                Error::truncated("data region shorter than the chunk map")
+            }
+            _ => e,
+        })
+    }
+}
 
 /// A file decoded into device memory.
 #[derive(Debug)]
@@ -44,13 +82,6 @@ pub(super) enum Sink<'a> {
     Device(&'a wgpu::Buffer, u64),
     /// Read back and handed over in order.
     Host(&'a mut dyn FnMut(&[u8]) -> Result<()>),
-}
-
-/// Kernel timing of a run (bench).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct KernelTime {
-    pub total: Duration,
-    pub timestamps: bool,
 }
 
 /// A submitted window, finished (waited on, checked, read back) later.
@@ -76,14 +107,10 @@ pub struct GpuDecoder {
     window_bytes: u64,
     /// Workgroups per dispatch dimension: the device's limit, or less for tests.
     max_dim: u32,
-    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    zstd: Option<crate::codec::zstd::Decoder>,
     timestamps: Option<Timestamps>,
-}
-
-struct Timestamps {
-    set: wgpu::QuerySet,
-    resolve: wgpu::Buffer,
-    read: wgpu::Buffer,
+    /// Window payloads read from a source that is not in memory.
+    payload: Vec<u8>,
 }
 
 impl GpuDecoder {
@@ -101,28 +128,7 @@ impl GpuDecoder {
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<GpuDecoder> {
         let pipes = Pipelines::new(&device)?;
         let sets = [BufferSet::new(&device), BufferSet::new(&device)];
-        let timestamps = device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-            .then(|| Timestamps {
-                set: device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("decode time"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2,
-                }),
-                resolve: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamps"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                read: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamps read"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-            });
+        let timestamps = Timestamps::new(&device);
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
         Ok(GpuDecoder {
             device,
@@ -134,6 +140,7 @@ impl GpuDecoder {
             max_dim,
             zstd: None,
             timestamps,
+            payload: Vec::new(),
         })
     }
 
@@ -151,6 +158,14 @@ impl GpuDecoder {
             ),
             None => "caller-provided wgpu device".to_string(),
         }
+    }
+
+    /// True when the adapter is a software (CPU) device, such as lavapipe: its speed is not a GPU
+    /// figure.
+    pub fn is_software(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
     }
 
     pub fn device(&self) -> &wgpu::Device {
@@ -186,27 +201,24 @@ impl GpuDecoder {
     /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
     /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
     pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
-        self.decode_new_buffer(&archive.index, &mut SliceSource(data))
+        self.decode_new_buffer(&archive.index, Data::region(&data))
     }
 
-    /// [`GpuDecoder::decode_to_buffer`] from a seekable `.znn` file: reads the metadata, then each
-    /// window's payload (memory on the host: one window's payload).
-    pub fn decode_file_to_buffer<R: Read + Seek>(
-        &mut self,
-        r: &mut R,
-    ) -> Result<(Archive, GpuOutput)> {
-        let a = Archive::read(r)?;
-        let out = self.decode_new_buffer(&a.index, &mut ReaderSource { r, buf: Vec::new() })?;
+    /// [`GpuDecoder::decode_to_buffer`] from a whole `.znn` in `src` (a file, say): reads the
+    /// metadata, then each window's payload (memory on the host: one window's payload).
+    pub fn decode_file_to_buffer(&mut self, src: &dyn ByteSource) -> Result<(Archive, GpuOutput)> {
+        let a = Archive::read(src)?;
+        let out = self.decode_new_buffer(&a.index, Data::file(src))?;
         Ok((a, out))
     }
 
-    fn decode_new_buffer(&mut self, idx: &Index, src: &mut dyn Source) -> Result<GpuOutput> {
-        let tensors = tensor_table(idx, src)?;
-        let buffer = self.output_buffer(idx.original_len)?;
-        self.run(idx, src, Sink::Device(&buffer, 0), false, None)?;
+    fn decode_new_buffer(&mut self, idx: &Index, data: Data) -> Result<GpuOutput> {
+        let tensors = tensor_table(idx, data)?;
+        let buffer = self.output_buffer(idx.original_len())?;
+        self.run(idx, data, Sink::Device(&buffer, 0), false, None)?;
         Ok(GpuOutput {
             buffer,
-            len: idx.original_len,
+            len: idx.original_len(),
             tensors,
         })
     }
@@ -241,7 +253,7 @@ impl GpuDecoder {
     /// may be hand-made; a map that does not match the data gives an error, never a hang or panic.
     pub fn decode_index(&mut self, idx: &Index, data: &[u8], verify: bool) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        out.try_reserve_exact(idx.original_len as usize)
+        out.try_reserve_exact(idx.original_len() as usize)
             .map_err(|_| Error::invalid("output too large for memory"))?;
         let mut push = |b: &[u8]| {
             out.extend_from_slice(b);
@@ -249,44 +261,49 @@ impl GpuDecoder {
         };
         self.run(
             idx,
-            &mut SliceSource(data),
+            Data::region(&data),
             Sink::Host(&mut push),
             verify,
             None,
         )?;
-        if out.len() as u64 != idx.original_len {
+        if out.len() as u64 != idx.original_len() {
             return Err(Error::corrupt("chunks do not cover the original length"));
         }
         Ok(out)
     }
 
-    /// Decompresses a seekable `.znn` to `w` window by window (memory: two windows of buffers on
-    /// each side), verifying every chunk's xxh3 on the host before its bytes are written.
-    pub fn decompress_to_writer<R: Read + Seek, W: Write>(
+    /// Decompresses the `.znn` in `src` (its metadata `a`) to `w` window by window (memory: two
+    /// windows of buffers on each side), verifying every chunk's xxh3 on the host before its
+    /// bytes are written.
+    pub fn decompress_to_writer<W: Write>(
         &mut self,
-        r: &mut R,
+        a: &Archive,
+        src: &dyn ByteSource,
         mut w: W,
-    ) -> Result<Archive> {
-        let a = Archive::read(r)?;
+    ) -> Result<()> {
         let mut write = |b: &[u8]| w.write_all(b).map_err(|e| Error::io("writing output", e));
-        let mut src = ReaderSource { r, buf: Vec::new() };
-        self.run(&a.index, &mut src, Sink::Host(&mut write), true, None)?;
-        w.flush().map_err(|e| Error::io("writing output", e))?;
-        Ok(a)
+        self.run(
+            &a.index,
+            Data::file(src),
+            Sink::Host(&mut write),
+            true,
+            None,
+        )?;
+        w.flush().map_err(|e| Error::io("writing output", e))
     }
 
     /// Decodes into a device buffer with each window's upload finished before its kernels start,
     /// and returns the kernels' time (GPU timestamps when available, else wall time around
     /// submit and wait).
     pub(crate) fn kernel_time(&mut self, archive: &Archive, data: &[u8]) -> Result<KernelTime> {
-        let buffer = self.output_buffer(archive.index.original_len)?;
+        let buffer = self.output_buffer(archive.index.original_len())?;
         let mut t = KernelTime {
             timestamps: self.timestamps.is_some(),
             ..Default::default()
         };
         self.run(
             &archive.index,
-            &mut SliceSource(data),
+            Data::region(&data),
             Sink::Device(&buffer, 0),
             false,
             Some(&mut t),
@@ -297,12 +314,12 @@ impl GpuDecoder {
     fn run(
         &mut self,
         idx: &Index,
-        src: &mut dyn Source,
+        data: Data,
         sink: Sink,
         verify: bool,
         timing: Option<&mut KernelTime>,
     ) -> Result<()> {
-        self.run_chunks(idx, 0..idx.chunks.len(), src, sink, verify, timing)
+        self.run_chunks(idx, 0..idx.chunks().len(), data, sink, verify, timing)
     }
 
     /// Decodes chunks `chunks` only, in the windows a full decode would use, cut to the range.
@@ -310,7 +327,7 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         chunks: Range<usize>,
-        src: &mut dyn Source,
+        data: Data,
         mut sink: Sink,
         verify: bool,
         mut timing: Option<&mut KernelTime>,
@@ -319,7 +336,11 @@ impl GpuDecoder {
             return Ok(());
         }
         let lim = self.window_limits();
-        let windows = crate::extract::clip_windows(plan_windows(idx, &lim)?, &chunks);
+        let windows: Vec<Range<usize>> = plan_windows(idx, &lim)?
+            .into_iter()
+            .map(|w| w.start.max(chunks.start)..w.end.min(chunks.end))
+            .filter(|w| !w.is_empty())
+            .collect();
         let mut pending: [Option<Pending>; 2] = [None, None];
         for (i, range) in windows.iter().enumerate() {
             let s = i % 2;
@@ -329,7 +350,7 @@ impl GpuDecoder {
             let p = self.submit(
                 idx,
                 range.clone(),
-                src,
+                data,
                 &sink,
                 &lim,
                 s,
@@ -353,18 +374,34 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         range: Range<usize>,
-        src: &mut dyn Source,
+        src: Data,
         sink: &Sink,
         lim: &WindowLimits,
         s: usize,
         timing: Option<&mut KernelTime>,
     ) -> Result<Pending> {
-        let (first, last) = (&idx.chunks[range.start], &idx.chunks[range.end - 1]);
-        let dlen = (last.data_offset + last.data_len)
-            .checked_sub(first.data_offset)
-            .ok_or_else(|| Error::corrupt("chunk payloads out of order"))?;
-        let data = src.get(first.data_offset, dlen)?;
-        let orig_start = first.orig_offset;
+        let span = idx.span(range.clone());
+        let mut payload = std::mem::take(&mut self.payload);
+        let r = self.submit_with(idx, range, src, &span, &mut payload, sink, lim, s, timing);
+        self.payload = payload;
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit_with(
+        &mut self,
+        idx: &Index,
+        range: Range<usize>,
+        src: Data,
+        span: &crate::format::Span,
+        payload: &mut Vec<u8>,
+        sink: &Sink,
+        lim: &WindowLimits,
+        s: usize,
+        timing: Option<&mut KernelTime>,
+    ) -> Result<Pending> {
+        let data = src.get(span.data.start, span.data_len() as u64, payload)?;
+        let orig_start = span.orig.start;
         let out_base = match sink {
             Sink::Device(..) => orig_start / lim.offset_align * lim.offset_align,
             Sink::Host(_) => orig_start / 4 * 4,
@@ -460,16 +497,7 @@ impl GpuDecoder {
             wait(&self.device, submission.clone())?;
             let wall = start.elapsed();
             t.total += match &self.timestamps {
-                Some(ts) => {
-                    let b = map_read(&self.device, &ts.read, 16, submission.clone())?;
-                    let v: [u64; 2] = [
-                        u64::from_le_bytes(b[..8].try_into().unwrap()),
-                        u64::from_le_bytes(b[8..16].try_into().unwrap()),
-                    ];
-                    let ns =
-                        v[1].saturating_sub(v[0]) as f64 * self.queue.get_timestamp_period() as f64;
-                    Duration::from_nanos(ns as u64)
-                }
+                Some(ts) => ts.elapsed(&self.device, &self.queue, submission.clone())?,
                 None => wall,
             };
         }
@@ -499,16 +527,16 @@ impl GpuDecoder {
         let slice = set.out_read.buf.slice(..p.read_len);
         let view = map_view(&self.device, &slice, p.submission)?;
         let bytes = &view[win];
-        let base = idx.chunks[p.chunks.start].orig_offset;
+        let base = idx.chunks()[p.chunks.start].orig_offset;
         let r = if verify {
             p.chunks.clone().into_par_iter().try_for_each(|ci| {
-                let c = &idx.chunks[ci];
+                let c = &idx.chunks()[ci];
                 let o = (c.orig_offset - base) as usize;
                 if xxh3_64(&bytes[o..o + c.orig_len as usize]) != c.checksum {
+                    let e = crate::chunk::checksum_mismatch(idx, ci);
                     return Err(Error::corrupt(format!(
-                        "checksum mismatch in chunk {ci} (original bytes {}..{}) after GPU decode",
-                        c.orig_offset,
-                        c.orig_offset + c.orig_len as u64
+                        "{} after GPU decode",
+                        &e.to_string()[15..]
                     )));
                 }
                 Ok(())
@@ -599,54 +627,23 @@ fn params(w: &Window, max_dim: u32) -> Result<Params> {
     })
 }
 
-fn wait(device: &wgpu::Device, s: wgpu::SubmissionIndex) -> Result<()> {
-    device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(s),
-            timeout: None,
-        })
-        .map(|_| ())
-        .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
-}
-
-/// Maps `slice` for reading once submission `s` is done.
-fn map_view(
-    device: &wgpu::Device,
-    slice: &wgpu::BufferSlice<'_>,
-    s: wgpu::SubmissionIndex,
-) -> Result<wgpu::BufferView> {
-    let (tx, rx) = mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    wait(device, s)?;
-    let r = match rx.try_recv() {
-        Ok(r) => r,
-        Err(_) => {
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-            rx.try_recv()
-                .map_err(|_| Error::Gpu("buffer map never completed".into()))?
-        }
+/// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
+/// small and needed on the host anyway). Empty when the original is not a safetensors file.
+fn tensor_table(idx: &Index, data: Data) -> Result<Vec<TensorEntry>> {
+    let engine = crate::engine::Engine::over_data_at(idx, data.src, data.start)?;
+    let Some(h) = crate::reader::header_via(idx, &mut |s, e| engine.read_range(s, e))? else {
+        return Ok(Vec::new());
     };
-    r.map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))?;
-    slice
-        .get_mapped_range()
-        .map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))
-}
-
-/// The first `len` bytes of `buf`, copied out once submission `s` is done.
-fn map_read(
-    device: &wgpu::Device,
-    buf: &wgpu::Buffer,
-    len: u64,
-    s: wgpu::SubmissionIndex,
-) -> Result<Vec<u8>> {
-    let slice = buf.slice(..len);
-    let v = map_view(device, &slice, s).map(|view| view.to_vec());
-    buf.unmap();
-    v
+    Ok(h.tensors
+        .into_iter()
+        .map(|t| TensorEntry {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            offset: t.start,
+            len: t.end - t.start,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,13 +1,19 @@
-//! Helpers of the CLI fault and error tests (`tests/faults.rs`, `tests/errors.rs`): running the
-//! built `znn-gpu` binary in a folder and inspecting what it left there. Included with
-//! `#[path = "common/faults.rs"] mod cli_util;`.
-#![allow(dead_code)]
+//! Running the built `znn-gpu` binary in a folder and inspecting what it left there (the CLI
+//! tests, fault and error tests).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The `znn-gpu` binary cargo built beside the running test binary (`target/PROFILE/deps/TEST` ->
+/// `target/PROFILE/znn-gpu`).
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/PROFILE");
+    dir.join(format!("znn-gpu{}", std::env::consts::EXE_SUFFIX))
+}
+
 pub fn znn_gpu() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_znn-gpu"));
+    let mut c = Command::new(bin());
     // No terminal, no progress bar; the Vulkan loader's window-system warnings stay quiet.
     c.stdin(Stdio::null()).env_remove("XDG_RUNTIME_DIR");
     c

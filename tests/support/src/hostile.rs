@@ -3,7 +3,7 @@
 //! own capped global allocator.
 #![allow(dead_code)]
 
-use crate::common::*;
+use crate::*;
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::cell::Cell;
 use std::io::Cursor;
@@ -86,7 +86,7 @@ pub fn small() -> &'static Small {
             n.iter().all(|&c| c > 0),
             "fixture must use every codec: {n:?}"
         );
-        assert!(a.index.chunks.len() > 4);
+        assert!(a.index.chunks().len() > 4);
         let index = ref_parse(&znn).unwrap().index_range;
         Small { orig, znn, index }
     })

@@ -1,72 +1,20 @@
-//! `znn-gpu info DIR`: a folder's files, sizes and ratios, per dtype and per file, from the `.znn`
-//! indexes alone (nothing is decoded).
+//! `znn-gpu info DIR`: a folder's files, sizes and ratios, per dtype and per file (the library's
+//! [`znn_gpu::folder::summarize`], formatted).
 
-use super::walk::{self, Kind};
-use crate::archive::Archive;
-use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-
-/// One file of the folder.
-struct Row {
-    rel: String,
-    kind: Kind,
-    /// Original bytes (decoded length for a `.znn`).
-    original: u64,
-    /// Bytes on disk.
-    size: u64,
-}
-
-#[derive(Default, Clone, Copy)]
-struct Sum {
-    original: u64,
-    compressed: u64,
-}
+use znn_gpu::folder::{summarize, Kind, Sum};
+use znn_gpu::Result;
 
 fn pct(c: u64, o: u64) -> f64 {
     100.0 * c as f64 / o.max(1) as f64
 }
 
-pub fn info(dir: &Path, json: bool) -> Result<()> {
-    let entries = walk::walk(dir)?;
-    let mut rows = Vec::new();
-    // Per layout: original bytes of its segments vs their coded chunk bytes (the per-file header,
-    // index and trailer are not attributed to any dtype).
-    let mut dtypes: BTreeMap<&'static str, Sum> = BTreeMap::new();
-    for e in &entries {
-        let mut row = Row {
-            rel: e.rel.display().to_string(),
-            kind: e.kind,
-            original: e.len,
-            size: e.len,
-        };
-        if e.kind == Kind::Znn {
-            let f = std::fs::File::open(&e.path)
-                .map_err(|err| Error::io(format!("opening {}", e.path.display()), err))?;
-            let a = Archive::read(&mut std::io::BufReader::new(f))
-                .map_err(|err| Error::invalid(format!("{}: {err}", e.path.display())))?;
-            row.original = a.trailer.original_len;
-            let idx = &a.index;
-            for seg in &idx.segments {
-                let chunks = &idx.chunks[seg.first_chunk..seg.first_chunk + seg.chunk_count];
-                let s = dtypes.entry(seg.layout.name()).or_default();
-                s.original += seg.len;
-                s.compressed += chunks.iter().map(|c| c.data_len).sum::<u64>();
-            }
-        }
-        rows.push(row);
-    }
-    let count = |k: Kind| rows.iter().filter(|r| r.kind == k).count();
-    let sum = |k: Option<Kind>| {
-        rows.iter()
-            .filter(|r| k.map_or(true, |k| r.kind == k))
-            .fold(Sum::default(), |s, r| Sum {
-                original: s.original + r.original,
-                compressed: s.compressed + r.size,
-            })
-    };
-    let (all, znn) = (sum(None), sum(Some(Kind::Znn)));
+pub fn run(dir: &Path, json: bool) -> Result<()> {
+    let s = summarize(dir)?;
+    let (rows, dtypes) = (&s.rows, &s.dtypes);
+    let count = |k: Kind| s.count(k);
+    let (all, znn) = (s.sum(None), s.sum(Some(Kind::Znn)));
     let mut o = String::new();
     if json {
         let ratio = |s: &Sum| {
@@ -97,7 +45,7 @@ pub fn info(dir: &Path, json: bool) -> Result<()> {
             })).collect::<Vec<_>>(),
         });
         writeln!(o, "{}", serde_json::to_string_pretty(&v).expect("json")).unwrap();
-        return super::super::print_stdout(&o);
+        return super::print_stdout(&o);
     }
     let w = |o: &mut String, s: String| writeln!(o, "{s}").unwrap();
     w(&mut o, format!("folder:      {}", dir.display()));
@@ -136,7 +84,7 @@ pub fn info(dir: &Path, json: bool) -> Result<()> {
             "dtype", "original", "compressed", "ratio%"
         ),
     );
-    for (d, s) in &dtypes {
+    for (d, s) in dtypes {
         w(
             &mut o,
             format!(
@@ -156,7 +104,7 @@ pub fn info(dir: &Path, json: bool) -> Result<()> {
             "kind", "original", "on disk", "ratio%"
         ),
     );
-    for r in &rows {
+    for r in rows {
         w(
             &mut o,
             format!(
@@ -169,5 +117,5 @@ pub fn info(dir: &Path, json: bool) -> Result<()> {
             ),
         );
     }
-    super::super::print_stdout(&o)
+    super::print_stdout(&o)
 }

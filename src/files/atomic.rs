@@ -4,91 +4,68 @@
 //! On Linux the temporary file is unnamed (`O_TMPFILE`): it has no name until `commit` links it into
 //! the folder, so even a process killed by SIGKILL (which runs no cleanup) leaves nothing behind: the
 //! kernel frees an unnamed file when its last descriptor closes. Where the file system lacks
-//! `O_TMPFILE`, a named hidden temporary file is used instead, removed on failure and by the
-//! SIGINT/SIGTERM/SIGHUP handler of `signals`.
+//! `O_TMPFILE`, a named hidden temporary file is used instead, removed on failure; the library
+//! installs no signal handler, but tells a front end's (see [`set_temp_hook`]) which file to
+//! remove if the process is interrupted.
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// An input: a file, or standard input (or a pipe) spooled to an anonymous temporary file (so that
-/// it can be read twice and seeked, with memory bounded like a file).
-pub struct Input {
-    pub file: File,
-    pub len: u64,
-    pub name: String,
+/// Prefix of the library's own temporary and staging files: never listed by the folder walk (a
+/// crashed run's leftovers).
+pub const OWN_PREFIX: &str = ".znn-gpu-";
+
+/// Told the path of a named temporary file when one exists (`Some`), and `None` once it is gone
+/// (renamed or removed).
+pub type TempHook = fn(Option<&Path>);
+
+static TEMP_HOOK: OnceLock<TempHook> = OnceLock::new();
+
+/// Installs the hook a front end uses to remove a named temporary file on SIGINT/SIGTERM (the CLI
+/// does; a library user need not). Only the first call counts.
+pub fn set_temp_hook(hook: TempHook) {
+    let _ = TEMP_HOOK.set(hook);
 }
 
-/// Copies `r` to an anonymous temporary file; its length is then known and it can be seeked.
-fn spool(r: &mut dyn Read, name: String) -> Result<Input> {
-    let mut f = tempfile::tempfile().map_err(|e| Error::io("creating a spool file", e))?;
-    let len = io::copy(r, &mut f).map_err(|e| Error::io(format!("reading {name}"), e))?;
-    f.rewind().map_err(|e| Error::io("spool file", e))?;
-    Ok(Input { file: f, len, name })
-}
-
-pub fn open_input(path: &Path) -> Result<Input> {
-    if path.as_os_str() == "-" {
-        return spool(&mut io::stdin().lock(), "standard input".into());
+fn temp_event(p: Option<&Path>) {
+    if let Some(h) = TEMP_HOOK.get() {
+        h(p);
     }
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io(format!("opening {name}"), e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(format!("reading {name}"), e))?;
-    if meta.is_dir() {
-        return Err(Error::invalid(format!("{name} is a directory")));
-    }
-    if !meta.is_file() {
-        // A FIFO (`<(cmd)`, `mkfifo`) or socket reports length 0 and cannot seek: taking its length
-        // from the metadata would compress nothing and report success. Spooled like stdin.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileTypeExt;
-            let t = meta.file_type();
-            if t.is_char_device() {
-                return Err(Error::invalid(format!(
-                    "{name} is a character device, not a file (pipe it: ... | znn-gpu compress - -o OUT)"
-                )));
-            }
-            if t.is_block_device() {
-                let mut file = file;
-                let len = file
-                    .seek(io::SeekFrom::End(0))
-                    .and_then(|l| file.rewind().map(|_| l))
-                    .map_err(|e| Error::io(format!("reading {name}"), e))?;
-                return Ok(Input { file, len, name });
-            }
-        }
-        let mut file = file;
-        return spool(&mut file, name);
-    }
-    if meta.len() == 0 {
-        // procfs and sysfs files report length 0 whatever they hold: read what is really there.
-        let mut file = file;
-        return spool(&mut file, name);
-    }
-    Ok(Input {
-        file,
-        len: meta.len(),
-        name,
-    })
 }
 
 /// The temporary file behind an `Output::File`.
-pub enum Temp {
+enum Temp {
     /// Linux `O_TMPFILE`: nameless until `commit` links it into `dir`.
     #[cfg(target_os = "linux")]
     Unnamed { dir: PathBuf },
-    /// A named hidden file in the target folder (deleted when dropped).
-    Named(tempfile::TempPath),
+    /// A named hidden file in the target folder (removed when dropped uncommitted).
+    Named(NamedTemp),
+}
+
+/// A named temporary file, removed on drop unless it was moved into place.
+struct NamedTemp {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for NamedTemp {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+            temp_event(None);
+        }
+    }
 }
 
 /// Where output goes: a new file (made atomically) or standard output. Dropping an `Output`
 /// without `commit` leaves no file: an unnamed temporary file vanishes with its descriptor, a named
 /// one is deleted.
-pub enum Output {
+pub struct Output(Kind);
+
+enum Kind {
     File {
         tmp: BufWriter<Named>,
         temp: Temp,
@@ -101,14 +78,12 @@ pub enum Output {
 }
 
 impl Output {
-    /// Prepares `path` (or `-` for stdout). Refuses an existing file unless `force`, and refuses to
-    /// write over `input`.
+    /// Prepares `path` (or `-` for stdout). Refuses an existing file unless `force`
+    /// ([`Error::OutputExists`]), and refuses to write over `input`.
     pub fn create(path: &Path, force: bool, input: Option<&Path>) -> Result<Output> {
         if path.as_os_str() == "-" {
-            return Ok(Output::Stdout(BufWriter::with_capacity(
-                1 << 20,
-                io::stdout(),
-            )));
+            let out = BufWriter::with_capacity(1 << 20, io::stdout());
+            return Ok(Output(Kind::Stdout(out)));
         }
         let shown = path.display();
         if let Some(inp) = input {
@@ -119,7 +94,7 @@ impl Output {
         if let Ok(m) = std::fs::metadata(path) {
             if m.is_dir() {
                 return Err(Error::invalid(format!(
-                    "output {shown} is a directory (name a file with -o)"
+                    "output {shown} is a directory (name a file)"
                 )));
             }
             if !m.is_file() {
@@ -127,17 +102,14 @@ impl Output {
                     .write(true)
                     .open(path)
                     .map_err(|e| Error::io(format!("opening {shown}"), e))?;
-                return Ok(Output::Special(BufWriter::with_capacity(1 << 20, f)));
+                return Ok(Output(Kind::Special(BufWriter::with_capacity(1 << 20, f))));
             }
         }
         if path.exists() && !force {
-            return Err(exists(path));
+            return Err(Error::OutputExists(path.to_path_buf()));
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        match std::fs::metadata(dir) {
+        let dir = parent(path);
+        match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(Error::invalid(format!(
@@ -155,16 +127,14 @@ impl Output {
         }
         let creating = |e| Error::io(format!("creating a temporary file in {}", dir.display()), e);
         #[cfg(target_os = "linux")]
-        match unnamed_tmpfile(dir) {
+        match unnamed_tmpfile(&dir, libc::O_WRONLY) {
             Ok(f) => {
-                return Ok(Output::File {
+                return Ok(Output(Kind::File {
                     tmp: BufWriter::with_capacity(1 << 20, Named::new(f, path)),
-                    temp: Temp::Unnamed {
-                        dir: dir.to_path_buf(),
-                    },
+                    temp: Temp::Unnamed { dir },
                     path: path.to_path_buf(),
                     force,
-                })
+                }))
             }
             // The file system (or an old kernel) has no O_TMPFILE: fall back to a named file.
             Err(e)
@@ -174,45 +144,35 @@ impl Output {
                 ) => {}
             Err(e) => return Err(creating(e)),
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(".znn-gpu-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(creating)?;
-        // A temporary file is created 0600; the output gets what `File::create` would give.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::Permissions::from_mode(super::signals::default_mode());
-            tmp.as_file()
-                .set_permissions(mode)
-                .map_err(|e| Error::io(format!("setting the mode of {shown}"), e))?;
-        }
-        super::signals::register(tmp.path());
-        let (file, temp) = tmp.into_parts();
-        Ok(Output::File {
+        let (file, tmp_path) = named_tmpfile(&dir).map_err(creating)?;
+        let temp = NamedTemp {
+            path: tmp_path,
+            keep: false,
+        };
+        temp_event(Some(&temp.path));
+        Ok(Output(Kind::File {
             tmp: BufWriter::with_capacity(1 << 20, Named::new(file, path)),
             temp: Temp::Named(temp),
             path: path.to_path_buf(),
             force,
-        })
+        }))
     }
 
     pub fn writer(&mut self) -> &mut (dyn Write + Send) {
-        match self {
-            Output::File { tmp, .. } => tmp,
-            Output::Stdout(s) => s,
-            Output::Special(f) => f,
+        match &mut self.0 {
+            Kind::File { tmp, .. } => tmp,
+            Kind::Stdout(s) => s,
+            Kind::Special(f) => f,
         }
     }
 
     /// Flushes, syncs and moves the file into place, then syncs the folder so that the new name
     /// survives a crash.
     pub fn commit(self) -> Result<()> {
-        match self {
-            Output::Stdout(mut s) => s.flush().map_err(|e| Error::io("writing stdout", e)),
-            Output::Special(mut f) => f.flush().map_err(|e| Error::io("writing output", e)),
-            Output::File {
+        match self.0 {
+            Kind::Stdout(mut s) => s.flush().map_err(|e| Error::io("writing stdout", e)),
+            Kind::Special(mut f) => f.flush().map_err(|e| Error::io("writing output", e)),
+            Kind::File {
                 tmp,
                 temp,
                 path,
@@ -225,28 +185,31 @@ impl Output {
                     .file;
                 file.sync_all()
                     .map_err(|e| Error::io(format!("syncing {shown}"), e))?;
-                let dir = match temp {
+                match temp {
                     #[cfg(target_os = "linux")]
-                    Temp::Unnamed { dir } => {
-                        link_unnamed(&file, &dir, &path, force)?;
-                        dir
-                    }
-                    Temp::Named(t) => {
-                        let res = if force {
-                            t.persist(&path)
+                    Temp::Unnamed { dir } => link_unnamed(&file, &dir, &path, force)?,
+                    Temp::Named(mut t) => {
+                        let r = if force {
+                            std::fs::rename(&t.path, &path)
                         } else {
-                            t.persist_noclobber(&path)
+                            // A link fails when `path` was created meanwhile: nothing is ever
+                            // overwritten without -f.
+                            std::fs::hard_link(&t.path, &path)
+                                .map(|_| drop(std::fs::remove_file(&t.path)))
                         };
-                        // Renamed, or deleted by the error's drop: nothing left to remove.
-                        super::signals::clear();
-                        res.map_err(|e| match e.error.kind() {
-                            io::ErrorKind::AlreadyExists => exists(&path),
-                            _ => Error::io(format!("renaming into {shown}"), e.error),
-                        })?;
-                        parent(&path)
+                        match r {
+                            Ok(()) => {
+                                t.keep = true;
+                                temp_event(None);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                                return Err(Error::OutputExists(path.clone()))
+                            }
+                            Err(e) => return Err(Error::io(format!("renaming into {shown}"), e)),
+                        }
                     }
-                };
-                sync_dir(&dir)
+                }
+                sync_dir(&parent(&path))
             }
         }
     }
@@ -254,7 +217,7 @@ impl Output {
 
 /// The output file, whose write errors name it: "writing output: m.znn: No space left on device"
 /// says which file (and so which disk) is full.
-pub struct Named {
+struct Named {
     file: File,
     shown: String,
 }
@@ -283,30 +246,62 @@ impl Write for Named {
     }
 }
 
-fn exists(path: &Path) -> Error {
-    Error::invalid(format!(
-        "{} already exists (use -f to overwrite)",
-        path.display()
-    ))
-}
-
-fn parent(path: &Path) -> PathBuf {
+/// The folder of `path` (`.` for a bare name).
+pub fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
 }
 
-/// Makes the new directory entry durable. File systems that cannot sync a directory (EINVAL) have
-/// nothing to sync.
-fn sync_dir(dir: &Path) -> Result<()> {
+/// Makes new, renamed or removed entries of `dir` durable. File systems that cannot sync a folder
+/// (EINVAL, ENOTSUP: some network and FUSE file systems) have nothing to sync. The one folder sync
+/// of the library: plain outputs and the in-place steps both use it.
+pub fn sync_dir(dir: &Path) -> Result<()> {
     let r = File::open(dir).and_then(|d| d.sync_all());
     match r {
-        Err(e) if e.kind() != io::ErrorKind::InvalidInput => {
+        Err(e) if !cannot_sync_dirs(&e) => {
             Err(Error::io(format!("syncing folder {}", dir.display()), e))
         }
         _ => Ok(()),
     }
+}
+
+fn cannot_sync_dirs(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::Unsupported {
+        return true;
+    }
+    #[cfg(unix)]
+    if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) {
+        return true;
+    }
+    false
+}
+
+/// A hidden `.znn-gpu-PID-NANOS-N.tmp` created (exclusively) in `dir`, mode 0666 minus the umask.
+fn named_tmpfile(dir: &Path) -> io::Result<(File, PathBuf)> {
+    let pid = std::process::id();
+    for attempt in 0u32..100 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = dir.join(format!("{OWN_PREFIX}{pid}-{nanos:x}-{attempt}.tmp"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary name",
+    ))
 }
 
 #[cfg(target_os = "linux")]
@@ -316,16 +311,17 @@ fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// Opens an unnamed regular file in `dir`, mode 0666 minus the umask (what `File::create` gives).
+/// Opens an unnamed regular file in `dir` (`access`: `O_WRONLY` or `O_RDWR`), mode 0666 minus the
+/// umask (what `File::create` gives).
 #[cfg(target_os = "linux")]
-fn unnamed_tmpfile(dir: &Path) -> io::Result<File> {
+pub(crate) fn unnamed_tmpfile(dir: &Path, access: libc::c_int) -> io::Result<File> {
     use std::os::fd::FromRawFd;
     let d = cstr(dir)?;
     // SAFETY: `d` is a valid C string; the returned descriptor is owned by the `File`.
     let fd = unsafe {
         libc::open(
             d.as_ptr(),
-            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            libc::O_TMPFILE | access | libc::O_CLOEXEC,
             0o666 as libc::c_uint,
         )
     };
@@ -385,7 +381,7 @@ fn link_unnamed(file: &File, dir: &Path, path: &Path, force: bool) -> Result<()>
     let shown = path.display().to_string();
     if !force {
         return link_fd(file, path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => exists(path),
+            io::ErrorKind::AlreadyExists => Error::OutputExists(path.to_path_buf()),
             _ => Error::io(format!("creating {shown}"), e),
         });
     }
@@ -395,14 +391,14 @@ fn link_unnamed(file: &File, dir: &Path, path: &Path, force: bool) -> Result<()>
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let tmp = dir.join(format!(".znn-gpu-{pid}-{nanos:x}-{attempt}.tmp"));
-        // The named file exists between link and rename: the signal handler removes it then.
-        super::signals::register(&tmp);
+        let tmp = dir.join(format!("{OWN_PREFIX}{pid}-{nanos:x}-{attempt}.tmp"));
+        // The named file exists between link and rename: a front end's handler removes it then.
+        temp_event(Some(&tmp));
         match link_fd(file, &tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => continue,
             Err(e) => {
-                super::signals::clear();
+                temp_event(None);
                 return Err(Error::io(format!("creating {shown}"), e));
             }
         }
@@ -410,7 +406,7 @@ fn link_unnamed(file: &File, dir: &Path, path: &Path, force: bool) -> Result<()>
         if r.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        super::signals::clear();
+        temp_event(None);
         return r.map_err(|e| Error::io(format!("renaming into {shown}"), e));
     }
     unreachable!("the loop returns")

@@ -27,8 +27,7 @@ const WEIGHT_EXT: &[&str] = &[
     "mlx",
 ];
 
-/// Prefix of the CLI's own temporary and staging files: never listed (a crashed run's leftovers).
-pub const OWN_PREFIX: &str = ".znn-gpu-";
+pub use crate::files::OWN_PREFIX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -96,7 +95,7 @@ pub fn single(path: &Path) -> Result<Entry> {
             path.display()
         )));
     }
-    let znn = path.extension().is_some_and(|e| e == "znn");
+    let znn = crate::files::is_znn_name(path);
     Ok(Entry {
         rel: PathBuf::from(path.file_name().unwrap_or(path.as_os_str())),
         path: path.to_path_buf(),

@@ -27,11 +27,13 @@
 //!    before: an orphan blob (space, not correctness).
 //!
 //! `ZNN_GPU_TEST_CRASH_AT=STEP` (STEP: staged, verified, renamed, linked, unlinked) aborts the
-//! process right after that step: a test-only hook for the crash-safety tests.
+//! process right after that step: a hook for the crash-safety tests, in builds with the
+//! `test-hooks` feature only.
 
 use super::walk::{Entry, OWN_PREFIX};
 use super::Direction;
 use crate::error::{Error, Result};
+use crate::files::{sync_dir as sync_folder, Done};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -134,7 +136,7 @@ pub struct Steps<'a> {
     pub force: bool,
     /// Writes the new form of `src` to `dst` (atomic output, overwriting): sizes and the xxh3 of
     /// the original bytes.
-    pub produce: &'a (dyn Fn(&Path, &Path) -> Result<crate::cli::ops::Done> + Sync),
+    pub produce: &'a (dyn Fn(&Path, &Path) -> Result<Done> + Sync),
     /// Length and xxh3 of the original bytes a file holds (a `.znn`: decoded; an original: read).
     pub original_of_new: &'a (dyn Fn(&Path) -> Result<(u64, u64)> + Sync),
     pub original_of_old: &'a (dyn Fn(&Path) -> Result<(u64, u64)> + Sync),
@@ -142,7 +144,7 @@ pub struct Steps<'a> {
 
 /// Replaces one file (or one blob and its links); see the module comment for the order of steps.
 /// Returns the sizes (`None` when an existing verified blob was reused).
-pub fn replace(r: &Replace, s: &Steps) -> Result<Option<crate::cli::ops::Done>> {
+pub fn replace(r: &Replace, s: &Steps) -> Result<Option<Done>> {
     let new = s.dir.rename(&r.src);
     let write = r.links.is_empty() || !new.exists() || !reuse(r, &new, s)?;
     let done = if write {
@@ -189,7 +191,7 @@ fn reuse(r: &Replace, new: &Path, s: &Steps) -> Result<bool> {
 }
 
 /// Steps 1-3: the new form is staged, verified, then renamed to `new`.
-fn stage_and_rename(src: &Path, new: &Path, s: &Steps) -> Result<crate::cli::ops::Done> {
+fn stage_and_rename(src: &Path, new: &Path, s: &Steps) -> Result<Done> {
     let staged = hidden(new, "verify-");
     let done = (s.produce)(src, &staged)?;
     crash_point("staged");
@@ -274,15 +276,10 @@ fn hidden(path: &Path, kind: &str) -> PathBuf {
     path.with_file_name(n)
 }
 
-/// Makes the renames and removals in `path`'s folder durable.
+/// Makes the renames and removals in `path`'s folder durable (the library's one folder sync,
+/// which tolerates file systems that cannot sync a folder).
 fn sync_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+    sync_folder(&crate::files::parent(path))
 }
 
 #[cfg(unix)]
@@ -299,7 +296,9 @@ fn symlink(_: &Path, link: &Path) -> Result<()> {
     )))
 }
 
-/// The test-only crash hook (see the module comment).
+/// The test-only crash hook (see the module comment): compiled in with the `test-hooks` feature
+/// only, which the test-support crate turns on for `cargo test`.
+#[cfg(feature = "test-hooks")]
 fn crash_point(step: &str) {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| std::env::var("ZNN_GPU_TEST_CRASH_AT").ok());
@@ -307,3 +306,6 @@ fn crash_point(step: &str) {
         std::process::abort();
     }
 }
+
+#[cfg(not(feature = "test-hooks"))]
+fn crash_point(_: &str) {}

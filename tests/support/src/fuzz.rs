@@ -11,10 +11,11 @@
 
 use std::io::Cursor;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
-use znn_gpu::codec::{decode_chunk, DecodeScratch};
+use znn_gpu::chunk::{decode_chunk, DecodeScratch};
+use znn_gpu::codec::huffman::table as huffman_table;
 use znn_gpu::constants::MIN_CHUNK_SIZE;
-use znn_gpu::decompress::decode_chunks;
-use znn_gpu::format::{huffman_table, Codec, Header, Index, HEADER_LEN, TRAILER_LEN};
+use znn_gpu::engine::Engine;
+use znn_gpu::format::{Codec, Coding, Header, Index, HEADER_LEN, TRAILER_LEN};
 use znn_gpu::huffman::decode::{decode_substreams, DecodeTables};
 use znn_gpu::huffman::encode::encode;
 use znn_gpu::huffman::{code_lengths, CodeTable};
@@ -128,7 +129,7 @@ pub fn archive_parse(data: &[u8]) {
     if r.u8() & 1 == 0 {
         let file = r.rest();
         let a = Archive::from_bytes(file);
-        let b = Archive::read(&mut Cursor::new(file));
+        let b = Archive::read(&file);
         match (&a, &b) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.header, b.header);
@@ -163,28 +164,29 @@ fn check_index(idx: &Index, bytes: &[u8], data_len: u64) {
         "index does not serialise back to its bytes"
     );
     let (mut orig, mut data) = (0u64, 0u64);
-    for (si, seg) in idx.segments.iter().enumerate() {
+    for (si, seg) in idx.segments().iter().enumerate() {
         assert_eq!(seg.offset, orig);
-        let chunks = &idx.chunks[seg.first_chunk..seg.first_chunk + seg.chunk_count];
+        let chunks = &idx.chunks()[seg.first_chunk..seg.first_chunk + seg.chunk_count];
         for c in chunks {
             assert_eq!(c.segment as usize, si);
             assert_eq!(c.orig_offset, orig);
             assert_eq!(c.data_offset, data);
-            assert!(c.orig_len > 0 && c.orig_len <= idx.chunk_size);
+            assert!(c.orig_len > 0 && c.orig_len <= idx.chunk_size());
             let n = c.orig_len as usize / seg.layout.elem_size();
             assert_eq!(n * seg.layout.elem_size(), c.orig_len as usize);
             let mut off = c.data_offset;
             for s in idx.chunk_streams(c) {
                 assert_eq!(s.data_offset, off);
                 off += s.comp_len as u64;
-                match s.codec {
-                    Codec::Raw => assert_eq!(s.comp_len as usize, n),
-                    Codec::Const => assert_eq!(s.comp_len, 0),
-                    Codec::Huffman => {
-                        let total: u64 = idx.stream_sub_lens(s, n).iter().map(|&l| l as u64).sum();
+                match s.coding {
+                    Coding::Raw => assert_eq!(s.comp_len as usize, n),
+                    Coding::Const { .. } => assert_eq!(s.comp_len, 0),
+                    Coding::Huffman { .. } => {
+                        let subs = idx.stream_sub_lens(s, n);
+                        let total: u64 = subs.iter().map(|&l| l as u64).sum();
                         assert!(total < s.comp_len as u64);
                     }
-                    Codec::Zstd => {}
+                    Coding::Zstd => {}
                 }
             }
             assert_eq!(off, c.data_offset + c.data_len);
@@ -193,15 +195,15 @@ fn check_index(idx: &Index, bytes: &[u8], data_len: u64) {
         }
         assert_eq!(orig, seg.offset + seg.len);
     }
-    assert_eq!(orig, idx.original_len);
+    assert_eq!(orig, idx.original_len());
     assert_eq!(data, data_len);
     assert_eq!(idx.data_len(), data_len);
     let wins = idx.windows(1 << 20);
     assert_eq!(
         wins.iter().map(|w| w.len()).sum::<usize>(),
-        idx.chunks.len()
+        idx.chunks().len()
     );
-    assert_eq!(idx.chunks_in(0, idx.original_len), 0..idx.chunks.len());
+    assert_eq!(idx.covering(0, idx.original_len()), 0..idx.chunks().len());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,7 +427,7 @@ fn forge_stream(
 
 /// Layout, chunk and sub-stream sizes, element count and a data alphabet, then per stream a codec
 /// recipe: a one-segment index and payload are forged around streams that are valid, damaged or
-/// invented, parsed with `Index::parse`, and decoded by `decode_chunks` (padded payload, parallel)
+/// invented, parsed with `Index::parse`, and decoded by the engine (padded payload, parallel)
 /// and `decode_chunk` (exact payload, one scratch). Both must agree; all-valid chunks must decode
 /// to the data they were made from.
 pub fn chunk_decode(data: &[u8]) {
@@ -477,14 +479,15 @@ pub fn chunk_decode(data: &[u8]) {
     let mut padded = payload.clone();
     padded.extend_from_slice(&[0; 8]);
     let mut out = vec![0u8; seg_len as usize];
-    let par = decode_chunks(&idx, 0..idx.chunks.len(), &padded, &mut out);
+    let all = 0..idx.chunks().len();
+    let par = Engine::over_data(&idx, &padded).and_then(|e| e.decode(all, &mut out));
     let mut scratch = DecodeScratch::default();
     let mut one = vec![0u8; seg_len as usize];
-    for (ci, c) in idx.chunks.iter().enumerate() {
+    for (ci, c) in idx.chunks().iter().enumerate() {
         let (o, d) = (c.orig_offset as usize, c.data_offset as usize);
         let exact = &payload[d..d + c.data_len as usize];
         let dst = &mut one[o..o + c.orig_len as usize];
-        let res = decode_chunk(&idx, ci, exact, &mut scratch, dst);
+        let res = decode_chunk(&idx, ci, exact, &mut scratch, None, dst);
         if all_valid[ci] {
             assert!(res.is_ok(), "valid chunk {ci} rejected: {:?}", res.err());
         }
@@ -496,7 +499,7 @@ pub fn chunk_decode(data: &[u8]) {
         Ok(()) => assert_eq!(out, expected),
         Err(_) => assert!(
             all_valid.iter().any(|v| !v),
-            "valid chunks rejected by decode_chunks"
+            "valid chunks rejected by the engine"
         ),
     }
 }
@@ -525,7 +528,7 @@ pub fn fix_hashes(f: &mut [u8]) -> Option<u64> {
     let data_len = (is - HEADER_LEN) as u64;
     if let Ok(idx) = Index::parse(&f[is..tl], header.chunk_size, original_len, data_len) {
         let mut h = Xxh3::new();
-        idx.chunks
+        idx.chunks()
             .iter()
             .for_each(|c| h.update(&c.checksum.to_le_bytes()));
         f[tl + 16..tl + 24].copy_from_slice(&h.digest().to_le_bytes());
@@ -603,6 +606,7 @@ pub fn roundtrip(data: &[u8]) {
         dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
         chunk_size: chunk_size(r.u8()),
         sub_symbols: sub_symbols(r.u8()),
+        base: None,
     };
     let input = match flags % 4 {
         1 => {

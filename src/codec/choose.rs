@@ -1,0 +1,141 @@
+//! The encoder's choice of codec per stream, by measured (or tightly estimated) size: raw unless a
+//! codec saves enough, const for one-valued streams, zstd where zeros dominate.
+
+#![forbid(unsafe_code)]
+
+use super::{huffman, raw, zstd, Encoded, EncodedStream};
+use crate::constants::{
+    HUFFMAN_MAX_RATIO, SAMPLE_RAW_RATIO, SAMPLE_STRIDE, ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
+};
+use crate::error::Result;
+use crate::huffman::{code_lengths, encoded_bits};
+
+fn histogram(s: &[u8]) -> [u64; 256] {
+    // Four tables so that runs of one symbol do not serialise on one counter.
+    let mut h = [[0u32; 256]; 4];
+    let mut quads = s.chunks_exact(4);
+    for q in &mut quads {
+        h[0][q[0] as usize] += 1;
+        h[1][q[1] as usize] += 1;
+        h[2][q[2] as usize] += 1;
+        h[3][q[3] as usize] += 1;
+    }
+    for &b in quads.remainder() {
+        h[0][b as usize] += 1;
+    }
+    let mut out = [0u64; 256];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h.iter().map(|t| t[i] as u64).sum();
+    }
+    out
+}
+
+/// True when zeros dominate the stream (the ZipNN rule for choosing zstd).
+fn zeros_dominate(s: &[u8], zeros: u64) -> bool {
+    let n = s.len() as f64;
+    if zeros as f64 > ZSTD_ZERO_FRACTION * n {
+        return true;
+    }
+    let min_run = (ZSTD_ZERO_RUN_FRACTION * n) as usize;
+    if (zeros as usize) <= min_run {
+        return false;
+    }
+    let mut run = 0usize;
+    for &b in s {
+        run = if b == 0 { run + 1 } else { 0 };
+        if run > min_run {
+            return true;
+        }
+    }
+    false
+}
+
+/// True when a 1-in-`SAMPLE_STRIDE` sample shows a stream that is clearly raw: many distinct
+/// values, few zeros, and a Huffman estimate above `SAMPLE_RAW_RATIO` of raw. Sign/mantissa streams
+/// of real weights are such; skipping their full histogram saves a third of compression time.
+fn clearly_raw(s: &[u8]) -> bool {
+    if s.len() < 16 * SAMPLE_STRIDE {
+        return false;
+    }
+    let mut h = [0u64; 256];
+    for &b in s.iter().step_by(SAMPLE_STRIDE) {
+        h[b as usize] += 1;
+    }
+    let m: u64 = h.iter().sum();
+    if h.iter().filter(|&&c| c > 0).count() < 2 || h[0] * 4 > m {
+        return false;
+    }
+    let lens = code_lengths(&h);
+    encoded_bits(&h, &lens) as f64 > SAMPLE_RAW_RATIO * 8.0 * m as f64
+}
+
+/// Picks and applies the codec of stream `s`; appends its payload to `out`.
+pub fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<EncodedStream> {
+    let n = s.len();
+    let start = out.len();
+    let raw_stream = |out: &mut Vec<u8>| {
+        raw::encode(s, out);
+        EncodedStream {
+            fields: Encoded::Raw,
+            comp_len: n as u32,
+        }
+    };
+    if clearly_raw(s) {
+        return Ok(raw_stream(out));
+    }
+    let hist = histogram(s);
+    if hist.iter().filter(|&&c| c > 0).count() <= 1 {
+        return Ok(EncodedStream {
+            fields: Encoded::Const(s.first().copied().unwrap_or(0)),
+            comp_len: 0,
+        });
+    }
+    let (huff_len, lens) = huffman::estimate(&hist, n, sub_symbols);
+    let huffman_pays = (huff_len as f64) < HUFFMAN_MAX_RATIO * n as f64;
+    let best = if huffman_pays { huff_len } else { n as u64 };
+    if zeros_dominate(s, hist[0]) {
+        let z = zstd::encode(s)?;
+        if (z.len() as u64) < best {
+            out.extend_from_slice(&z);
+            return Ok(EncodedStream {
+                fields: Encoded::Zstd,
+                comp_len: z.len() as u32,
+            });
+        }
+    }
+    if !huffman_pays {
+        return Ok(raw_stream(out));
+    }
+    let subs = huffman::encode(s, &lens, sub_symbols, out);
+    Ok(EncodedStream {
+        fields: Encoded::Huffman(subs),
+        comp_len: (out.len() - start) as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+
+    fn codec_of(s: &[u8]) -> Codec {
+        encode_stream(s, 4096, &mut Vec::new())
+            .unwrap()
+            .fields
+            .codec()
+    }
+
+    #[test]
+    fn each_kind_of_stream_gets_its_codec() {
+        let random: Vec<u8> = (0..65536u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
+        let skewed: Vec<u8> = (0..65536u32).map(|i| 120 + (i % 7 == 0) as u8).collect();
+        let zeros: Vec<u8> = (0..65536u32).map(|i| (i % 500 == 0) as u8 * 3).collect();
+        assert_eq!(codec_of(&random), Codec::Raw);
+        assert_eq!(codec_of(&skewed), Codec::Huffman);
+        assert_eq!(codec_of(&zeros), Codec::Zstd);
+        assert_eq!(codec_of(&[5; 1000]), Codec::Const);
+        assert_eq!(codec_of(&[]), Codec::Const);
+    }
+}

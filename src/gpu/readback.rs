@@ -1,0 +1,55 @@
+//! Waiting for the device and reading buffers back.
+
+use crate::error::{Error, Result};
+use std::sync::mpsc;
+
+/// Blocks until submission `s` is done.
+pub fn wait(device: &wgpu::Device, s: wgpu::SubmissionIndex) -> Result<()> {
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(s),
+            timeout: None,
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
+}
+
+/// Maps `slice` for reading once submission `s` is done.
+pub fn map_view(
+    device: &wgpu::Device,
+    slice: &wgpu::BufferSlice<'_>,
+    s: wgpu::SubmissionIndex,
+) -> Result<wgpu::BufferView> {
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    wait(device, s)?;
+    let r = match rx.try_recv() {
+        Ok(r) => r,
+        Err(_) => {
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+            rx.try_recv()
+                .map_err(|_| Error::Gpu("buffer map never completed".into()))?
+        }
+    };
+    r.map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))?;
+    slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("mapping a buffer: {e}")))
+}
+
+/// The first `len` bytes of `buf`, copied out once submission `s` is done.
+pub fn map_read(
+    device: &wgpu::Device,
+    buf: &wgpu::Buffer,
+    len: u64,
+    s: wgpu::SubmissionIndex,
+) -> Result<Vec<u8>> {
+    let slice = buf.slice(..len);
+    let v = map_view(device, &slice, s).map(|view| view.to_vec());
+    buf.unmap();
+    v
+}

@@ -1,0 +1,64 @@
+//! Kernel timing for the bench: GPU timestamps around each window's compute pass when the device
+//! has `TIMESTAMP_QUERY`, else wall time around submit and wait.
+
+use super::readback::map_read;
+use crate::error::Result;
+use std::time::Duration;
+
+/// Kernel timing of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KernelTime {
+    pub total: Duration,
+    pub timestamps: bool,
+}
+
+/// A query set of two timestamps and the buffers to read them.
+pub(super) struct Timestamps {
+    pub set: wgpu::QuerySet,
+    pub resolve: wgpu::Buffer,
+    pub read: wgpu::Buffer,
+}
+
+impl Timestamps {
+    /// `None` when the device was created without `TIMESTAMP_QUERY`.
+    pub fn new(device: &wgpu::Device) -> Option<Timestamps> {
+        device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timestamps {
+                set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("decode time"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                read: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps read"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+            })
+    }
+
+    /// The pass's time, once submission `s` (which resolved the queries) is done.
+    pub fn elapsed(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        s: wgpu::SubmissionIndex,
+    ) -> Result<Duration> {
+        let b = map_read(device, &self.read, 16, s)?;
+        let v: [u64; 2] = [
+            u64::from_le_bytes(b[..8].try_into().unwrap()),
+            u64::from_le_bytes(b[8..16].try_into().unwrap()),
+        ];
+        let ns = v[1].saturating_sub(v[0]) as f64 * queue.get_timestamp_period() as f64;
+        Ok(Duration::from_nanos(ns as u64))
+    }
+}
