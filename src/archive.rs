@@ -1,5 +1,7 @@
 //! Opening a `.znn` file: header, trailer and index, read and validated before any data is touched.
 
+#![forbid(unsafe_code)]
+
 use crate::delta::Base;
 use crate::error::{Error, Result};
 use crate::format::{Header, Index, Trailer, HEADER_LEN, TRAILER_LEN};

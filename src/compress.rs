@@ -1,6 +1,8 @@
 //! Compression: original bytes -> segments -> chunks (in parallel) -> `.znn`, streaming through the
 //! input in windows of chunks so that memory does not grow with the file.
 
+#![forbid(unsafe_code)]
+
 use crate::chunk::{encode_chunk, EncodeScratch, EncodedChunk};
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
 use crate::delta::{self, Base};

@@ -108,3 +108,17 @@ pub const READAHEAD_BYTES: u64 = 8 * 1024 * 1024;
 /// file, issue 12), while 2 to 16 cores decode 256 MiB in roughly 10 to 100 ms, so a GPU's fixed
 /// start-up can only pay for itself beyond this size.
 pub const GPU_AUTO_MIN_BYTES: u64 = 256 * 1024 * 1024;
+
+// Invariants the decoders rely on; a change that breaks one fails the build.
+// The CPU Huffman loop takes 5 lookups from one 64-bit refill after a shift of up to 7 bits.
+const _: () = assert!(5 * TABLE_LOG <= 57);
+// Sub-stream sizes are powers of two that the GPU's 4-symbols-per-word output keeps word-aligned.
+const _: () = assert!(MIN_SUB_SYMBOLS.is_power_of_two() && MIN_SUB_SYMBOLS % 4 == 0);
+const _: () = assert!(MAX_SUB_SYMBOLS.is_power_of_two() && DEFAULT_SUB_SYMBOLS >= MIN_SUB_SYMBOLS);
+// Chunk sizes are multiples of every element size (8 bytes at most).
+const _: () = assert!(MIN_CHUNK_SIZE % 8 == 0 && MAX_CHUNK_SIZE % 8 == 0);
+const _: () = assert!(DEFAULT_CHUNK_SIZE % 8 == 0 && DEFAULT_CHUNK_SIZE >= MIN_CHUNK_SIZE);
+// One GPU table (two 16-bit entries per word) is the 2^TABLE_LOG entries of the CPU's.
+const _: () = assert!(GPU_TABLE_WORDS * 2 == TABLE_SIZE);
+// Read-ahead stays well inside the default cache, so decoded-ahead chunks survive until read.
+const _: () = assert!(READAHEAD_BYTES * 4 <= READER_CACHE_BYTES);

@@ -2,6 +2,8 @@
 //! uses a GPU only when a hardware adapter exists and the job is large enough to gain from it, and
 //! how adapters are probed.
 
+#![forbid(unsafe_code)]
+
 use crate::archive::Archive;
 use crate::constants::GPU_AUTO_MIN_BYTES;
 use crate::decompress::{decompress_archive_to, DecompressOptions};

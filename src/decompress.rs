@@ -1,6 +1,8 @@
 //! Decompression on the CPU: chunks decode independently in parallel (rayon) from the chunk map
 //! ([`crate::engine`]), file to file in windows so that memory does not grow with the file.
 
+#![forbid(unsafe_code)]
+
 use crate::archive::Archive;
 use crate::constants::WINDOW_BYTES;
 use crate::delta::Base;

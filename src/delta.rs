@@ -3,6 +3,8 @@
 //! exponent and high-mantissa streams. safetensors tensors are matched by name, dtype and shape,
 //! not by position, so added, removed or reordered tensors still work.
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::format::{BaseRef, Planned, Skeleton};
 use crate::layout::Layout;

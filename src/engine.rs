@@ -6,6 +6,8 @@
 //! Each chunk task reads its own payload (and base bytes) with a positioned read, so reading and
 //! decoding overlap across the pool's threads with no window-wide buffer and no serial read step.
 
+#![forbid(unsafe_code)]
+
 use crate::archive::Archive;
 use crate::chunk::{decode_chunk, DecodeScratch};
 use crate::constants::DECODE_PADDING;

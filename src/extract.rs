@@ -18,6 +18,8 @@
 //! range is at most `original_len` bytes and every allocation is bounded by the range, a window,
 //! or the header (at most 100 MB, and never more than the original).
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::format::Index;
 use crate::reader::Reader;

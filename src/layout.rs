@@ -2,6 +2,8 @@
 //! The stream definitions are normative (FORMAT.md, "Layouts"); the GPU transposition kernel
 //! (`shaders/merge.wgsl`) implements the same merge.
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 
 /// How a segment's elements are grouped into streams. The discriminant is the on-disk id.

@@ -1,6 +1,8 @@
 //! safetensors recognition: the header becomes a byte segment and each run of tensor data gets the
 //! layout of its dtype. Nothing from the header is trusted: offsets are checked against the file.
 
+#![forbid(unsafe_code)]
+
 use crate::layout::Layout;
 use std::collections::BTreeMap;
 

@@ -4,6 +4,8 @@
 //! Every decoder (CPU windows, the [`crate::reader::Reader`], the GPU host side) and the base of a
 //! delta read through a [`ByteSource`], so one trait is the only way bytes enter a decode.
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::path::Path;

@@ -253,6 +253,22 @@ fn regenerate_fuzz_seeds() {
     st_seed.resize(4 + 32, 0);
     st_seed.extend_from_slice(&bf16[..8192]);
     seeds.push(("roundtrip", "harness-st".into(), st_seed));
+    // No output leak: flags (bit 0: the body is a .znn to decode as it is), two range cuts, then
+    // a fresh file's dtype, chunk size, sub size and data, or the .znn.
+    let leak = |flags: u8, tail: &[u8]| cat(&[&[flags, 0x10, 0x27, 0x00, 0x03], tail]);
+    let fresh = |dtype: Layout, sub: u8, body: &[u8]| cat(&[&[dtype.id(), CS_4096, sub], body]);
+    seeds.push((
+        "no_output_leak",
+        "fresh-golden".into(),
+        leak(0, &fresh(Layout::Bf16, 0, &golden_bin)),
+    ));
+    seeds.push((
+        "no_output_leak",
+        "fresh-fp32".into(),
+        leak(0, &fresh(Layout::Fp32, 0, &f32s[..12288])),
+    ));
+    seeds.push(("no_output_leak", "znn-golden".into(), leak(1, &golden)));
+    seeds.push(("no_output_leak", "znn-bf16".into(), leak(1, &znns[2].1)));
 
     // Generated seeds are replaced; `found-*` inputs (kept from fuzzing runs) stay.
     let root = crate_root().join("fuzz/seeds");

@@ -7,6 +7,8 @@
 //! that fails leaves no output of its own (outputs are atomic), the others are finished, and every
 //! failure is reported.
 
+#![forbid(unsafe_code)]
+
 mod inplace;
 mod summary;
 mod view;

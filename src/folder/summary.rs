@@ -45,7 +45,7 @@ impl Summary {
     pub fn sum(&self, kind: Option<Kind>) -> Sum {
         self.rows
             .iter()
-            .filter(|r| kind.map_or(true, |k| r.kind == k))
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
             .fold(Sum::default(), |s, r| Sum {
                 original: s.original + r.original,
                 compressed: s.compressed + r.size,

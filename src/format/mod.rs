@@ -1,6 +1,8 @@
 //! The `.znn` container (normative description: FORMAT.md): header, trailer and the index, which
 //! holds the segment table and the chunk metadata map that both decoders (CPU and GPU) read.
 
+#![forbid(unsafe_code)]
+
 mod header;
 mod index;
 mod parse;

@@ -4,6 +4,8 @@
 //! CPU decoder. The single-symbol lookup table made by [`build::single_table`] is also what the
 //! WGSL decoder reads, so both decoders derive codes from one place.
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod decode;
 pub mod encode;

@@ -24,6 +24,8 @@
 //! - A chunk that fails its checksum is an error for every read that touches it, never wrong
 //!   bytes.
 
+#![forbid(unsafe_code)]
+
 mod cache;
 
 pub use cache::ChunkCache;

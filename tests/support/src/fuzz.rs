@@ -20,18 +20,19 @@ use znn_gpu::huffman::decode::{decode_substreams, DecodeTables};
 use znn_gpu::huffman::encode::encode;
 use znn_gpu::huffman::{code_lengths, CodeTable};
 use znn_gpu::{compress_bytes, compress_stream, decompress_bytes, decompress_stream};
-use znn_gpu::{Archive, CompressOptions, Layout};
+use znn_gpu::{Archive, CompressOptions, Layout, Reader, ReaderOptions};
 
 /// A target's body: panics only on a broken promise of the library.
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: `fuzz/fuzz_targets/<name>.rs` and `fuzz/seeds/<name>/`.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("archive_parse", archive_parse),
     ("huffman_decode", huffman_decode),
     ("chunk_decode", chunk_decode),
     ("decompress", decompress),
     ("roundtrip", roundtrip),
+    ("no_output_leak", no_output_leak),
 ];
 
 /// Largest original length a forged file may declare for the whole-file decoders: a few bytes of
@@ -634,5 +635,109 @@ pub fn roundtrip(data: &[u8]) {
         )
         .expect("compress_stream");
         assert!(streamed == z, "compress_stream and compress_bytes differ");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// no_output_leak
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes `f` (whole) with the engine into `out` pre-filled with `fill`.
+fn engine_into(a: &Archive, f: &[u8], fill: u8) -> znn_gpu::Result<Vec<u8>> {
+    let mut out = vec![fill; a.original_len() as usize];
+    let all = 0..a.index.chunks().len();
+    Engine::new(a, &f, None)?.decode(all, &mut out)?;
+    Ok(out)
+}
+
+/// Reads `[s, e)` with a reader's `decode_into` into a buffer pre-filled with `fill`, and with
+/// `read_at` (through its cache).
+fn reader_into(r: &Reader, s: u64, e: u64, fill: u8) -> znn_gpu::Result<(Vec<u8>, Vec<u8>)> {
+    let mut out = vec![fill; (e - s) as usize];
+    r.decode_into(s, &mut out)?;
+    let mut via_cache = vec![fill; (e - s) as usize];
+    let n = r.read_at(s, &mut via_cache)?;
+    assert_eq!(
+        n as u64,
+        e - s,
+        "read_at returns the whole in-range request"
+    );
+    Ok((out, via_cache))
+}
+
+/// lz4_flex's no-output-leak check: output must not depend on what the buffer held before. A
+/// recipe byte picks the input: a fresh `.znn` of the data (as in `roundtrip`), or the data itself
+/// as a `.znn` with its hashes fixed (hostile). The CPU engine and the reader decode into buffers
+/// pre-filled with 0xFF and with 0x00 (whole file and a sub-range): both must fail, or both give the
+/// same bytes (for a fresh file, the original).
+pub fn no_output_leak(data: &[u8]) {
+    let mut r = Bytes::new(data);
+    let flags = r.u8();
+    let (cut_a, cut_b) = (r.u16() as u64, r.u16() as u64);
+    let (f, orig) = if flags & 1 == 0 {
+        let opts = CompressOptions {
+            dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
+            chunk_size: chunk_size(r.u8()),
+            sub_symbols: sub_symbols(r.u8()),
+            base: None,
+        };
+        let input = match flags % 4 {
+            2 => {
+                let (len, seed) = (r.u16() as usize * 4, r.u64());
+                skewed(r.rest(), len, seed)
+            }
+            _ => r.rest().to_vec(),
+        };
+        (
+            compress_bytes(&input, &opts).expect("compress_bytes"),
+            Some(input),
+        )
+    } else {
+        let mut f = r.rest().to_vec();
+        if fix_hashes(&mut f).is_none_or(|l| l > MAX_DECLARED_OUTPUT) {
+            return;
+        }
+        (f, None)
+    };
+    let Ok(a) = Archive::from_bytes(&f) else {
+        assert!(orig.is_none(), "a fresh file must parse");
+        return;
+    };
+    match (engine_into(&a, &f, 0xFF), engine_into(&a, &f, 0x00)) {
+        (Ok(x), Ok(y)) => {
+            assert!(x == y, "engine output depends on the buffer's old contents");
+            if let Some(o) = &orig {
+                assert!(x == *o, "engine output differs from the original");
+            }
+        }
+        (Err(_), Err(_)) => assert!(orig.is_none(), "a fresh file must decode"),
+        (x, y) => panic!("fills disagree: {:?} vs {:?}", x.err(), y.err()),
+    }
+    let len = a.original_len();
+    let opts = ReaderOptions {
+        // Smaller than one chunk: every read goes through eviction.
+        cache_bytes: Some(4096),
+        ..Default::default()
+    };
+    let rd = Reader::from_bytes(f.clone(), &opts).expect("the archive parsed above");
+    let (s, e) = {
+        let (x, y) = (cut_a % (len + 1), cut_b % (len + 1));
+        (x.min(y), x.max(y))
+    };
+    for (s, e) in [(0, len), (s, e)] {
+        match (reader_into(&rd, s, e, 0xFF), reader_into(&rd, s, e, 0x00)) {
+            (Ok(x), Ok(y)) => {
+                assert!(x == y, "reader output depends on the buffer's old contents");
+                assert!(x.0 == x.1, "decode_into and read_at differ");
+                if let Some(o) = &orig {
+                    assert!(
+                        x.0 == o[s as usize..e as usize],
+                        "reader differs from the original"
+                    );
+                }
+            }
+            (Err(_), Err(_)) => assert!(orig.is_none(), "a fresh file must read"),
+            (x, y) => panic!("fills disagree: {:?} vs {:?}", x.err(), y.err()),
+        }
     }
 }

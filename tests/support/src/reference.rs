@@ -127,7 +127,7 @@ pub fn ref_parse_index_version(
         segments.push((layout, len));
         seg_base.push(if flags == 1 {
             let off = r.u64()?;
-            if off.checked_add(len).map_or(true, |e| e > base.unwrap().0) {
+            if off.checked_add(len).is_none_or(|e| e > base.unwrap().0) {
                 return Err("delta past the base".into());
             }
             Some(off)
