@@ -195,13 +195,11 @@ impl Reader {
             vec![self.chunk(chunks.start)?]
         };
         for (ci, data) in chunks.clone().zip(&got) {
-            let c = &idx.chunks()[ci];
-            let (lo, hi) = (
-                offset.max(c.orig_offset),
-                end.min(c.orig_offset + c.orig_len as u64),
-            );
-            buf[(lo - offset) as usize..(hi - offset) as usize].copy_from_slice(
-                &data[(lo - c.orig_offset) as usize..(hi - c.orig_offset) as usize],
+            copy_overlap(
+                &idx.chunks()[ci],
+                data,
+                offset,
+                &mut buf[..(end - offset) as usize],
             );
         }
         let last = self.0.last_end.swap(end, Ordering::Relaxed);
@@ -269,15 +267,7 @@ impl Reader {
         let last = (chunks.end - !inside(chunks.end - 1) as usize).max(first);
         // Edge chunks through the cache (a neighbouring range will want the rest of them).
         for ci in chunks.clone().filter(|&ci| ci < first || ci >= last) {
-            let data = self.chunk(ci)?;
-            let c = &idx.chunks()[ci];
-            let (lo, hi) = (
-                offset.max(c.orig_offset),
-                end.min(c.orig_offset + c.orig_len as u64),
-            );
-            out[(lo - offset) as usize..(hi - offset) as usize].copy_from_slice(
-                &data[(lo - c.orig_offset) as usize..(hi - c.orig_offset) as usize],
-            );
+            copy_overlap(&idx.chunks()[ci], &self.chunk(ci)?, offset, out);
         }
         if first < last {
             let span = idx.span(first..last);
@@ -363,6 +353,18 @@ pub(crate) fn header_via(
         head.extend_from_slice(&rest);
     }
     Ok(safetensors::parse(&head, len))
+}
+
+/// Copies the bytes chunk `c` (decoded: `data`) shares with `out`, which holds original bytes
+/// `offset .. offset + out.len()`.
+fn copy_overlap(c: &crate::format::ChunkRec, data: &[u8], offset: u64, out: &mut [u8]) {
+    let end = offset + out.len() as u64;
+    let (lo, hi) = (
+        offset.max(c.orig_offset),
+        end.min(c.orig_offset + c.orig_len as u64),
+    );
+    out[(lo - offset) as usize..(hi - offset) as usize]
+        .copy_from_slice(&data[(lo - c.orig_offset) as usize..(hi - c.orig_offset) as usize]);
 }
 
 /// `InvalidArgument` unless `start <= end <= len`.

@@ -597,18 +597,23 @@ fn safetensors_around(r: &mut Bytes, body: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Layout, chunk size and sub-stream size from three recipe bytes.
+fn recipe_opts(r: &mut Bytes) -> CompressOptions {
+    CompressOptions {
+        dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
+        chunk_size: chunk_size(r.u8()),
+        sub_symbols: sub_symbols(r.u8()),
+        base: None,
+    }
+}
+
 /// Flags, layout, chunk size, sub-stream size, then the data: used as is, grown into a long skewed
 /// stream from its bytes, or wrapped in a safetensors header. `compress_bytes` then
 /// `decompress_bytes` must give the data back, and `compress_stream` the same file.
 pub fn roundtrip(data: &[u8]) {
     let mut r = Bytes::new(data);
     let flags = r.u8();
-    let opts = CompressOptions {
-        dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
-        chunk_size: chunk_size(r.u8()),
-        sub_symbols: sub_symbols(r.u8()),
-        base: None,
-    };
+    let opts = recipe_opts(&mut r);
     let input = match flags % 4 {
         1 => {
             let (len, seed) = (r.u16() as usize * 4, r.u64());
@@ -675,12 +680,7 @@ pub fn no_output_leak(data: &[u8]) {
     let flags = r.u8();
     let (cut_a, cut_b) = (r.u16() as u64, r.u16() as u64);
     let (f, orig) = if flags & 1 == 0 {
-        let opts = CompressOptions {
-            dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
-            chunk_size: chunk_size(r.u8()),
-            sub_symbols: sub_symbols(r.u8()),
-            base: None,
-        };
+        let opts = recipe_opts(&mut r);
         let input = match flags % 4 {
             2 => {
                 let (len, seed) = (r.u16() as usize * 4, r.u64());
