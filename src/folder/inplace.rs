@@ -99,7 +99,7 @@ pub fn plan(entries: &[Entry], dir: Direction, force: bool) -> Result<(Vec<Repla
     }
     if !problems.is_empty() {
         return Err(Error::invalid(format!(
-            "--in-place cannot replace:\n  {}",
+            "replacing in place is not possible for:\n  {}",
             problems.join("\n  ")
         )));
     }
@@ -111,8 +111,9 @@ pub fn plan(entries: &[Entry], dir: Direction, force: bool) -> Result<(Vec<Repla
 /// cannot be replaced in place.
 fn hf_blob(link: &Path) -> std::result::Result<PathBuf, String> {
     let shown = link.display();
-    let not_hf =
-        || format!("{shown}: a symlink that is not a Hugging Face cache link into blobs/ (use -o)");
+    let not_hf = || {
+        format!("{shown}: a symlink that is not a Hugging Face cache link into blobs/ (write to another folder instead)")
+    };
     let blob = link.canonicalize().map_err(|e| format!("{shown}: {e}"))?;
     let blobs = blob.parent().ok_or_else(not_hf)?;
     let repo = blobs.parent().ok_or_else(not_hf)?;
@@ -182,7 +183,7 @@ fn reuse(r: &Replace, new: &Path, s: &Steps) -> Result<bool> {
     };
     if !same && !s.force {
         return Err(Error::invalid(format!(
-            "{} exists and does not hold the content of {} (use -f to replace it)",
+            "{} exists and does not hold the content of {} (replace it only by forcing)",
             new.display(),
             r.src.display()
         )));

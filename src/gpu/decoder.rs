@@ -10,9 +10,10 @@ use super::shader_consts::{ERR_BAD_CODE, ERR_DESCRIPTOR, ERR_LENGTH, ERR_MERGE, 
 use super::timing::{KernelTime, Timestamps};
 use crate::archive::Archive;
 use crate::constants::GPU_HUFF_WG;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::Index;
-use crate::source::{read_span, ByteSource};
+use crate::source::ByteSource;
 use rayon::prelude::*;
 use std::io::Write;
 use std::ops::Range;
@@ -29,38 +30,6 @@ pub struct TensorEntry {
     /// Byte offset in the decoded output (safetensors header included).
     pub offset: u64,
     pub len: u64,
-}
-
-/// Where window payloads come from: a source and where its data region starts.
-#[derive(Clone, Copy)]
-pub(super) struct Data<'a> {
-    pub src: &'a dyn ByteSource,
-    pub start: u64,
-}
-
-impl<'a> Data<'a> {
-    /// A whole `.znn` file.
-    pub fn file(src: &'a dyn ByteSource) -> Data<'a> {
-        Data {
-            src,
-            start: Archive::DATA_START,
-        }
-    }
-    /// The data region alone.
-    pub fn region(src: &'a dyn ByteSource) -> Data<'a> {
-        Data { src, start: 0 }
-    }
-    fn get<'b>(&self, offset: u64, len: u64, buf: &'b mut Vec<u8>) -> Result<&'b [u8]>
-    where
-        'a: 'b,
-    {
-        read_span(self.src, self.start + offset, len as usize, buf).map_err(|e| match e.kind() {
-            crate::ErrorKind::Truncated => {
-                Error::truncated("data region shorter than the chunk map")
-            }
-            _ => e,
-        })
-    }
 }
 
 /// A file decoded into device memory.
@@ -201,19 +170,21 @@ impl GpuDecoder {
     /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
     /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
     pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
-        self.decode_new_buffer(&archive.index, Data::region(&data))
+        self.decode_new_buffer(Engine::over_data(&archive.index, &data)?)
     }
 
     /// [`GpuDecoder::decode_to_buffer`] from a whole `.znn` in `src` (a file, say): reads the
     /// metadata, then each window's payload (memory on the host: one window's payload).
     pub fn decode_file_to_buffer(&mut self, src: &dyn ByteSource) -> Result<(Archive, GpuOutput)> {
         let a = Archive::read(src)?;
-        let out = self.decode_new_buffer(&a.index, Data::file(src))?;
+        let out =
+            self.decode_new_buffer(Engine::over_data_at(&a.index, src, Archive::DATA_START)?)?;
         Ok((a, out))
     }
 
-    fn decode_new_buffer(&mut self, idx: &Index, data: Data) -> Result<GpuOutput> {
-        let tensors = tensor_table(idx, data)?;
+    fn decode_new_buffer(&mut self, data: Engine) -> Result<GpuOutput> {
+        let idx = data.index();
+        let tensors = tensor_table(&data)?;
         let buffer = self.output_buffer(idx.original_len())?;
         self.run(idx, data, Sink::Device(&buffer, 0), false, None)?;
         Ok(GpuOutput {
@@ -261,7 +232,7 @@ impl GpuDecoder {
         };
         self.run(
             idx,
-            Data::region(&data),
+            Engine::over_data(idx, &data)?,
             Sink::Host(&mut push),
             verify,
             None,
@@ -284,7 +255,7 @@ impl GpuDecoder {
         let mut write = |b: &[u8]| w.write_all(b).map_err(|e| Error::io("writing output", e));
         self.run(
             &a.index,
-            Data::file(src),
+            Engine::over_data_at(&a.index, src, Archive::DATA_START)?,
             Sink::Host(&mut write),
             true,
             None,
@@ -303,7 +274,7 @@ impl GpuDecoder {
         };
         self.run(
             &archive.index,
-            Data::region(&data),
+            Engine::over_data(&archive.index, &data)?,
             Sink::Device(&buffer, 0),
             false,
             Some(&mut t),
@@ -314,7 +285,7 @@ impl GpuDecoder {
     fn run(
         &mut self,
         idx: &Index,
-        data: Data,
+        data: Engine,
         sink: Sink,
         verify: bool,
         timing: Option<&mut KernelTime>,
@@ -327,7 +298,7 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         chunks: Range<usize>,
-        data: Data,
+        data: Engine,
         mut sink: Sink,
         verify: bool,
         mut timing: Option<&mut KernelTime>,
@@ -374,7 +345,7 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         range: Range<usize>,
-        src: Data,
+        src: Engine,
         sink: &Sink,
         lim: &WindowLimits,
         s: usize,
@@ -392,7 +363,7 @@ impl GpuDecoder {
         &mut self,
         idx: &Index,
         range: Range<usize>,
-        src: Data,
+        src: Engine,
         span: &crate::format::Span,
         payload: &mut Vec<u8>,
         sink: &Sink,
@@ -400,7 +371,7 @@ impl GpuDecoder {
         s: usize,
         timing: Option<&mut KernelTime>,
     ) -> Result<Pending> {
-        let data = src.get(span.data.start, span.data_len() as u64, payload)?;
+        let data = src.payload(range.clone(), payload)?;
         let orig_start = span.orig.start;
         let out_base = match sink {
             Sink::Device(..) => orig_start / lim.offset_align * lim.offset_align,
@@ -629,8 +600,8 @@ fn params(w: &Window, max_dim: u32) -> Result<Params> {
 
 /// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
 /// small and needed on the host anyway). Empty when the original is not a safetensors file.
-fn tensor_table(idx: &Index, data: Data) -> Result<Vec<TensorEntry>> {
-    let engine = crate::engine::Engine::over_data_at(idx, data.src, data.start)?;
+fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
+    let idx = engine.index();
     let Some(h) = crate::reader::header_via(idx, &mut |s, e| engine.read_range(s, e))? else {
         return Ok(Vec::new());
     };

@@ -85,6 +85,7 @@ mod readback;
 mod ring;
 pub mod shader_consts;
 mod timing;
+mod upload;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decoder::{GpuDecoder, GpuOutput, TensorEntry};

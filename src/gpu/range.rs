@@ -8,8 +8,9 @@
 //! sizes, which a tensor need not have (an odd-length `U8` tensor, a range at any byte), so none is
 //! made: bind `buffer` at `offset` when it is aligned, or index from `offset` in a shader.
 
-use super::decoder::{Data, GpuDecoder, Sink};
+use super::decoder::{GpuDecoder, Sink};
 use crate::archive::Archive;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::reader::{check_range, RangeStats};
 use crate::source::ByteSource;
@@ -61,7 +62,7 @@ impl GpuDecoder {
         self.run_chunks(
             idx,
             chunks.clone(),
-            Data::file(src),
+            Engine::over_data_at(idx, src, Archive::DATA_START)?,
             Sink::Device(&buffer, base),
             false,
             None,
@@ -112,7 +113,7 @@ impl GpuDecoder {
         self.run_chunks(
             idx,
             chunks.clone(),
-            Data::file(src),
+            Engine::over_data_at(idx, src, Archive::DATA_START)?,
             Sink::Host(&mut write),
             true,
             None,
