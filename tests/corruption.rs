@@ -14,6 +14,10 @@ use znn_test_support::hostile;
 
 use common::*;
 use hostile::*;
+
+// Allocations over `ALLOC_CAP` fail, and `largest_alloc` sees every allocation of this binary.
+#[global_allocator]
+static GLOBAL: CappedAlloc = CappedAlloc;
 use std::io::Cursor;
 use znn_gpu::format::Codec;
 use znn_gpu::{decompress_bytes, decompress_stream, Archive, Error};

@@ -8,6 +8,10 @@ use znn_test_support::hostile;
 
 use common::*;
 use hostile::*;
+
+// Allocations over `ALLOC_CAP` fail, and `largest_alloc` sees every allocation of this binary.
+#[global_allocator]
+static GLOBAL: CappedAlloc = CappedAlloc;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};

@@ -54,10 +54,9 @@ unsafe impl GlobalAlloc for CappedAlloc {
     }
 }
 
-#[global_allocator]
-pub static GLOBAL: CappedAlloc = CappedAlloc;
-
 /// Runs `f` and returns its value with the largest allocation this thread requested meanwhile.
+/// Only in a binary whose global allocator is [`CappedAlloc`] (`#[global_allocator] static A:
+/// CappedAlloc = CappedAlloc;`): a library cannot choose its users' allocator.
 pub fn largest_alloc<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LARGEST.with(|l| l.set(0));
     let v = f();
