@@ -1,6 +1,9 @@
-#!/bin/bash
-# usage: layers.sh REV
-rev=$1
+#!/usr/bin/env bash
+# Lines of code per layer of the pipeline at git revision REV (default HEAD): how the foundation
+# refactor's figures (issue 9 note) are counted.
+# usage: scripts/layers.sh [REV]
+set -euo pipefail
+rev=${1:-HEAD}
 cnt() { local n=0; for p in "$@"; do for f in $(git ls-tree -r --name-only $rev -- $p 2>/dev/null); do n=$((n + $(git show $rev:$f | wc -l))); done; done; echo $n; }
 echo "format+archive: $(cnt src/format src/archive.rs)"
 echo "layout+safetensors: $(cnt src/layout.rs src/safetensors.rs)"
