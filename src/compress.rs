@@ -280,3 +280,44 @@ pub fn compress_stream<R: Read, W: Write + Send>(
     }
     Ok(compress_to(Input::Reader(r, head), len, w, opts, progress)?.1)
 }
+
+/// Compresses the concatenation of `parts` (a file given as pieces of memory: a safetensors
+/// header and each tensor's bytes, say) to `w`, without joining them: windows are filled from the
+/// parts in order, as [`compress_stream`] fills them from a reader.
+pub fn compress_parts<W: Write + Send>(
+    parts: &[&[u8]],
+    w: W,
+    opts: &CompressOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CompressStats> {
+    let len = parts.iter().map(|p| p.len() as u64).sum();
+    let mut r = Concat { parts, at: 0 };
+    compress_stream(&mut r, len, w, opts, progress)
+}
+
+/// A reader over slices, one after the other.
+struct Concat<'a> {
+    parts: &'a [&'a [u8]],
+    /// Bytes of `parts[0]` read already.
+    at: usize,
+}
+
+impl Read for Concat<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let Some((first, rest)) = self.parts.split_first() else {
+                break;
+            };
+            let k = (first.len() - self.at).min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&first[self.at..self.at + k]);
+            n += k;
+            self.at += k;
+            if self.at == first.len() {
+                self.parts = rest;
+                self.at = 0;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -45,7 +45,9 @@ pub mod safetensors;
 pub mod source;
 
 pub use archive::Archive;
-pub use compress::{compress_bytes, compress_stream, CompressOptions, CompressStats};
+pub use compress::{
+    compress_bytes, compress_parts, compress_stream, CompressOptions, CompressStats,
+};
 pub use decoder::{Decoder, Device};
 pub use decompress::{decompress_bytes, decompress_stream, decompress_to, DecompressOptions};
 pub use delta::Base;

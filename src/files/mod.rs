@@ -10,6 +10,6 @@ pub use atomic::{parent, set_temp_hook, sync_dir, Output, TempHook, OWN_PREFIX};
 pub use input::{open_input, Input};
 pub use naming::{is_znn_name, strip_znn, znn_name};
 pub use ops::{
-    compress_file, decoded_hash, decompress_file, file_hash, open_base, open_znn, Done,
-    FileOptions, Hashing,
+    compress_file, compress_parts, decoded_hash, decompress_file, file_hash, open_base, open_znn,
+    Done, FileOptions, Hashing,
 };

@@ -75,6 +75,36 @@ pub fn compress_file(
     })
 }
 
+/// Compresses the concatenation of `parts` (pieces of memory in order, e.g. a
+/// [`crate::safetensors::Serialized`] file) to `output`, atomically, with no intermediate file.
+/// `f.hash` hashes the original bytes as they are read.
+pub fn compress_parts(
+    parts: &[&[u8]],
+    output: &Path,
+    opts: &CompressOptions,
+    f: &FileOptions,
+) -> Result<Done> {
+    let mut out = Output::create(output, f.force, None)?;
+    let base = f.base.map(open_base).transpose()?;
+    let opts = CompressOptions {
+        base: base.map(std::sync::Arc::new),
+        ..opts.clone()
+    };
+    let hash = f.hash.then(|| {
+        let mut h = Xxh3::new();
+        parts.iter().for_each(|p| h.update(p));
+        h.digest()
+    });
+    let stats = crate::compress::compress_parts(parts, out.writer(), &opts, &mut f.advance())?;
+    out.commit()?;
+    Ok(Done {
+        original: stats.original_len,
+        compressed: stats.compressed_len,
+        hash: hash.unwrap_or(0),
+        ran: None,
+    })
+}
+
 /// Decompresses `input` to `output` on `decoder` (deltas on the CPU), every chunk verified.
 pub fn decompress_file(
     input: &Path,

@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod inplace;
+mod model;
 mod summary;
 mod view;
 mod walk;
 
+pub use model::{snapshot, ModelFiles, Shard};
 pub use summary::{summarize, FileRow, Sum, Summary};
 pub use view::{FolderView, Node, NodeKind};
 pub use walk::{classify, single, walk, Entry, Kind};

@@ -323,6 +323,17 @@ impl Reader {
         Ok(self.0.header.get_or_init(|| h).as_ref())
     }
 
+    /// The safetensors table of the original, checked as the safetensors package checks it before
+    /// handing out tensors ([`Header::validate`]): what a loader (Python's `safe_open`) reads
+    /// tensors by. `InvalidArgument` when the original is not a safetensors file.
+    pub fn table(&self) -> Result<&Header> {
+        let h = self
+            .tensors()?
+            .ok_or_else(|| Error::invalid("the original of this .znn is not a safetensors file"))?;
+        h.validate(self.len())?;
+        Ok(h)
+    }
+
     fn read_header(&self) -> Result<Option<Header>> {
         header_via(&self.0.archive.index, &mut |s, e| self.read_range(s, e))
     }

@@ -1,7 +1,15 @@
-//! safetensors recognition: the header becomes a byte segment and each run of tensor data gets the
-//! layout of its dtype. Nothing from the header is trusted: offsets are checked against the file.
+//! safetensors: recognition for compression (the header becomes a byte segment and each run of
+//! tensor data gets the layout of its dtype; nothing from the header is trusted, offsets are
+//! checked against the file), the strict table a loader hands tensors out from ([`Header::validate`],
+//! [`read_table`]), and the exact bytes the safetensors package writes ([`Serialized`]).
 
 #![forbid(unsafe_code)]
+
+mod table;
+mod write;
+
+pub use table::{dtype_bits, dtype_rank, read_table, tensor_bytes, DTYPES};
+pub use write::{Serialized, TensorData};
 
 use crate::layout::Layout;
 use std::collections::BTreeMap;
