@@ -21,7 +21,7 @@
 //!   choice).
 
 pub mod archive;
-mod buffer;
+pub mod buffer;
 pub mod chunk;
 pub mod codec;
 pub mod compress;
