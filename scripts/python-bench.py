@@ -15,6 +15,7 @@ safetensors' own load of M, and ZipNN's round trip against M. Needs torch, safet
 znn_gpu importable (the CI venv plus the built package), the CLI built (cargo build --release).
 
 usage: python-bench.py MODEL.safetensors [--runs 5] [--threads N] [--cli target/release/znn-gpu]
+                        [--no-huge]   (load_file without huge-page advice on its buffer)
 Make a 200+ MB BF16 model with scripts/make-bench-model.py; keep files on tmpfs (/dev/shm).
 """
 
@@ -37,7 +38,10 @@ ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--threads", type=int, default=None, help="decode threads (default: all cores)")
 here = os.path.dirname(os.path.abspath(__file__))
 ap.add_argument("--cli", default=os.path.join(here, "..", "target", "release", "znn-gpu"))
+ap.add_argument("--no-huge", action="store_true", help="no huge-page advice for load_file's buffer")
 args = ap.parse_args()
+if args.no_huge:
+    znn_gpu._core.HUGE_ADVICE_BYTES = float("inf")
 
 model = args.model
 size = os.path.getsize(model)
@@ -107,7 +111,8 @@ median = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
 
 print(f"model {model}: {size / 1e6:.1f} MB, .znn {100 * os.path.getsize(z) / size:.2f}%, "
       f".zipnn {100 * os.path.getsize(zz) / size:.2f}%; best (median) of {args.runs}; "
-      f"threads {args.threads or os.cpu_count()}; torch {torch.__version__}")
+      f"threads {args.threads or os.cpu_count()}; huge pages {'off' if args.no_huge else 'advised'}; "
+      f"torch {torch.__version__}")
 for name, _ in contenders:
     print(f"  {name:10s} {best[name]:.3f} s  {size / best[name] / 1e9:.2f} GB/s   "
           f"(median {median[name]:.3f} s, {size / median[name] / 1e9:.2f} GB/s)")

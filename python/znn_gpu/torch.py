@@ -18,8 +18,8 @@ import sys
 
 import torch
 
-from . import _dtypes, _header, _native
-from ._core import HUGE_ADVICE_BYTES, File, fspath
+from . import _core, _dtypes, _header, _native
+from ._core import File, fspath
 from ._errors import invalid
 
 if sys.byteorder != "little":  # pragma: no cover
@@ -84,7 +84,7 @@ class _Backend:
 
     def alloc(self, nbytes):
         buf = torch.empty(nbytes, dtype=torch.uint8)
-        if nbytes >= HUGE_ADVICE_BYTES:
+        if nbytes >= _core.HUGE_ADVICE_BYTES:
             _native.advise_huge(buf.data_ptr(), nbytes)
         return buf, buf.data_ptr()
 
