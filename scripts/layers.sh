@@ -6,7 +6,7 @@ set -euo pipefail
 rev=${1:-HEAD}
 cnt() { local n=0; for p in "$@"; do for f in $(git ls-tree -r --name-only $rev -- $p 2>/dev/null); do n=$((n + $(git show $rev:$f | wc -l))); done; done; echo $n; }
 echo "format+archive: $(cnt src/format src/archive.rs)"
-echo "layout+safetensors: $(cnt src/layout.rs src/safetensors.rs)"
+echo "layout+safetensors: $(cnt src/layout.rs src/safetensors.rs src/safetensors)"
 echo "codecs (codec, huffman, chunk): $(cnt src/codec src/codec.rs src/huffman src/chunk.rs)"
 echo "cpu encode/decode (compress, decompress, engine, pipeline, buffer, delta, constants, error, lib): $(cnt src/compress.rs src/decompress.rs src/engine.rs src/pipeline.rs src/buffer.rs src/delta.rs src/constants.rs src/error.rs src/lib.rs)"
 echo "gpu+shaders: $(cnt src/gpu shaders)"
