@@ -345,7 +345,7 @@ fn gpu_decoder_restores_deltas() {
     let mut out = Vec::new();
     g.decompress_to_writer_with_base(&a, &znn, Some(&base), &mut out)
         .unwrap();
-    assert_same(&out, &p.new);
+    assert_same(&out, &p.new, "gpu delta");
     g.verify(&a, &znn, Some(&base)).unwrap();
     let dev = g.decode_delta_to_buffer(&a, &znn, Some(&base)).unwrap();
     assert_eq!(dev.len, p.new.len() as u64);
@@ -383,7 +383,7 @@ fn cli_gpu_runs_deltas() {
         assert!(o.status.success(), "{args:?}: {err}");
         assert!(err.contains("device: gpu"), "{args:?}: {err}");
     }
-    assert_same(&std::fs::read(d.join("out")).unwrap(), &p.new);
+    assert_same(&std::fs::read(d.join("out")).unwrap(), &p.new, "cli gpu delta");
 }
 
 fn znn_gpu_cli() -> Command {

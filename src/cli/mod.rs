@@ -289,9 +289,9 @@ fn run(cli: Cli) -> Result<()> {
             file,
             runs,
             codec,
-            device,
             json,
             gpu: true,
+            ..
         } => bench::run_gpu(&file, &codec.options()?, runs.max(1), json),
         Cmd::Bench {
             file,

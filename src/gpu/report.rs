@@ -38,7 +38,7 @@ pub fn report(
 ) -> Result<(String, Value)> {
     let mut o = String::new();
     let mut j = Map::new();
-    let mut line = |o: &mut String, s: String| {
+    let line = |o: &mut String, s: String| {
         o.push_str(&s);
         o.push('\n');
     };
