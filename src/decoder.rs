@@ -185,7 +185,13 @@ impl Decoder {
             progress(a.original_len());
             return Ok(ran);
         }
-        decompress_archive_to(a, src, std::io::sink(), &DecompressOptions { base }, progress)?;
+        decompress_archive_to(
+            a,
+            src,
+            std::io::sink(),
+            &DecompressOptions { base },
+            progress,
+        )?;
         Ok(ran)
     }
 

@@ -134,7 +134,10 @@ impl<'a> Engine<'a> {
         if dst.len() != len {
             return Err(Error::invalid("payload buffer of the wrong length"));
         }
-        if start.checked_add(len as u64).is_none_or(|e| e > self.src.len()) {
+        if start
+            .checked_add(len as u64)
+            .is_none_or(|e| e > self.src.len())
+        {
             return Err(Error::truncated("data region shorter than the chunk map"));
         }
         dst.par_chunks_mut(piece.max(4096))

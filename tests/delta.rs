@@ -373,8 +373,20 @@ fn cli_gpu_runs_deltas() {
         &["compress", "new.safetensors", "--base", "base.safetensors"],
     );
     for cmd in [
-        &["decompress", "new.safetensors.znn", "-o", "out", "--base", "base.safetensors"][..],
-        &["verify", "new.safetensors.znn", "--base", "base.safetensors"][..],
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "out",
+            "--base",
+            "base.safetensors",
+        ][..],
+        &[
+            "verify",
+            "new.safetensors.znn",
+            "--base",
+            "base.safetensors",
+        ][..],
     ] {
         let mut args = cmd.to_vec();
         args.extend(["--device", "gpu", "-v"]);
@@ -383,7 +395,11 @@ fn cli_gpu_runs_deltas() {
         assert!(o.status.success(), "{args:?}: {err}");
         assert!(err.contains("device: gpu"), "{args:?}: {err}");
     }
-    assert_same(&std::fs::read(d.join("out")).unwrap(), &p.new, "cli gpu delta");
+    assert_same(
+        &std::fs::read(d.join("out")).unwrap(),
+        &p.new,
+        "cli gpu delta",
+    );
 }
 
 fn znn_gpu_cli() -> Command {

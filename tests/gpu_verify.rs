@@ -43,7 +43,9 @@ fn bf16(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .flat_map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
             half::bf16::from_f32((u * u * u * 0.05) as f32).to_le_bytes()
         })
@@ -171,9 +173,11 @@ fn staged_and_legacy_uploads_agree() {
             let r = d.decode_range_to_buffer(&f, &a, 123_457, 654_321).unwrap();
             let got = read_buffer(&d, &r.buffer, r.offset + r.len);
             assert!(got[r.offset as usize..(r.offset + r.len) as usize] == src[123_457..654_321]);
-            assert!(got[..(a.index.chunks()[r.chunks.start].orig_offset - r.base) as usize]
-                .iter()
-                .all(|&b| b == 0));
+            assert!(
+                got[..(a.index.chunks()[r.chunks.start].orig_offset - r.base) as usize]
+                    .iter()
+                    .all(|&b| b == 0)
+            );
         }
     }
     let h = d.take_host_times();

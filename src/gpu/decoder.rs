@@ -2,8 +2,8 @@
 //! device, two windows in flight; see the module docs of [`crate::gpu`].
 
 use super::device::{default_window_bytes, open, window_limits};
-use super::pipelines::Pipelines;
 use super::dispatch::{gpu_checksum_error, kernel_error, params};
+use super::pipelines::Pipelines;
 use super::plan::{build_window, plan_windows, WindowLimits};
 use super::readback::{map_read, map_view, wait};
 use super::ring::BufferSet;
@@ -407,7 +407,9 @@ impl GpuDecoder {
         gpu_verify: bool,
     ) -> Result<Pending> {
         let mut image = std::mem::take(&mut self.payload);
-        let r = self.submit_with(idx, range, src, &mut image, sink, lim, s, timing, gpu_verify);
+        let r = self.submit_with(
+            idx, range, src, &mut image, sink, lim, s, timing, gpu_verify,
+        );
         self.payload = image;
         r
     }
@@ -448,7 +450,8 @@ impl GpuDecoder {
             let origin = (data_len & !3) as u64;
             image.clear();
             image.resize((bound - origin) as usize, 0);
-            image[..data_len - origin as usize].copy_from_slice(&payload[origin as usize..data_len]);
+            image[..data_len - origin as usize]
+                .copy_from_slice(&payload[origin as usize..data_len]);
             (&mut image[..], origin)
         } else {
             set.stage.ready(&self.device, bound)?;
@@ -673,4 +676,3 @@ fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
         })
         .collect())
 }
-

@@ -29,7 +29,11 @@ pub fn create(
         usage: USAGE,
         mapped_at_creation: false,
     };
-    let raw = if zeroed { None } else { vulkan_uninit(device, &desc) };
+    let raw = if zeroed {
+        None
+    } else {
+        vulkan_uninit(device, &desc)
+    };
     let Some(buf) = raw else {
         return device.create_buffer(&desc);
     };

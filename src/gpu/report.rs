@@ -119,7 +119,9 @@ pub fn report(
         }
         Ok(t.total.as_secs_f64())
     })?;
-    let kernel_sum = median(runs, || Ok(d.kernel_time(&a, data, true)?.total.as_secs_f64()))?;
+    let kernel_sum = median(runs, || {
+        Ok(d.kernel_time(&a, data, true)?.total.as_secs_f64())
+    })?;
     line(
         &mut o,
         format!(

@@ -101,7 +101,9 @@ impl Staging {
         let ready = self.ready.clone();
         self.buf
             .slice(..)
-            .map_async(wgpu::MapMode::Write, move |r| ready.store(r.is_ok(), Ordering::Release));
+            .map_async(wgpu::MapMode::Write, move |r| {
+                ready.store(r.is_ok(), Ordering::Release)
+            });
         self.pending = true;
     }
 }
