@@ -228,7 +228,14 @@ fn staged_upload(d: &GpuDecoder, bytes: &[u8], stages: &mut [Staging; 2]) -> Res
         return Err(Error::Gpu("original larger than max_buffer_size".into()));
     }
     let t = Instant::now();
-    let dst = super::output::create(device, queue, size, &[len..size], false);
+    // The rounding bytes after the original are zero (the clear before the copies).
+    let dst = super::output::create(
+        device,
+        queue,
+        size,
+        std::slice::from_ref(&(len..size)),
+        false,
+    );
     let mut last = None;
     for (i, start) in (0..len).step_by(UPLOAD_WINDOW as usize).enumerate() {
         let st = &mut stages[i % 2];

@@ -163,7 +163,7 @@ impl BufferSet {
 
 /// The mapped bytes of `view` as a plain slice, so that [`crate::source::ByteSource::read_exact_at`]
 /// can fill them in place.
-pub fn mapped_bytes<'a>(view: &'a mut wgpu::BufferViewMut) -> &'a mut [u8] {
+pub fn mapped_bytes(view: &mut wgpu::BufferViewMut) -> &mut [u8] {
     let mut w = view.slice(..);
     let len = w.len();
     let p = w.as_raw_element_ptr();
