@@ -80,7 +80,9 @@ impl Staging {
             if self.pending {
                 super::readback::wait_map(device, &self.ready)?;
             }
-            *self = Staging::new(device, need.next_power_of_two().max(need));
+            // Whole 16 MiB steps: windows of one file have similar sizes, so it rarely grows
+            // twice, and never to twice what a window needs.
+            *self = Staging::new(device, need.div_ceil(16 << 20) * (16 << 20));
             return Ok(());
         }
         if self.pending {
