@@ -14,10 +14,16 @@ struct Params {
     win_start: u32,
     win_end: u32,
     chunk_count: u32,
+    // Checksums: where the expected values start in `chunks` (two u32 per chunk, low word first)
+    // and the x extent of the checksum dispatch (one workgroup per chunk).
+    sum_base: u32,
+    sum_x: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 // Error flags (ERR_*, OR-ed into errors[0]); errors[1] is the smallest failing sub-stream (Huffman)
-// or u32::MAX.
+// or u32::MAX; errors[2] the smallest chunk (in the window) whose checksum differs, or u32::MAX.
 
 @group(0) @binding(0) var<uniform> params: Params;
 // Compressed window data (then CPU-decoded zstd streams), bytes packed little-endian in u32.
@@ -31,12 +37,13 @@ struct Params {
 @group(0) @binding(4) var<storage, read> subs: array<vec4<u32>>;
 // Decoded Huffman streams, each starting on a word boundary.
 @group(0) @binding(5) var<storage, read_write> huff: array<u32>;
-// Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, unused,
-// source of streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,
-// SRC_HUFF = byte offset in huff, SRC_CONST = const byte `value`.
+// Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, base, source of
+// streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,
+// SRC_HUFF = byte offset in huff, SRC_CONST = const byte `value`. `base` is NO_BASE, or for a delta
+// chunk the byte offset in comp of the base bytes its decoded bytes are XORed with.
 @group(0) @binding(6) var<storage, read> chunks: array<u32>;
 @group(0) @binding(7) var<storage, read_write> out: array<u32>;
-@group(0) @binding(8) var<storage, read_write> errors: array<atomic<u32>, 2>;
+@group(0) @binding(8) var<storage, read_write> errors: array<atomic<u32>, 4>;
 
 
 fn flag(bits: u32, index: u32) {

@@ -4,7 +4,7 @@
 // stream's 2^TABLE_LOG-entry table (built on the host by `huffman::build::single_table`, packed two
 // entries per u32: 4 KiB) into workgroup memory, then each invocation decodes one sub-stream.
 // Bits are read MSB first from a 64-bit window held in two byte-swapped u32 words (`a`, `b`);
-// every loop is bounded by the descriptor's symbol count and byte length, every index is checked.
+// every loop is bounded by the descriptor's symbol count, every index is checked.
 
 var<workgroup> table: array<u32, TABLE_WORDS>;
 
@@ -23,12 +23,37 @@ fn entry(i: u32) -> u32 {
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
 }
 
+// The bit reader of one sub-stream: `pos` is the next bit (relative to the stream's first word,
+// so that no absolute bit offset of the binding is ever formed), `a` and `b` the words at `w` and
+// `w + 1`.
+struct Bits {
+    pos: u32,
+    w: u32,
+    a: u32,
+    b: u32,
+}
+
+// Decodes one symbol: returns its table entry (length << 8 | symbol) and advances. A length-0
+// entry (an incomplete table) does not advance; the caller checks once per batch.
+fn next(st: ptr<function, Bits>, first: u32) -> u32 {
+    let o = (*st).pos & 31u;
+    // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it.
+    let bits = ((*st).a << o) | (((*st).b >> 1u) >> (31u - o));
+    let e = entry(bits >> (32u - TABLE_LOG));
+    (*st).pos += e >> 8u;
+    // len <= TABLE_LOG < 32: the window advances by at most one word per symbol.
+    if (((*st).pos >> 5u) != (*st).w) {
+        (*st).w++;
+        (*st).a = (*st).b;
+        (*st).b = load_be(first + (*st).w + 1u);
+    }
+    return e;
+}
+
 fn decode_sub(si: u32) {
     let s = subs[si];
     let comp_bytes = arrayLength(&comp) * 4u;
-    // start + len <= comp bytes <= BINDING_CAP (2^28), so bit positions fit in u32 with room to
-    // spare.
-    if (s.x > comp_bytes || s.y > comp_bytes - s.x || comp_bytes > BINDING_CAP) {
+    if (s.x > comp_bytes || s.y > comp_bytes - s.x || s.y > MAX_SUB_BYTES) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }
@@ -38,47 +63,51 @@ fn decode_sub(si: u32) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }
-    let start_bit = s.x * 8u;
+    // Bit positions count from bit 0 of the word holding the first byte; the sub-stream's bytes
+    // are at most MAX_SUB_BYTES, so they fit in a u32 whatever the binding's size.
+    let first = s.x >> 2u;
+    let start_bit = (s.x & 3u) * 8u;
     let end_bit = start_bit + s.y * 8u;
-    var pos = start_bit;
-    var w = pos >> 5u;
-    var a = load_be(w);
-    var b = load_be(w + 1u);
-    var acc = 0u;
+    var st = Bits(start_bit, 0u, load_be(first), load_be(first + 1u));
     var ow = s.z;
-    for (var k = 0u; k < n; k++) {
-        let o = pos & 31u;
-        // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it.
-        let bits = (a << o) | ((b >> 1u) >> (31u - o));
-        let e = entry(bits >> (32u - TABLE_LOG));
-        let len = e >> 8u;
-        acc |= (e & 0xFFu) << ((k & 3u) * 8u);
-        if ((k & 3u) == 3u) {
-            huff[ow] = acc;
-            ow++;
-            acc = 0u;
-        }
-        pos += len;
-        if (len == 0u) {
-            flag(ERR_BAD_CODE, si);
-            return;
-        }
-        if (pos > end_bit) {
-            flag(ERR_PAST_END, si);
-            return;
-        }
-        // len <= TABLE_LOG < 32: the window advances by at most one word per symbol.
-        if ((pos >> 5u) != w) {
-            w++;
-            a = b;
-            b = load_be(w + 1u);
+    // Four symbols per iteration (one output word), checks once per word: the loop count stays
+    // at n / 4 (lavapipe stops a shader invocation after 65,535 loop iterations in all, and a
+    // sub-stream holds up to 65,536 symbols).
+    var bad = 0u;
+    let whole = n / 4u;
+    for (var k = 0u; k < whole; k++) {
+        let e0 = next(&st, first);
+        let e1 = next(&st, first);
+        let e2 = next(&st, first);
+        let e3 = next(&st, first);
+        huff[ow] = (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
+        ow++;
+        bad |= select(0u, 1u, (e0 >> 8u) == 0u || (e1 >> 8u) == 0u || (e2 >> 8u) == 0u || (e3 >> 8u) == 0u);
+        if (bad != 0u || st.pos > end_bit) {
+            break;
         }
     }
-    if ((n & 3u) != 0u) {
-        huff[ow] = acc;
+    var acc = 0u;
+    if (bad == 0u && st.pos <= end_bit) {
+        for (var k = 0u; k < (n & 3u); k++) {
+            let e = next(&st, first);
+            acc |= (e & 0xFFu) << (k * 8u);
+            bad |= select(0u, 1u, (e >> 8u) == 0u);
+        }
+        if ((n & 3u) != 0u) {
+            huff[ow] = acc;
+        }
+    }
+    if (bad != 0u) {
+        flag(ERR_BAD_CODE, si);
+        return;
+    }
+    if (st.pos > end_bit) {
+        flag(ERR_PAST_END, si);
+        return;
     }
     // Exactly `len` bytes: the last code ends in the last byte.
-    if ((pos - start_bit + 7u) / 8u != s.y) {
+    if ((st.pos - start_bit + 7u) / 8u != s.y) {
         flag(ERR_LENGTH, si);
     }
 }

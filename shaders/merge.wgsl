@@ -151,6 +151,16 @@ fn word_in_chunk(c: u32, p: u32) -> u32 {
     return result;
 }
 
+// Bytes rel .. rel + 4 of the base that delta chunk `c` is XORed with (FORMAT.md, "Deltas"); 0 for
+// a standalone chunk.
+fn base_bytes(c: u32, rel: u32) -> u32 {
+    let b = chunks[c * CHUNK_WORDS + 3u];
+    if (b == NO_BASE) {
+        return 0u;
+    }
+    return load4(b, rel);
+}
+
 // The last chunk in [lo, hi) whose first byte is <= p (chunk descriptors are in byte order).
 fn find_chunk(p: u32, lo_in: u32, hi_in: u32) -> u32 {
     var lo = lo_in;
@@ -187,7 +197,7 @@ fn merge_word(block: u32, gi: u32) {
     let start = chunks[c * CHUNK_WORDS];
     let end = start + chunks[c * CHUNK_WORDS + 1u];
     if (p0 >= start && p0 + 4u <= end && p0 >= params.win_start && p0 + 4u <= params.win_end) {
-        out[word] = word_in_chunk(c, p0);
+        out[word] = word_in_chunk(c, p0) ^ base_bytes(c, p0 - start);
         return;
     }
     var result = out[word];
@@ -205,7 +215,8 @@ fn merge_word(block: u32, gi: u32) {
             flag(ERR_MERGE, 0xFFFFFFFFu);
             return;
         }
-        result = (result & ~(0xFFu << (j * 8u))) | (out_byte(c, p) << (j * 8u));
+        let v = out_byte(c, p) ^ (base_bytes(c, p - s) & 0xFFu);
+        result = (result & ~(0xFFu << (j * 8u))) | (v << (j * 8u));
     }
     out[word] = result;
 }

@@ -79,11 +79,12 @@ pub const GPU_HUFF_WG: u32 = 64;
 /// GPU merge workgroup size (one invocation per output u32 word): 256 is the WebGPU default
 /// `max_compute_invocations_per_workgroup` floor, so it is valid on every adapter.
 pub const GPU_MERGE_WG: u32 = 256;
-/// Original bytes per GPU window (at least one chunk), before the adapter's limits cut it further.
-/// 64 MiB is half of lavapipe's and many GPUs' 128 MiB storage-binding limit, leaving room for the
-/// compressed data and decoded Huffman streams of the same window; two windows in flight (upload of
-/// one while the other decodes) stay well under 1 GiB of device memory.
-pub const GPU_WINDOW_BYTES: u64 = 64 * 1024 * 1024;
+/// Original bytes per GPU window (at least one chunk), before the adapter's limits cut it further
+/// (lavapipe's and many GPUs' 128 MiB storage-binding limit keep windows near 64-128 MiB there).
+/// 256 MiB gives a 132-SM GPU ~30 k Huffman sub-streams per window (BF16, 4096 symbols each), and
+/// makes each staging fill, copy and dispatch long enough that per-window costs vanish; two windows
+/// in flight (staging, comp, huff and output buffers) stay near 1.5 GiB of memory.
+pub const GPU_WINDOW_BYTES: u64 = 256 * 1024 * 1024;
 /// u32 words of one GPU decode table: 2048 entries of 16 bits packed two per word (4 KiB), the
 /// size of the workgroup array in `shaders/huffman_decode.wgsl`.
 pub const GPU_TABLE_WORDS: usize = TABLE_SIZE / 2;

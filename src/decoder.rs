@@ -1,4 +1,4 @@
-//! Which decoder runs a job: the one place that knows that deltas decode on the CPU, that `auto`
+//! Which decoder runs a job: the one place that knows that range reads of deltas stay on the CPU, that `auto`
 //! uses a GPU only when a hardware adapter exists and the job is large enough to gain from it, and
 //! how adapters are probed.
 
@@ -98,10 +98,11 @@ impl Decoder {
         ))
     }
 
-    /// True when a job of `original_len` bytes (a delta when `delta`) would run on the GPU.
-    pub fn uses_gpu(&self, original_len: u64, delta: bool) -> bool {
-        if delta {
-            // The kernels decode standalone chunks only: a delta is restored on the CPU.
+    /// True when a job of `original_len` bytes would run on the GPU; `cpu_only` marks a job the
+    /// GPU path does not take (range extraction from a delta, which the reader restores on the
+    /// CPU). Whole-file decompression and verification of deltas run on the GPU.
+    pub fn uses_gpu(&self, original_len: u64, cpu_only: bool) -> bool {
+        if cpu_only {
             return false;
         }
         match self.device {
@@ -129,14 +130,14 @@ impl Decoder {
     }
 
     /// What a job of `original_len` bytes would run on.
-    pub fn describe(&self, original_len: u64, delta: bool) -> Ran {
+    pub fn describe(&self, original_len: u64, cpu_only: bool) -> Ran {
         #[cfg(feature = "gpu")]
-        if self.uses_gpu(original_len, delta) {
+        if self.uses_gpu(original_len, cpu_only) {
             if let Some(Some(g)) = self.gpu.get() {
                 return Ran::Gpu(g.lock().unwrap_or_else(|p| p.into_inner()).describe());
             }
         }
-        let _ = (original_len, delta);
+        let _ = (original_len, cpu_only);
         Ran::Cpu {
             threads: rayon::current_num_threads(),
         }
@@ -157,14 +158,40 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.describe(a.original_len(), a.index.base().is_some());
+        let ran = self.describe(a.original_len(), false);
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
-            self.with_gpu(|g| g.decompress_to_writer(a, src, w))?;
+            self.with_gpu(|g| g.decompress_to_writer_with_base(a, src, base, w))?;
             progress(a.original_len());
             return Ok(ran);
         }
         decompress_archive_to(a, src, w, &DecompressOptions { base }, progress)?;
+        Ok(ran)
+    }
+
+    /// Decodes everything and checks every checksum, writing nothing. On the GPU only each
+    /// window's verdict is read back; on the CPU the decoded bytes go to a sink.
+    pub fn verify(
+        &self,
+        a: &Archive,
+        src: &dyn ByteSource,
+        base: Option<&Base>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Ran> {
+        let ran = self.describe(a.original_len(), false);
+        #[cfg(feature = "gpu")]
+        if let Ran::Gpu(_) = ran {
+            self.with_gpu(|g| g.verify(a, src, base))?;
+            progress(a.original_len());
+            return Ok(ran);
+        }
+        decompress_archive_to(
+            a,
+            src,
+            std::io::sink(),
+            &DecompressOptions { base },
+            progress,
+        )?;
         Ok(ran)
     }
 

@@ -114,6 +114,61 @@ impl<'a> Engine<'a> {
         Ok(&buf[..])
     }
 
+    /// Where the payloads of chunks `chunks` (consecutive, non-empty) lie in the source: absolute
+    /// offset and length.
+    pub fn payload_range(&self, chunks: Range<usize>) -> (u64, usize) {
+        let span = self.idx.span(chunks);
+        (self.data_start + span.data.start, span.data_len())
+    }
+
+    /// Reads the payloads of chunks `chunks` into `dst` (exactly their length) straight from the
+    /// source, in pieces of `piece` bytes read in parallel on the current rayon pool: the GPU
+    /// host side fills mapped staging memory this way, with no intermediate buffer.
+    pub fn read_payload_into(
+        &self,
+        chunks: Range<usize>,
+        dst: &mut [u8],
+        piece: usize,
+    ) -> Result<()> {
+        let (start, len) = self.payload_range(chunks);
+        if dst.len() != len {
+            return Err(Error::invalid("payload buffer of the wrong length"));
+        }
+        if start
+            .checked_add(len as u64)
+            .is_none_or(|e| e > self.src.len())
+        {
+            return Err(Error::truncated("data region shorter than the chunk map"));
+        }
+        dst.par_chunks_mut(piece.max(4096))
+            .enumerate()
+            .try_for_each(|(k, d)| {
+                self.src
+                    .read_exact_at(start + (k * piece.max(4096)) as u64, d)
+            })
+    }
+
+    /// True when this engine holds the base of a delta.
+    pub fn has_base(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// The base bytes chunk `ci` is XORed with, read into `dst` (its original length): `false` for
+    /// a standalone chunk, [`Error::NeedsBase`] for a delta chunk without a base.
+    pub fn read_base_into(&self, ci: usize, dst: &mut [u8]) -> Result<bool> {
+        let c = &self.idx.chunks()[ci];
+        if !self.idx.is_delta(c) {
+            return Ok(false);
+        }
+        let Some(b) = self.base else {
+            return Err(Error::NeedsBase(self.idx.base().expect("a delta index")));
+        };
+        let seg = self.idx.segment_of(c);
+        let at = seg.base_offset.expect("a delta segment") + (c.orig_offset - seg.offset);
+        b.read_at(at, dst)?;
+        Ok(true)
+    }
+
     /// Decodes chunks `chunks` (consecutive) into `out`, which holds exactly their original bytes,
     /// in parallel on the current rayon pool; every chunk's checksum is verified before this
     /// returns. `out` may hold anything: every byte is overwritten.

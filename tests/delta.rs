@@ -320,7 +320,7 @@ fn damaged_deltas_never_decode_to_wrong_bytes() {
 }
 
 #[test]
-fn gpu_decoder_refuses_deltas_clearly() {
+fn gpu_decoder_restores_deltas() {
     let p = model_pair(8);
     let base = Base::from_bytes(p.base.clone());
     let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(65536)).unwrap();
@@ -331,11 +331,75 @@ fn gpu_decoder_refuses_deltas_clearly() {
             return;
         }
     };
-    // Without its base the GPU decoder says what is missing (the CLI routes deltas to the CPU and
-    // names the flag).
+    // Without its base the GPU decoder says what is missing.
     let e = g.decompress_bytes(&znn).unwrap_err();
     assert!(matches!(e, Error::NeedsBase(_)), "{e}");
     assert!(e.to_string().contains("delta"), "{e}");
+    let a = Archive::from_bytes(&znn).unwrap();
+    assert!(matches!(
+        g.verify(&a, &znn, None).unwrap_err(),
+        Error::NeedsBase(_)
+    ));
+    // With it, the XOR runs in the merge kernel: read back, on the device, and verified there.
+    g.set_window_bytes(200_000);
+    let mut out = Vec::new();
+    g.decompress_to_writer_with_base(&a, &znn, Some(&base), &mut out)
+        .unwrap();
+    assert_same(&out, &p.new, "gpu delta");
+    g.verify(&a, &znn, Some(&base)).unwrap();
+    let dev = g.decode_delta_to_buffer(&a, &znn, Some(&base)).unwrap();
+    assert_eq!(dev.len, p.new.len() as u64);
+    // A wrong base byte fails the chunk checksums on the device.
+    let mut other = p.base.clone();
+    let mid = other.len() / 2;
+    other[mid] ^= 1;
+    let wrong = Base::from_bytes(other);
+    assert!(g.verify(&a, &znn, Some(&wrong)).is_err());
+}
+
+#[test]
+fn cli_gpu_runs_deltas() {
+    if znn_gpu::GpuDecoder::new().is_err() {
+        common::say_skipped("SKIPPED: no GPU adapter [delta gpu cli]");
+        return;
+    }
+    let p = model_pair(10);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
+    run_ok(
+        d,
+        &["compress", "new.safetensors", "--base", "base.safetensors"],
+    );
+    for cmd in [
+        &[
+            "decompress",
+            "new.safetensors.znn",
+            "-o",
+            "out",
+            "--base",
+            "base.safetensors",
+        ][..],
+        &[
+            "verify",
+            "new.safetensors.znn",
+            "--base",
+            "base.safetensors",
+        ][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--device", "gpu", "-v"]);
+        let o = znn_gpu_cli().current_dir(d).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(err.contains("device: gpu"), "{args:?}: {err}");
+    }
+    assert_same(
+        &std::fs::read(d.join("out")).unwrap(),
+        &p.new,
+        "cli gpu delta",
+    );
 }
 
 fn znn_gpu_cli() -> Command {

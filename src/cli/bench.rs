@@ -5,8 +5,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::time::Instant;
 use znn_gpu::{
-    compress_bytes, compress_stream, decompress_bytes, decompress_stream, CompressOptions, Error,
-    Result,
+    compress_bytes, compress_stream, decompress_bytes, decompress_stream, Archive, CompressOptions,
+    Error, Result,
 };
 
 fn best<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
@@ -150,6 +150,29 @@ pub fn run(
     writeln!(o, "  {:<26} {:>7.2} GB/s", "compress_gbs_1t", gbs(tzc)).unwrap();
     writeln!(o, "  {:<26} {:>7.2} GB/s", "decompress_gbs_1t", gbs(tzd)).unwrap();
     super::print_stdout(&o)
+}
+
+/// `bench FILE --gpu`: [`znn_gpu::gpu::report::report`] on FILE (a `.znn`, or an original that is
+/// compressed first with the codec options into a temporary file beside it).
+pub fn run_gpu(path: &Path, opts: &CompressOptions, runs: usize, json: bool) -> Result<()> {
+    let data =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let dir = temp_dir_near(path)?;
+    let (znn_path, original) = if Archive::from_bytes(&data).is_ok() {
+        let original = decompress_bytes(&data)?;
+        (path.to_path_buf(), original)
+    } else {
+        let zp = dir.path().join("bench.znn");
+        let z = compress_bytes(&data, opts)?;
+        std::fs::write(&zp, &z).map_err(|e| Error::io("writing temp .znn", e))?;
+        (zp, data)
+    };
+    let mut g = znn_gpu::GpuDecoder::new()?;
+    let (text, j) = znn_gpu::gpu::report::report(&mut g, &znn_path, &original, runs)?;
+    if json {
+        return super::print_stdout(&format!("{j}\n"));
+    }
+    super::print_stdout(&text)
 }
 
 /// The GPU to measure: `gpu` any adapter (software ones too), `auto` a hardware one, `cpu` none.

@@ -186,6 +186,10 @@ enum Cmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// The GPU device report only (identity, limits, memory types, kernel-only and end-to-end
+        /// GB/s with the host breakdown, uncompressed upload); FILE may be an original or a .znn.
+        #[arg(long)]
+        gpu: bool,
     },
 }
 
@@ -285,8 +289,17 @@ fn run(cli: Cli) -> Result<()> {
             file,
             runs,
             codec,
+            json,
+            gpu: true,
+            ..
+        } => bench::run_gpu(&file, &codec.options()?, runs.max(1), json),
+        Cmd::Bench {
+            file,
+            runs,
+            codec,
             device,
             json,
+            gpu: false,
         } => bench::run(&file, &codec.options()?, runs.max(1), device, json),
     }
 }

@@ -3,7 +3,7 @@
 use super::Ui;
 use std::path::Path;
 use std::time::Instant;
-use znn_gpu::files::{open_znn, Hashing};
+use znn_gpu::files::open_znn;
 use znn_gpu::{Decoder, Device, Result};
 
 pub fn run(file: &Path, base: Option<&Path>, device: Device, ui: Ui) -> Result<()> {
@@ -11,8 +11,7 @@ pub fn run(file: &Path, base: Option<&Path>, device: Device, ui: Ui) -> Result<(
     let (src, a, base) =
         open_znn(file, base).map_err(|e| super::decompress::not_znn_hint(e, file))?;
     let decoder = Decoder::new(device)?;
-    let mut sink = Hashing::new(std::io::sink(), false);
-    let ran = decoder.decompress(&a, &src, &mut sink, base.as_ref(), &mut |_| {})?;
+    let ran = decoder.verify(&a, &src, base.as_ref(), &mut |_| {})?;
     if ui.verbose {
         eprintln!("device: {ran}");
         let s = t.elapsed().as_secs_f64();

@@ -67,7 +67,7 @@ pub fn measure(decoder: &mut GpuDecoder, znn: &[u8], runs: usize) -> Result<GpuB
     let (mut kernel, mut e2e, mut upload) = (f64::MAX, f64::MAX, f64::MAX);
     let mut timer = KernelTimer::Wall;
     for _ in 0..runs {
-        let k = decoder.kernel_time(&a, data)?;
+        let k = decoder.kernel_time(&a, data, false)?;
         kernel = kernel.min(k.total.as_secs_f64());
         if k.timestamps {
             timer = KernelTimer::Timestamps;
@@ -92,7 +92,7 @@ pub fn measure(decoder: &mut GpuDecoder, znn: &[u8], runs: usize) -> Result<GpuB
 }
 
 /// Seconds to copy `bytes` from host memory into a new device buffer and wait for it.
-fn plain_upload(decoder: &GpuDecoder, bytes: &[u8]) -> Result<f64> {
+pub(super) fn plain_upload(decoder: &GpuDecoder, bytes: &[u8]) -> Result<f64> {
     let (device, queue) = (decoder.device(), decoder.queue());
     let size = (bytes.len() as u64).max(4).div_ceil(4) * 4;
     if size > device.limits().max_buffer_size {

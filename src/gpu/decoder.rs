@@ -2,14 +2,15 @@
 //! device, two windows in flight; see the module docs of [`crate::gpu`].
 
 use super::device::{default_window_bytes, open, window_limits};
+use super::dispatch::{gpu_checksum_error, kernel_error, params};
 use super::pipelines::Pipelines;
-use super::plan::{build_window, plan_windows, Window, WindowLimits, MERGE_BLOCK};
+use super::plan::{build_window, plan_windows, WindowLimits};
 use super::readback::{map_read, map_view, wait};
 use super::ring::BufferSet;
-use super::shader_consts::{ERR_BAD_CODE, ERR_DESCRIPTOR, ERR_LENGTH, ERR_MERGE, ERR_PAST_END};
-use super::timing::{KernelTime, Timestamps};
+use super::shader_consts::ERR_CHECKSUM;
+use super::timing::{HostTimes, KernelTime, Timestamps};
+use super::upload::{mapped_bytes, stage_bound, write_image, StageLayout, FILL_PIECE};
 use crate::archive::Archive;
-use crate::constants::GPU_HUFF_WG;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::Index;
@@ -45,20 +46,23 @@ pub struct GpuOutput {
 }
 
 /// Where decoded windows go.
-pub(super) enum Sink<'a> {
+pub(crate) enum Sink<'a> {
     /// Into a device buffer whose byte 0 is original byte `.1` (a multiple of the adapter's
     /// `min_storage_buffer_offset_alignment`, so that every window's binding offset is aligned).
     Device(&'a wgpu::Buffer, u64),
     /// Read back and handed over in order.
     Host(&'a mut dyn FnMut(&[u8]) -> Result<()>),
+    /// Decoded into the window's own buffer and dropped there (verification: only the verdict
+    /// comes back).
+    Discard,
 }
 
 /// A submitted window, finished (waited on, checked, read back) later.
-struct Pending {
+pub(super) struct Pending {
     set: usize,
     submission: wgpu::SubmissionIndex,
-    chunks: Range<usize>,
-    sub_chunk: Vec<u32>,
+    pub chunks: Range<usize>,
+    pub sub_chunk: Vec<u32>,
     /// Window bytes in the read-back copy, when read back.
     readback: Option<Range<usize>>,
     /// Bytes to map of the read-back copy.
@@ -78,17 +82,24 @@ pub struct GpuDecoder {
     max_dim: u32,
     zstd: Option<crate::codec::zstd::Decoder>,
     timestamps: Option<Timestamps>,
-    /// Window payloads read from a source that is not in memory.
+    /// The legacy upload path's staging image (see `upload.rs`).
     payload: Vec<u8>,
+    /// Upload through `queue.write_buffer` and zero-filled outputs, as before the persistent
+    /// staging buffers (for side-by-side figures).
+    legacy_upload: bool,
+    host: HostTimes,
+    /// What the adapter offers (the device's own features when it came from a caller).
+    adapter_features: wgpu::Features,
 }
 
 impl GpuDecoder {
     /// Opens its own device: Vulkan unless `WGPU_BACKEND` says otherwise; `Error::Gpu` naming the
     /// backends when no adapter exists.
     pub fn new() -> Result<GpuDecoder> {
-        let (device, queue, info) = open()?;
+        let (device, queue, info, features) = open()?;
         let mut d = Self::from_device(device, queue)?;
         d.info = Some(info);
+        d.adapter_features = features;
         Ok(d)
     }
 
@@ -99,6 +110,7 @@ impl GpuDecoder {
         let sets = [BufferSet::new(&device), BufferSet::new(&device)];
         let timestamps = Timestamps::new(&device);
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let device_features = device.features();
         Ok(GpuDecoder {
             device,
             queue,
@@ -110,12 +122,20 @@ impl GpuDecoder {
             zstd: None,
             timestamps,
             payload: Vec::new(),
+            legacy_upload: false,
+            host: HostTimes::default(),
+            adapter_features: device_features,
         })
     }
 
     /// The adapter, when this decoder opened it ([`GpuDecoder::new`]).
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
         self.info.as_ref()
+    }
+
+    /// The adapter's features (the device's, for a caller's device).
+    pub fn adapter_features(&self) -> wgpu::Features {
+        self.adapter_features
     }
 
     /// One line for `-v`: adapter name, backend and type.
@@ -158,17 +178,29 @@ impl GpuDecoder {
         self.max_dim = n.clamp(1, self.device.limits().max_compute_workgroups_per_dimension);
     }
 
+    /// Uploads through `queue.write_buffer` with wgpu-zeroed outputs (the path before persistent
+    /// staging buffers), so that `bench` can set both side by side in one run.
+    #[doc(hidden)]
+    pub fn set_legacy_upload(&mut self, on: bool) {
+        self.legacy_upload = on;
+    }
+
+    /// The host time spent since the last call (or since the decoder was made), and a reset.
+    pub fn take_host_times(&mut self) -> HostTimes {
+        std::mem::take(&mut self.host)
+    }
+
     /// The limits windows are planned with.
     pub fn window_limits(&self) -> WindowLimits {
         window_limits(&self.device, self.window_bytes)
     }
 
     /// Decodes a whole archive into a new device buffer. `data` is the data region (the file's
-    /// bytes from [`Archive::DATA_START`], at least `archive.data_len()` long). Structural errors
-    /// found by the kernels (a sub-stream running past its end, a wrong length) are reported; the
-    /// chunk checksums are not verified, because that needs the bytes on the host (use
-    /// [`GpuDecoder::decompress_bytes`] or [`GpuDecoder::decompress_to_writer`] for that).
-    /// An output larger than the adapter's `max_buffer_size` is an `Error::Gpu` (stream it instead).
+    /// bytes from [`Archive::DATA_START`], at least `archive.data_len()` long). Every chunk's
+    /// xxh3-64 is verified on the device (`shaders/checksum.wgsl`) before this returns, and
+    /// structural errors found by the kernels (a sub-stream running past its end, a wrong length)
+    /// are reported; only the verdict is read back. An output larger than the adapter's
+    /// `max_buffer_size` is an `Error::Gpu` (stream it instead).
     pub fn decode_to_buffer(&mut self, archive: &Archive, data: &[u8]) -> Result<GpuOutput> {
         self.decode_new_buffer(Engine::over_data(&archive.index, &data)?)
     }
@@ -182,11 +214,15 @@ impl GpuDecoder {
         Ok((a, out))
     }
 
+    pub(super) fn decode_engine_to_buffer(&mut self, data: Engine) -> Result<GpuOutput> {
+        self.decode_new_buffer(data)
+    }
+
     fn decode_new_buffer(&mut self, data: Engine) -> Result<GpuOutput> {
         let idx = data.index();
         let tensors = tensor_table(&data)?;
         let buffer = self.output_buffer(idx.original_len())?;
-        self.run(idx, data, Sink::Device(&buffer, 0), false, None)?;
+        self.run(idx, data, Sink::Device(&buffer, 0), true, None)?;
         Ok(GpuOutput {
             buffer,
             len: idx.original_len(),
@@ -194,7 +230,17 @@ impl GpuDecoder {
         })
     }
 
+    /// A device buffer for `len` original bytes (rounded up to 4). The kernels overwrite every
+    /// byte they decode, so the buffer is made without wgpu's zero fill where the backend allows
+    /// it (`output.rs`); the bytes no kernel writes (before the first window, the rounding) are
+    /// cleared by the caller.
     pub(super) fn output_buffer(&self, len: u64) -> Result<wgpu::Buffer> {
+        self.output_buffer_from(len, 0)
+    }
+
+    /// [`GpuDecoder::output_buffer`] whose first decoded byte is at `first` (bytes before it are
+    /// zero).
+    pub(super) fn output_buffer_from(&self, len: u64, first: u64) -> Result<wgpu::Buffer> {
         let size = len.max(4).div_ceil(4) * 4;
         let max = self.device.limits().max_buffer_size;
         if size > max {
@@ -203,14 +249,13 @@ impl GpuDecoder {
                  bytes; decode it in windows with decompress_to_writer"
             )));
         }
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("znn output"),
+        Ok(super::output::create(
+            &self.device,
+            &self.queue,
             size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        }))
+            &[0..first, len..size],
+            self.legacy_upload,
+        ))
     }
 
     /// Decompresses a whole `.znn` held in memory; every chunk's xxh3 is verified on the host.
@@ -266,7 +311,13 @@ impl GpuDecoder {
     /// Decodes into a device buffer with each window's upload finished before its kernels start,
     /// and returns the kernels' time (GPU timestamps when available, else wall time around
     /// submit and wait).
-    pub(crate) fn kernel_time(&mut self, archive: &Archive, data: &[u8]) -> Result<KernelTime> {
+    /// `verify` adds the checksum kernel.
+    pub(crate) fn kernel_time(
+        &mut self,
+        archive: &Archive,
+        data: &[u8],
+        verify: bool,
+    ) -> Result<KernelTime> {
         let buffer = self.output_buffer(archive.index.original_len())?;
         let mut t = KernelTime {
             timestamps: self.timestamps.is_some(),
@@ -276,7 +327,7 @@ impl GpuDecoder {
             &archive.index,
             Engine::over_data(&archive.index, &data)?,
             Sink::Device(&buffer, 0),
-            false,
+            verify,
             Some(&mut t),
         )?;
         Ok(t)
@@ -294,7 +345,7 @@ impl GpuDecoder {
     }
 
     /// Decodes chunks `chunks` only, in the windows a full decode would use, cut to the range.
-    pub(super) fn run_chunks(
+    pub(crate) fn run_chunks(
         &mut self,
         idx: &Index,
         chunks: Range<usize>,
@@ -312,6 +363,8 @@ impl GpuDecoder {
             .map(|w| w.start.max(chunks.start)..w.end.min(chunks.end))
             .filter(|w| !w.is_empty())
             .collect();
+        // Bytes that stay on the device are verified there; read-back bytes on the host.
+        let gpu_verify = verify && !matches!(sink, Sink::Host(_));
         let mut pending: [Option<Pending>; 2] = [None, None];
         for (i, range) in windows.iter().enumerate() {
             let s = i % 2;
@@ -326,6 +379,7 @@ impl GpuDecoder {
                 &lim,
                 s,
                 timing.as_deref_mut(),
+                gpu_verify,
             )?;
             pending[s] = Some(p);
         }
@@ -350,11 +404,13 @@ impl GpuDecoder {
         lim: &WindowLimits,
         s: usize,
         timing: Option<&mut KernelTime>,
+        gpu_verify: bool,
     ) -> Result<Pending> {
-        let span = idx.span(range.clone());
-        let mut payload = std::mem::take(&mut self.payload);
-        let r = self.submit_with(idx, range, src, &span, &mut payload, sink, lim, s, timing);
-        self.payload = payload;
+        let mut image = std::mem::take(&mut self.payload);
+        let r = self.submit_with(
+            idx, range, src, &mut image, sink, lim, s, timing, gpu_verify,
+        );
+        self.payload = image;
         r
     }
 
@@ -364,38 +420,89 @@ impl GpuDecoder {
         idx: &Index,
         range: Range<usize>,
         src: Engine,
-        span: &crate::format::Span,
-        payload: &mut Vec<u8>,
+        image: &mut Vec<u8>,
         sink: &Sink,
         lim: &WindowLimits,
         s: usize,
         timing: Option<&mut KernelTime>,
+        gpu_verify: bool,
     ) -> Result<Pending> {
-        let data = src.payload(range.clone(), payload)?;
-        let orig_start = span.orig.start;
+        let t0 = Instant::now();
+        let span = idx.span(range.clone());
+        let data_len = span.data_len();
+        let bound = stage_bound(idx, range.clone());
         let out_base = match sink {
-            Sink::Device(..) => orig_start / lim.offset_align * lim.offset_align,
-            Sink::Host(_) => orig_start / 4 * 4,
+            Sink::Device(..) => span.orig.start / lim.offset_align * lim.offset_align,
+            Sink::Host(_) | Sink::Discard => span.orig.start / 4 * 4,
+        };
+        let legacy = self.legacy_upload;
+        let set = &mut self.sets[s];
+        let mut view = None;
+        // The payload: in place in the mapped staging buffer, several threads at once; or, on the
+        // legacy path, borrowed from memory or read into `image` on this thread.
+        let mut legacy_payload = Vec::new();
+        let payload = if legacy {
+            Some(src.payload(range.clone(), &mut legacy_payload)?)
+        } else {
+            None
+        };
+        let (img, origin): (&mut [u8], u64) = if let Some(payload) = payload {
+            let origin = (data_len & !3) as u64;
+            image.clear();
+            image.resize((bound - origin) as usize, 0);
+            image[..data_len - origin as usize]
+                .copy_from_slice(&payload[origin as usize..data_len]);
+            (&mut image[..], origin)
+        } else {
+            set.stage.ready(&self.device, bound)?;
+            let v = view.insert(
+                set.stage
+                    .buf
+                    .slice(..bound)
+                    .get_mapped_range_mut()
+                    .map_err(|e| Error::Gpu(format!("mapping a staging buffer: {e}")))?,
+            );
+            let img = mapped_bytes(v);
+            src.read_payload_into(range.clone(), &mut img[..data_len], FILL_PIECE)?;
+            (img, 0)
+        };
+        let t1 = Instant::now();
+        let data = match payload {
+            Some(p) => p,
+            None => &img[..data_len],
         };
         let w = build_window(idx, range.clone(), data, out_base, &mut self.zstd)?;
+        let t2 = Instant::now();
+        let lay = StageLayout::of(&w);
         let out_bytes = (w.orig_end - out_base).div_ceil(4) * 4;
         let read_out = matches!(sink, Sink::Host(_));
-        let set = &mut self.sets[s];
+        let params = params(&w, self.max_dim)?;
+        write_image(img, origin, &w, &lay, &src, &params.words)?;
+        let own_out = !matches!(sink, Sink::Device(..));
         set.ensure(
             &self.device,
             &w,
-            if read_out { out_bytes } else { 0 },
+            if own_out { out_bytes } else { 0 },
+            read_out,
             lim.max_binding,
         );
-        set.upload(&self.queue, &w, data);
+        let mut copies = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("znn window upload"),
+            });
+        if let Some(payload) = payload {
+            set.write_regions(&self.queue, payload, img, origin, &lay);
+        } else {
+            drop(view);
+            set.stage.unmap();
+            set.encode_copies(&mut copies, &lay);
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (out_buf, out_off) = match sink {
             Sink::Device(b, base) => (*b, out_base - base),
-            Sink::Host(_) => (&set.out.buf, 0),
+            Sink::Host(_) | Sink::Discard => (&set.out.buf, 0),
         };
-        let params = params(&w, self.max_dim)?;
-        self.queue
-            .write_buffer(&set.params, 0, bytemuck::cast_slice(&params.words));
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("znn window"),
             layout: &self.pipes.layout,
@@ -420,7 +527,12 @@ impl GpuDecoder {
         });
         if timing.is_some() {
             // Kernel timing: the upload completes before the kernels are submitted.
-            let upload = self.queue.submit(std::iter::empty());
+            let upload = self.queue.submit([std::mem::replace(
+                &mut copies,
+                self.device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }),
+            )
+            .finish()]);
             wait(&self.device, upload)?;
         }
         let mut enc = self
@@ -447,11 +559,15 @@ impl GpuDecoder {
                 pass.dispatch_workgroups(params.huff_groups.0, params.huff_groups.1, 1);
             }
             // WebGPU orders dispatches of one pass, writes before reads: the merge sees the
-            // decoded streams.
+            // decoded streams, the checksums the merged bytes.
             pass.set_pipeline(&self.pipes.merge);
             pass.dispatch_workgroups(params.merge_groups.0, params.merge_groups.1, 1);
+            if gpu_verify {
+                pass.set_pipeline(&self.pipes.checksum);
+                pass.dispatch_workgroups(params.sum_groups.0, params.sum_groups.1, 1);
+            }
         }
-        enc.copy_buffer_to_buffer(&set.errors, 0, &set.err_read, 0, 8);
+        enc.copy_buffer_to_buffer(&set.errors, 0, &set.err_read, 0, 16);
         if read_out {
             enc.copy_buffer_to_buffer(&set.out.buf, 0, &set.out_read.buf, 0, out_bytes);
         }
@@ -460,10 +576,18 @@ impl GpuDecoder {
             enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
         }
         let start = Instant::now();
-        let submission = self.queue.submit([enc.finish()]);
+        let submission = self.queue.submit([copies.finish(), enc.finish()]);
+        if !legacy {
+            set.stage.remap();
+        }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("submitting a window: {e}")));
         }
+        let t4 = Instant::now();
+        self.host.fill += t1 - t0;
+        self.host.build += t2 - t1;
+        self.host.submit += t4 - t2;
+        self.host.bytes += span.orig_len() as u64;
         if let Some(t) = timing {
             wait(&self.device, submission.clone())?;
             let wall = start.elapsed();
@@ -483,14 +607,22 @@ impl GpuDecoder {
         })
     }
 
-    /// Waits for a window, checks its error flags, and hands its bytes to the sink (host sinks).
+    /// Waits for a window, checks its error flags (and so, when the kernels verified them, its
+    /// checksums), and hands its bytes to the sink (host sinks, verified on the host when
+    /// `verify`).
     fn finish(&mut self, p: Pending, idx: &Index, sink: &mut Sink, verify: bool) -> Result<()> {
+        let t = Instant::now();
         let set = &self.sets[p.set];
-        let errs = map_read(&self.device, &set.err_read, 8, p.submission.clone())?;
-        let flags = u32::from_le_bytes(errs[..4].try_into().unwrap());
-        let at = u32::from_le_bytes(errs[4..8].try_into().unwrap());
-        if flags != 0 {
+        let errs = map_read(&self.device, &set.err_read, 16, p.submission.clone())?;
+        self.host.wait += t.elapsed();
+        let word = |i: usize| u32::from_le_bytes(errs[4 * i..4 * i + 4].try_into().unwrap());
+        let (flags, at, bad_chunk) = (word(0), word(1), word(2));
+        if flags & !ERR_CHECKSUM != 0 {
             return Err(kernel_error(flags, at, &p));
+        }
+        if flags != 0 {
+            let ci = p.chunks.start + bad_chunk as usize;
+            return Err(gpu_checksum_error(idx, ci.min(p.chunks.end - 1)));
         }
         let (Some(win), Sink::Host(f)) = (p.readback, sink) else {
             return Ok(());
@@ -504,11 +636,7 @@ impl GpuDecoder {
                 let c = &idx.chunks()[ci];
                 let o = (c.orig_offset - base) as usize;
                 if xxh3_64(&bytes[o..o + c.orig_len as usize]) != c.checksum {
-                    let e = crate::chunk::checksum_mismatch(idx, ci);
-                    return Err(Error::corrupt(format!(
-                        "{} after GPU decode",
-                        &e.to_string()[15..]
-                    )));
+                    return Err(gpu_checksum_error(idx, ci));
                 }
                 Ok(())
             })
@@ -522,80 +650,12 @@ impl GpuDecoder {
     }
 }
 
-fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
-    let what = if flags & ERR_PAST_END != 0 {
-        "a huffman sub-stream runs past its end"
-    } else if flags & ERR_LENGTH != 0 {
-        "huffman sub-stream length does not match its codes"
-    } else if flags & ERR_BAD_CODE != 0 {
-        "huffman table is incomplete"
-    } else if flags & ERR_DESCRIPTOR != 0 {
-        "a sub-stream descriptor points outside its buffer"
-    } else if flags & ERR_MERGE != 0 {
-        "a chunk descriptor points outside its buffer"
-    } else {
-        "unknown kernel error"
-    };
-    let chunk = p
-        .sub_chunk
-        .get(at as usize)
-        .map(|c| format!(" (chunk {c})"))
-        .unwrap_or_default();
-    Error::corrupt(format!("GPU decode: {what}{chunk} [flags {flags:#x}]"))
-}
-
 fn bind(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
     b.as_entire_binding()
 }
 
 fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource }
-}
-
-/// Kernel parameters and dispatch sizes of a window.
-struct Params {
-    words: [u32; 8],
-    huff_groups: (u32, u32),
-    merge_groups: (u32, u32),
-}
-
-/// A 2D grid of at least `groups` workgroups, at most `max` per dimension.
-fn grid(groups: u64, max: u32) -> Result<(u32, u32)> {
-    if groups == 0 {
-        return Ok((0, 0));
-    }
-    let x = groups.min(max as u64);
-    let y = groups.div_ceil(x);
-    if y > max as u64 {
-        return Err(Error::Gpu(format!(
-            "{groups} workgroups exceed a {max}² dispatch"
-        )));
-    }
-    Ok((x as u32, y as u32))
-}
-
-fn params(w: &Window, max_dim: u32) -> Result<Params> {
-    let win_start = (w.orig_start - w.out_base) as u32;
-    let win_end = (w.orig_end - w.out_base) as u32;
-    let first_word = win_start / 4;
-    let word_count = win_end.div_ceil(4) - first_word;
-    let huff_groups = grid(w.jobs.len() as u64, max_dim)?;
-    let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
-    debug_assert!(w.jobs.iter().all(|j| j[2] <= GPU_HUFF_WG));
-    Ok(Params {
-        words: [
-            w.jobs.len() as u32,
-            huff_groups.0,
-            word_count,
-            merge_groups.0,
-            first_word,
-            win_start,
-            win_end,
-            w.chunks.len() as u32,
-        ],
-        huff_groups,
-        merge_groups,
-    })
 }
 
 /// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
@@ -615,20 +675,4 @@ fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
             len: t.end - t.start,
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::grid;
-
-    #[test]
-    fn grids_stay_within_the_dimension_limit() {
-        assert_eq!(grid(0, 65535).unwrap(), (0, 0));
-        assert_eq!(grid(5, 65535).unwrap(), (5, 1));
-        assert_eq!(grid(65535, 65535).unwrap(), (65535, 1));
-        assert_eq!(grid(65536, 65535).unwrap(), (65535, 2));
-        let (x, y) = grid(1 << 19, 1000).unwrap();
-        assert!(x <= 1000 && y <= 1000 && x as u64 * y as u64 >= 1 << 19);
-        assert!(grid(1 << 21, 1000).is_err());
-    }
 }

@@ -15,7 +15,7 @@ pub fn backends() -> wgpu::Backends {
 
 /// Opens the highest-performance adapter of [`backends`] and a device with the adapter's own
 /// limits (not wgpu's conservative defaults) and, when offered, `TIMESTAMP_QUERY`.
-pub fn open() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
+pub fn open() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo, wgpu::Features)> {
     let backends = backends();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
@@ -38,7 +38,7 @@ pub fn open() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
         ..Default::default()
     }))
     .map_err(|e| Error::Gpu(format!("requesting a device: {e}")))?;
-    Ok((device, queue, adapter.get_info()))
+    Ok((device, queue, adapter.get_info(), adapter.features()))
 }
 
 /// Window limits for `device` and a wanted window size.

@@ -21,9 +21,14 @@
 //!   [`GpuDecoder::decode_file_to_buffer`] (a seekable file, read window by window): archive → one
 //!   device buffer (`STORAGE | COPY_SRC | COPY_DST`, size rounded up to 4, padding zero) plus the
 //!   safetensors tensor table (parsed from the header, which is decoded on the CPU). Kernel error
-//!   flags are checked; checksums are not (the bytes stay on the device). An output larger than the
-//!   adapter's `max_buffer_size` is an `Error::Gpu` (no multi-buffer output): use the streaming
-//!   call for such files.
+//!   flags and every chunk's xxh3-64 are checked on the device (`shaders/checksum.wgsl`); only the
+//!   verdict is read back. An output larger than the adapter's `max_buffer_size` is an
+//!   `Error::Gpu` (no multi-buffer output): use the streaming call for such files.
+//! - [`GpuDecoder::verify`]: every chunk decoded and checked on the device, nothing written and
+//!   nothing but each window's verdict read back (`znn-gpu verify --device gpu`).
+//! - Deltas: [`GpuDecoder::decompress_to_writer_with_base`], [`GpuDecoder::decode_delta_to_buffer`]
+//!   and [`GpuDecoder::verify`] take the base; each window uploads the base bytes its delta chunks
+//!   cover and the merge kernel XORs them in.
 //! - [`GpuDecoder::decode_range_to_buffer`]: one byte range of the original (a tensor, say) into a
 //!   device buffer, reading and decoding only the chunks that cover it, in the windows a full
 //!   decode would use; [`GpuRange`] says where the range lies in the buffer (no tight copy: ranges
@@ -71,23 +76,48 @@
 //! or leaving a byte over, a descriptor out of bounds) sets a flag in an error buffer that the host
 //! reads after each window and turns into `Error::Corrupt`.
 //!
-//! Two buffer sets alternate: window *i + 1* is built and queued for upload (`write_buffer`) and
-//! submitted before window *i* is waited for and read back, so host work (zstd, descriptors,
-//! checksums, writing) overlaps device work.
+//! # Upload
+//!
+//! Each of the two buffer sets owns a persistent `MAP_WRITE | COPY_SRC` staging buffer
+//! (`ring.rs`), mapped once and re-mapped asynchronously right after its window is submitted. A
+//! window's payload is read straight into the mapped memory by several threads
+//! ([`crate::engine::Engine::read_payload_into`], pieces of 8 MiB, positioned reads of the
+//! [`crate::source::ByteSource`] or memcpy from memory); descriptors, zstd streams, delta bases,
+//! the error reset and the kernel parameters follow in the same image (`upload.rs`), which one
+//! `copy_buffer_to_buffer` per region moves to the device. Output buffers are made through the
+//! Vulkan backend so that wgpu does not zero-fill what the kernels overwrite (`output.rs`).
+//! Window *i + 1* is filled, built and submitted before window *i* is waited for, so host work
+//! overlaps device work; transfers and kernels share one queue (wgpu 30 has no second one).
+//! `set_legacy_upload` (hidden) restores the `write_buffer` path for side-by-side figures
+//! (`znn-gpu bench FILE --gpu`, [`report`]).
+//!
+//! # What the host checks, so that the kernels may trust it
+//!
+//! The [`crate::format::Index`] is valid by construction; the host additionally checks that each
+//! window's payload is present, that each Huffman table parses, and that every offset fits the
+//! descriptor widths (30-bit sources). The kernels still bound every loop by the descriptor's
+//! symbol count and check every index (a hostile map yields an error flag, never a hang or an
+//! out-of-bounds access); bit positions are relative to each sub-stream's first word, so window
+//! size is not limited by u32 bit offsets.
 
 pub mod bench;
 mod decoder;
 mod device;
+mod dispatch;
+mod output;
 mod pipelines;
 pub mod plan;
 mod range;
 mod readback;
+pub mod report;
 mod ring;
 pub mod shader_consts;
 mod timing;
 mod upload;
+mod verify;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decoder::{GpuDecoder, GpuOutput, TensorEntry};
 pub use device::{backends, hardware_adapter};
 pub use range::GpuRange;
+pub use timing::HostTimes;

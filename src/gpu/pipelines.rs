@@ -1,26 +1,38 @@
 //! Shader modules, the one bind group layout both kernels share, and the two compute pipelines.
 //! Created once per [`super::GpuDecoder`].
 
-use super::shader_consts::{preamble, HUFF_WORKGROUP_BYTES};
+use super::shader_consts::{preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
+const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
 pub struct Pipelines {
     pub layout: wgpu::BindGroupLayout,
     pub huffman: wgpu::ComputePipeline,
     pub merge: wgpu::ComputePipeline,
+    pub checksum: wgpu::ComputePipeline,
 }
 
 /// The kernels, by name.
-pub const KERNELS: [(&str, &str); 2] = [("huffman_decode.wgsl", HUFFMAN), ("merge.wgsl", MERGE)];
+pub const KERNELS: [(&str, &str); 3] = [
+    ("huffman_decode.wgsl", HUFFMAN),
+    ("merge.wgsl", MERGE),
+    ("checksum.wgsl", CHECKSUM),
+];
 
-/// The WGSL of a kernel: the generated constants, the shared bindings, the kernel.
+/// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
+/// kernel also gets xxh3's secret).
 pub fn source(kernel: &str) -> String {
-    format!("{}{COMMON}\n{kernel}", preamble())
+    let secret = if kernel.contains("XXH3_SECRET") {
+        xxh3_secret_wgsl()
+    } else {
+        String::new()
+    };
+    format!("{}{COMMON}\n{secret}{kernel}", preamble())
 }
 
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -39,8 +51,8 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 impl Pipelines {
     pub fn new(device: &wgpu::Device) -> Result<Pipelines> {
         let l = device.limits();
-        if l.max_compute_workgroup_storage_size < HUFF_WORKGROUP_BYTES
-            || l.max_compute_invocations_per_workgroup < GPU_MERGE_WG.max(GPU_HUFF_WG)
+        if l.max_compute_workgroup_storage_size < HUFF_WORKGROUP_BYTES.max(CSUM_WG * 8 + 4)
+            || l.max_compute_invocations_per_workgroup < GPU_MERGE_WG.max(GPU_HUFF_WG).max(CSUM_WG)
             || l.max_storage_buffers_per_shader_stage < 8
         {
             return Err(Error::Gpu(format!(
@@ -98,6 +110,7 @@ impl Pipelines {
         };
         let huffman = make(KERNELS[0].0, KERNELS[0].1);
         let merge = make(KERNELS[1].0, KERNELS[1].1);
+        let checksum = make(KERNELS[2].0, KERNELS[2].1);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating pipelines: {e}")));
         }
@@ -105,6 +118,7 @@ impl Pipelines {
             layout,
             huffman,
             merge,
+            checksum,
         })
     }
 }

@@ -8,7 +8,9 @@
 //! Huffman table parses, and that every offset fits the descriptors' widths. The kernels check
 //! every descriptor index again (they run on bytes the host did not decode).
 
-use super::shader_consts::{CHUNK_WORDS, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT};
+use super::shader_consts::{
+    CHUNK_WORDS, NO_BASE, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT,
+};
 use crate::codec::{huffman, Coding};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
 use crate::error::{Error, Result};
@@ -23,7 +25,7 @@ pub const MERGE_BLOCK: u64 = (GPU_MERGE_WG * GPU_MERGE_WPI) as u64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowLimits {
     /// Largest storage binding in bytes (`max_storage_buffer_binding_size`, also capped by
-    /// `max_buffer_size` and by 256 MiB so that every bit position in a binding fits in a u32).
+    /// `max_buffer_size` and by the 30-bit descriptor offsets).
     pub max_binding: u64,
     /// `min_storage_buffer_offset_alignment`: where the output binding of a window may start.
     pub offset_align: u64,
@@ -83,11 +85,16 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
     let n = idx.elements(c) as u64;
     let mut w = WindowSizes {
         comp: c.data_len,
-        // The descriptor, and the merge's block table (one u32 per MERGE_BLOCK output words).
-        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * MERGE_BLOCK) + 2) * 4,
+        // The descriptor, the merge's block table (one u32 per MERGE_BLOCK output words) and the
+        // expected checksum (two u32).
+        chunks: (CHUNK_WORDS * 4) as u64 + (c.orig_len as u64 / (4 * MERGE_BLOCK) + 2) * 4 + 8,
         orig: c.orig_len as u64,
         ..Default::default()
     };
+    if idx.is_delta(c) {
+        // The base bytes the chunk is XORed with, uploaded after the zstd streams.
+        w.comp += round4(c.orig_len as u64);
+    }
     for s in idx.chunk_streams(c) {
         match s.coding {
             Coding::Zstd => w.comp += round4(n) + 4,
@@ -107,10 +114,6 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
 /// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
 /// alone does not fit is an error naming the limit.
 pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
-    if idx.base().is_some() {
-        // The kernels would decode the XOR, not the original; deltas are restored on the CPU.
-        return Err(Error::invalid("delta files decode on the CPU"));
-    }
     let mut out = Vec::new();
     let mut start = 0;
     let mut acc = WindowSizes::default();
@@ -147,6 +150,12 @@ pub struct Window {
     /// CPU-decoded zstd streams; uploaded at byte `extra_offset` of the comp buffer.
     pub extra: Vec<u8>,
     pub extra_offset: u64,
+    /// Delta chunks: (chunk, byte offset in comp of its base bytes), after the zstd streams;
+    /// `base_len` bytes in all (each rounded up to 4).
+    pub bases: Vec<(usize, u64)>,
+    pub base_len: u64,
+    /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
+    pub sum_base: u32,
     pub tables: Vec<u32>,
     pub jobs: Vec<[u32; 4]>,
     pub subs: Vec<[u32; 4]>,
@@ -164,9 +173,9 @@ pub struct Window {
 }
 
 impl Window {
-    /// Bytes of the comp buffer: window data, then the zstd streams.
+    /// Bytes of the comp buffer: window data, then the zstd streams, then the delta bases.
     pub fn comp_len(&self) -> u64 {
-        self.extra_offset + self.extra.len() as u64
+        self.extra_offset + self.extra.len() as u64 + self.base_len
     }
 }
 
@@ -207,6 +216,7 @@ pub fn build_window(
         desc[0] = (c.orig_offset - out_base) as u32;
         desc[1] = c.orig_len;
         desc[2] = idx.layout(c).id() as u32;
+        desc[3] = NO_BASE;
         for (k, s) in idx.chunk_streams(c).iter().enumerate() {
             let off = s.data_offset - first_data;
             let body = &data[off as usize..(off + s.comp_len as u64) as usize];
@@ -258,6 +268,22 @@ pub fn build_window(
         w.chunk_words.extend_from_slice(&desc);
     }
     block_table(&mut w);
+    w.sum_base = w.chunk_words.len() as u32;
+    for ci in w.chunks.clone() {
+        let sum = idx.chunks()[ci].checksum;
+        w.chunk_words.extend([sum as u32, (sum >> 32) as u32]);
+    }
+    // Delta bases after the zstd streams; word 3 of their descriptors says where.
+    let mut at = round4(w.extra_offset + w.extra.len() as u64);
+    for (k, ci) in w.chunks.clone().enumerate() {
+        let c = &idx.chunks()[ci];
+        if idx.is_delta(c) {
+            w.bases.push((ci, at));
+            w.chunk_words[k * CHUNK_WORDS + 3] = at as u32;
+            at += round4(c.orig_len as u64);
+        }
+    }
+    w.base_len = at - (w.extra_offset + w.extra.len() as u64);
     if w.comp_len() > SRC_MAX || w.huff_words * 4 > SRC_MAX {
         return Err(Error::Gpu("window too large for 30-bit offsets".into()));
     }

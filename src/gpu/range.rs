@@ -38,8 +38,8 @@ pub struct GpuRange {
 impl GpuDecoder {
     /// Decodes bytes `[start, end)` of the original into a new device buffer (see [`GpuRange`]),
     /// reading only the covering chunks' payloads from `src` (the whole `.znn`). As with
-    /// [`GpuDecoder::decode_to_buffer`], the kernels' error flags are checked but the checksums are
-    /// not (the bytes stay on the device); [`GpuDecoder::read_range`] verifies them.
+    /// [`GpuDecoder::decode_to_buffer`], every covering chunk's checksum is verified on the device
+    /// and only the verdict is read back.
     pub fn decode_range_to_buffer(
         &mut self,
         src: &dyn ByteSource,
@@ -58,13 +58,17 @@ impl GpuDecoder {
             let base = span.orig.start / align * align;
             (base, span.orig.end - base)
         };
-        let buffer = self.output_buffer(span)?;
+        let first = idx
+            .chunks()
+            .get(chunks.start)
+            .map_or(0, |c| c.orig_offset - base);
+        let buffer = self.output_buffer_from(span, first)?;
         self.run_chunks(
             idx,
             chunks.clone(),
             Engine::over_data_at(idx, src, Archive::DATA_START)?,
             Sink::Device(&buffer, base),
-            false,
+            true,
             None,
         )?;
         Ok(GpuRange {

@@ -53,3 +53,19 @@ pub fn map_read(
     buf.unmap();
     v
 }
+
+/// Waits until the map callback behind `ready` has run (all submitted work done, callbacks
+/// fired) and says whether the map succeeded.
+pub fn wait_map(device: &wgpu::Device, ready: &std::sync::atomic::AtomicBool) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if !ready.load(Ordering::Acquire) {
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+    }
+    if ready.load(Ordering::Acquire) {
+        Ok(())
+    } else {
+        Err(Error::Gpu("mapping a staging buffer failed".into()))
+    }
+}

@@ -2,7 +2,9 @@
 //! preamble ([`preamble`]), so the two sides agree by construction. A test parses and validates the
 //! generated sources with naga.
 
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_LOG};
+use crate::constants::{
+    GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, MAX_SUB_SYMBOLS, TABLE_LOG,
+};
 use crate::layout::{Layout, MAX_STREAMS};
 
 /// Kernel error flags (OR-ed into `errors[0]`).
@@ -11,6 +13,17 @@ pub const ERR_LENGTH: u32 = 2;
 pub const ERR_DESCRIPTOR: u32 = 4;
 pub const ERR_MERGE: u32 = 8;
 pub const ERR_BAD_CODE: u32 = 16;
+pub const ERR_CHECKSUM: u32 = 32;
+
+/// Chunk descriptor word 3 of a standalone chunk (a delta chunk holds its base bytes' offset).
+pub const NO_BASE: u32 = u32::MAX;
+/// Longest valid Huffman sub-stream in bytes: `MAX_SUB_SYMBOLS` codes of at most `TABLE_LOG` bits.
+/// A longer descriptor is corrupt, and the bound keeps the kernel's relative bit positions
+/// (counted from the sub-stream's first word) far inside a u32.
+pub const MAX_SUB_BYTES: u32 = MAX_SUB_SYMBOLS * TABLE_LOG / 8 + 1;
+/// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
+/// `CSUM_WG / 8` blocks computed at once.
+pub const CSUM_WG: u32 = 256;
 
 /// u32 words per chunk descriptor: first byte, length, layout, unused, one source per stream.
 pub const CHUNK_WORDS: usize = 4 + MAX_STREAMS;
@@ -21,14 +34,15 @@ pub const SRC_CONST: u32 = 2;
 pub const SRC_SHIFT: u32 = 30;
 /// Largest byte offset a source can hold (30 bits).
 pub const SRC_MAX: u64 = (1 << SRC_SHIFT) - 1;
-/// Bit positions inside one binding are u32 in the shaders (byte offset × 8, plus one 11-bit
-/// peek): 256 MiB keeps them in range whatever the adapter allows.
-pub const BINDING_CAP_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest binding the kernels address: byte offsets in descriptors are 30-bit sources
+/// ([`SRC_MAX`]); bit positions are relative to a sub-stream, so they no longer bound it.
+pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
 /// Bytes of `huffman_decode.wgsl`'s workgroup table; wgpu 30 does not check it against the limit.
 pub const HUFF_WORKGROUP_BYTES: u32 = (GPU_TABLE_WORDS * 4) as u32;
 
-const _: () = assert!(BINDING_CAP_BYTES * 8 + TABLE_LOG as u64 <= u32::MAX as u64);
-const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES * 8);
+const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
+const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES);
+const _: () = assert!(CSUM_WG % 8 == 0);
 const _: () = assert!(GPU_MERGE_WG % GPU_HUFF_WG == 0 || GPU_HUFF_WG % GPU_MERGE_WG == 0);
 
 /// `(name, value, what it is)`: the table the preamble is generated from.
@@ -59,6 +73,18 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
             ERR_BAD_CODE,
             "a table entry of length 0 (an incomplete table)",
         ),
+        (
+            "ERR_CHECKSUM",
+            ERR_CHECKSUM,
+            "a chunk's xxh3-64 differs from its record",
+        ),
+        ("NO_BASE", NO_BASE, "chunk descriptor: no delta base"),
+        (
+            "MAX_SUB_BYTES",
+            MAX_SUB_BYTES,
+            "longest valid Huffman sub-stream, bytes",
+        ),
+        ("CSUM_WG", CSUM_WG, "checksum workgroup size"),
         (
             "CHUNK_WORDS",
             CHUNK_WORDS as u32,
@@ -110,6 +136,39 @@ fn layout_const(l: Layout) -> &'static str {
     }
 }
 
+/// xxh3's default secret (the xxHash specification's `kSecret`; seed 0 uses it as is). A test
+/// checks it against the CPU's xxh3 (`xxh3_64_with_secret` with it equals `xxh3_64`).
+pub const XXH3_SECRET: [u8; 192] = [
+    0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
+    0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb, 0x72, 0x40, 0xa4, 0xa4, 0xb7, 0xb3, 0x67, 0x1f,
+    0xcb, 0x79, 0xe6, 0x4e, 0xcc, 0xc0, 0xe5, 0x78, 0x82, 0x5a, 0xd0, 0x7d, 0xcc, 0xff, 0x72, 0x21,
+    0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c,
+    0x3c, 0x28, 0x52, 0xbb, 0x91, 0xc3, 0x00, 0xcb, 0x88, 0xd0, 0x65, 0x8b, 0x1b, 0x53, 0x2e, 0xa3,
+    0x71, 0x64, 0x48, 0x97, 0xa2, 0x0d, 0xf9, 0x4e, 0x38, 0x19, 0xef, 0x46, 0xa9, 0xde, 0xac, 0xd8,
+    0xa8, 0xfa, 0x76, 0x3f, 0xe3, 0x9c, 0x34, 0x3f, 0xf9, 0xdc, 0xbb, 0xc7, 0xc7, 0x0b, 0x4f, 0x1d,
+    0x8a, 0x51, 0xe0, 0x4b, 0xcd, 0xb4, 0x59, 0x31, 0xc8, 0x9f, 0x7e, 0xc9, 0xd9, 0x78, 0x73, 0x64,
+    0xea, 0xc5, 0xac, 0x83, 0x34, 0xd3, 0xeb, 0xc3, 0xc5, 0x81, 0xa0, 0xff, 0xfa, 0x13, 0x63, 0xeb,
+    0x17, 0x0d, 0xdd, 0x51, 0xb7, 0xf0, 0xda, 0x49, 0xd3, 0x16, 0x55, 0x26, 0x29, 0xd4, 0x68, 0x9e,
+    0x2b, 0x16, 0xbe, 0x58, 0x7d, 0x47, 0xa1, 0xfc, 0x8f, 0xf8, 0xb8, 0xd1, 0x7a, 0xd0, 0x31, 0xce,
+    0x45, 0xcb, 0x3a, 0x8f, 0x95, 0x16, 0x04, 0x28, 0xaf, 0xd7, 0xfb, 0xca, 0xbb, 0x4b, 0x40, 0x7e,
+];
+
+/// [`XXH3_SECRET`] as little-endian u32 words plus one zero word, for the
+/// checksum kernel (which reads it at unaligned byte offsets).
+pub fn xxh3_secret_wgsl() -> String {
+    let mut words: Vec<String> = XXH3_SECRET
+        .chunks_exact(4)
+        .map(|w| format!("0x{:08X}u", u32::from_le_bytes(w.try_into().unwrap())))
+        .collect();
+    words.push("0u".into());
+    format!(
+        "var<private> XXH3_SECRET: array<u32, {}> = array<u32, {}>({});\n",
+        words.len(),
+        words.len(),
+        words.join(", ")
+    )
+}
+
 /// The WGSL constants every kernel starts with.
 pub fn preamble() -> String {
     let mut s = String::from("// Generated from src/gpu/shader_consts.rs: do not edit here.\n");
@@ -131,5 +190,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), t.len());
         assert!(preamble().lines().count() == t.len() + 1);
+    }
+
+    #[test]
+    fn the_secret_is_xxh3_default() {
+        use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_secret};
+        for n in [0usize, 3, 17, 200, 241, 1025, 5000] {
+            let v: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            assert_eq!(xxh3_64_with_secret(&v, &XXH3_SECRET), xxh3_64(&v), "{n}");
+        }
     }
 }

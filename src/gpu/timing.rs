@@ -62,3 +62,28 @@ impl Timestamps {
         Ok(Duration::from_nanos(ns as u64))
     }
 }
+
+/// Host time of the GPU path, summed over windows since [`super::GpuDecoder::take_host_times`]
+/// last reset it. None of it includes waiting for the device.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostTimes {
+    /// Reading the payload (and delta bases) into staging memory.
+    pub fill: Duration,
+    /// Window descriptors from the chunk map: table parsing and expansion, CPU zstd.
+    pub build: Duration,
+    /// Writing descriptors into the image, unmapping, encoding copies and kernels, submitting
+    /// (the legacy path's `write_buffer` copies land here).
+    pub submit: Duration,
+    /// Waiting for windows to finish (device time as seen by the host, plus map callbacks).
+    pub wait: Duration,
+    /// Original bytes decoded.
+    pub bytes: u64,
+}
+
+impl HostTimes {
+    /// Host seconds per GB of original bytes, waits excluded.
+    pub fn host_s_per_gb(&self) -> f64 {
+        let host = (self.fill + self.build + self.submit).as_secs_f64();
+        host / (self.bytes.max(1) as f64 / 1e9)
+    }
+}

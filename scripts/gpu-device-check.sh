@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# One-call GPU check for a lent NVIDIA machine (H100/H200), or a dry run on lavapipe here.
+#
+#   scripts/gpu-device-check.sh            # on the device: 4 GiB of synthetic BF16 weights
+#   ZNN_CHECK_MIB=64 scripts/gpu-device-check.sh   # a dry run with a small input
+#
+# What it does, within ~8 minutes on an H200 (16 cores):
+#   1. Vulkan: unpacks the carried loader debs (.gl/*.deb, see the device README) when no
+#      libvulkan is installed, and points VK_DRIVER_FILES at NVIDIA's ICD when one is there.
+#   2. Binaries: $ZNN_BIN / $ZNN_SYNTH, else carried .bin/znn-gpu and .bin/synth, else
+#      target/release/{znn-gpu,examples/synth}, else `cargo build --release` (when cargo exists).
+#   3. Makes $ZNN_CHECK_MIB MiB (default 4096) of BF16 weights (examples/synth.rs), compresses
+#      them, decompresses on the GPU and on the CPU and compares both with the input byte for
+#      byte, runs `verify --device gpu`, and `bench FILE --gpu` (text and JSON) on it and on the
+#      shipped model (data/).
+#   4. Writes everything under $OUT (default ./gpu-check-out): report.txt (the summary), the
+#      bench outputs, the adapter listing and the log.
+#
+# Carry for a device call: the release binary and the synth example, stripped (about 10 MB):
+#   mkdir -p .bin && cp target/release/znn-gpu target/release/examples/synth .bin/ &&
+#   strip .bin/* && echo /.bin/ >> .git/info/exclude
+# then run with carry [".gl", ".bin"] and command `bash scripts/gpu-device-check.sh`.
+set -uo pipefail
+
+OUT=${OUT:-$PWD/gpu-check-out}
+MIB=${ZNN_CHECK_MIB:-4096}
+RUNS=${ZNN_CHECK_RUNS:-5}
+WORK=${ZNN_CHECK_WORK:-$(mktemp -d /tmp/znn-gpu-check.XXXXXX)}
+mkdir -p "$OUT" "$WORK"
+LOG=$OUT/log.txt
+: >"$LOG"
+say() { echo "$*" | tee -a "$OUT/report.txt"; }
+run() { echo "+ $*" >>"$LOG"; "$@" 2>>"$LOG"; }
+fail() {
+    say "FAILED: $*"
+    exit 1
+}
+: >"$OUT/report.txt"
+say "gpu-device-check: $(date -u +%FT%TZ), ${MIB} MiB BF16 input, $(nproc) cores"
+
+# 1. Vulkan loader and driver.
+if ! ldconfig -p 2>/dev/null | grep -q libvulkan; then
+    if ls .gl/*.deb >/dev/null 2>&1; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+    fi
+fi
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv_icd" ]; then
+    export VK_DRIVER_FILES=$nv_icd
+    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
+export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+    export XDG_RUNTIME_DIR=$WORK/xdg
+    mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
+
+# 2. Binaries.
+pick() {
+    for c in "$@"; do
+        if [ -n "$c" ] && [ -x "$c" ]; then
+            echo "$c"
+            return
+        fi
+    done
+}
+BIN=$(pick "${ZNN_BIN:-}" .bin/znn-gpu target/release/znn-gpu)
+SYNTH=$(pick "${ZNN_SYNTH:-}" .bin/synth target/release/examples/synth)
+if { [ -z "$BIN" ] || [ -z "$SYNTH" ]; } && command -v cargo >/dev/null; then
+    run cargo build --release --bin znn-gpu --example synth || fail "cargo build"
+    BIN=target/release/znn-gpu
+    SYNTH=target/release/examples/synth
+fi
+[ -n "$BIN" ] && [ -n "$SYNTH" ] || fail "no znn-gpu/synth binary (carry .bin or build)"
+say "binary: $BIN ($("$BIN" --version 2>/dev/null))"
+
+# 3. Input, correctness, bench.
+t0=$(date +%s)
+run "$SYNTH" "$WORK/w.bf16" "$MIB" bf16 || fail "synth"
+run "$BIN" -q compress "$WORK/w.bf16" -o "$WORK/w.znn" --dtype bf16 -f || fail "compress"
+say "compressed: $(stat -c %s "$WORK/w.bf16") -> $(stat -c %s "$WORK/w.znn") bytes ($(($(date +%s) - t0)) s so far)"
+run "$BIN" -q -v decompress "$WORK/w.znn" -o "$WORK/gpu.out" -f --device gpu || fail "GPU decompress"
+grep "device:" "$LOG" | tail -1 | tee -a "$OUT/report.txt"
+if grep "device:" "$LOG" | tail -1 | grep -qi "cpu"; then
+    say "note: the adapter in use is a CPU (software) device: figures are not GPU speeds"
+fi
+cmp "$WORK/gpu.out" "$WORK/w.bf16" || fail "GPU output differs from the input"
+rm -f "$WORK/gpu.out"
+run "$BIN" -q decompress "$WORK/w.znn" -o "$WORK/cpu.out" -f --device cpu || fail "CPU decompress"
+cmp "$WORK/cpu.out" "$WORK/w.bf16" || fail "CPU output differs from the input"
+rm -f "$WORK/cpu.out"
+say "check: GPU output == CPU output == input (${MIB} MiB)"
+run "$BIN" -q -v verify "$WORK/w.znn" --device gpu || fail "verify --device gpu"
+say "check: verify --device gpu passed"
+run "$BIN" -q bench "$WORK/w.znn" --gpu --runs "$RUNS" >"$OUT/bench-large.txt" || fail "bench"
+run "$BIN" -q bench "$WORK/w.znn" --gpu --runs "$RUNS" --json >"$OUT/bench-large.json" || fail "bench json"
+cat "$OUT/bench-large.txt" | tee -a "$OUT/report.txt" >/dev/null
+for m in data/*.safetensors; do
+    [ -f "$m" ] || continue
+    run "$BIN" -q bench "$m" --gpu --runs "$RUNS" >"$OUT/bench-$(basename "$m" .safetensors).txt" ||
+        fail "bench $m"
+    say "--- $(basename "$m")"
+    cat "$OUT/bench-$(basename "$m" .safetensors).txt" >>"$OUT/report.txt"
+done
+rm -rf "$WORK"
+say "done in $(($(date +%s) - t0)) s"
