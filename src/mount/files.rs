@@ -119,9 +119,9 @@ impl ViewFiles {
             let node = view.node(i).expect("nodes are numbered densely");
             stamps.push(match &node.kind {
                 NodeKind::Dir => None,
-                NodeKind::File { real, .. } => std::fs::metadata(real)
-                    .ok()
-                    .map(|m| Stamp::of(&m, None)),
+                NodeKind::File { real, .. } => {
+                    std::fs::metadata(real).ok().map(|m| Stamp::of(&m, None))
+                }
                 NodeKind::Znn { real, .. } => FileSource::open(real).ok().and_then(|f| {
                     let m = f.file().metadata().ok()?;
                     Some(Stamp::of(&m, trailer_hash(&f).ok()))
@@ -157,7 +157,10 @@ impl ViewFiles {
             match map.get(&node).and_then(Weak::upgrade) {
                 Some(o) => o,
                 None => {
-                    let o = Arc::new(self.open_new(node).inspect_err(|e| self.log_open(node, e))?);
+                    let o = Arc::new(
+                        self.open_new(node)
+                            .inspect_err(|e| self.log_open(node, e))?,
+                    );
                     map.insert(node, Arc::downgrade(&o));
                     o
                 }
@@ -275,7 +278,13 @@ impl ViewFiles {
         }
     }
 
-    fn read_plain(&self, node: usize, f: &FileSource, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    fn read_plain(
+        &self,
+        node: usize,
+        f: &FileSource,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         // A plain file has no checksums: a rewrite in place is caught by its stamp, checked on
         // the descriptor before and after the bytes are read.
         let check = || -> Result<()> {
@@ -298,9 +307,18 @@ impl ViewFiles {
         Ok(n)
     }
 
+    /// `REL` of the view, and the real file behind it when that is a `.znn`.
+    fn shown(&self, node: usize) -> String {
+        let rel = self.rel(node);
+        match self.view.node(node).map(|n| &n.kind) {
+            Some(NodeKind::Znn { real, .. }) => format!("{} ({})", rel.display(), real.display()),
+            _ => rel.display().to_string(),
+        }
+    }
+
     fn log_open(&self, node: usize, e: &Error) {
         if lock(&self.logged).insert((node, usize::MAX)) {
-            eprintln!("znn-gpu mount: {}: {e}", self.rel(node).display());
+            eprintln!("znn-gpu mount: {}: {e}", self.shown(node));
         }
     }
 
@@ -319,7 +337,7 @@ impl ViewFiles {
                 if lock(&self.logged).insert((node, ci)) {
                     eprintln!(
                         "znn-gpu mount: {}: chunk {ci} (original bytes {}..{}): {e}",
-                        self.rel(node).display(),
+                        self.shown(node),
                         c.orig_offset,
                         c.orig_offset + c.orig_len as u64
                     );
@@ -331,4 +349,70 @@ impl ViewFiles {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> FilesOptions {
+        FilesOptions {
+            base: None,
+            cache_bytes: 1 << 20,
+            readahead_bytes: Some(0),
+        }
+    }
+
+    #[test]
+    fn handles_share_one_reader_and_a_replaced_znn_is_refused() {
+        let d = std::env::temp_dir().join(format!("znn-viewfiles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let w: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| ((i as f32) * 0.001).sin().to_le_bytes())
+            .collect();
+        let o = crate::CompressOptions {
+            chunk_size: 65536,
+            ..Default::default()
+        };
+        std::fs::write(d.join("w.bin.znn"), crate::compress_bytes(&w, &o).unwrap()).unwrap();
+        std::fs::write(d.join("notes.txt"), b"hello").unwrap();
+        let v = ViewFiles::open(&d, opts()).unwrap();
+        let node = v.view().find(Path::new("w.bin")).unwrap();
+        let (h1, h2) = (v.open_node(node).unwrap(), v.open_node(node).unwrap());
+        assert_eq!(lock(&v.open).len(), 1, "one reader for both handles");
+        let mut b = vec![0u8; 300_000];
+        assert_eq!(v.read(h1, 100_000, &mut b).unwrap(), 300_000);
+        assert!(b == w[100_000..400_000]);
+        assert!(v.cache().bytes() > 0 && v.cache().bytes() <= 1 << 20);
+        assert_eq!(v.read(h2, w.len() as u64 - 10, &mut b).unwrap(), 10);
+        let t = v.find_plain("notes.txt");
+        assert_eq!(v.read(t, 1, &mut b[..10]).unwrap(), 4);
+        assert_eq!(&b[..4], b"ello");
+        v.release(h1);
+        v.release(h2);
+        v.release(t);
+        assert_eq!(
+            (v.handles(), lock(&v.open).len(), v.cache().bytes()),
+            (0, 0, 0)
+        );
+        // Replaced by another .znn: refused on open, never served.
+        let other: Vec<u8> = w.iter().map(|x| x ^ 1).collect();
+        let tmp = d.join("w.tmp");
+        std::fs::write(&tmp, crate::compress_bytes(&other, &o).unwrap()).unwrap();
+        std::fs::rename(&tmp, d.join("w.bin.znn")).unwrap();
+        let e = v.open_node(node).expect_err("a replaced file was opened");
+        assert!(
+            e.to_string().contains("changed since it was mounted"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    impl ViewFiles {
+        fn find_plain(&self, rel: &str) -> u64 {
+            self.open_node(self.view.find(Path::new(rel)).unwrap())
+                .unwrap()
+        }
+    }
 }

@@ -167,8 +167,16 @@ impl Filesystem for Fs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.node(ino) {
-            Some(i) if matches!(self.files.view().node(i).map(|n| &n.kind), Some(NodeKind::Dir)) => {
-                reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR)
+            Some(i)
+                if matches!(
+                    self.files.view().node(i).map(|n| &n.kind),
+                    Some(NodeKind::Dir)
+                ) =>
+            {
+                reply.opened(
+                    FileHandle(0),
+                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+                )
             }
             Some(_) => reply.error(Errno::ENOTDIR),
             None => reply.error(Errno::ENOENT),
@@ -200,7 +208,12 @@ impl Filesystem for Fs {
             (c, t, name.as_os_str())
         });
         // An entry's offset is the position of the next one.
-        for (k, (node, t, name)) in dots.into_iter().chain(kids).enumerate().skip(offset as usize) {
+        for (k, (node, t, name)) in dots
+            .into_iter()
+            .chain(kids)
+            .enumerate()
+            .skip(offset as usize)
+        {
             if reply.add(INodeNo(node as u64 + 1), k as u64 + 1, t, name) {
                 break;
             }

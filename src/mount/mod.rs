@@ -15,7 +15,7 @@ mod fuse;
 pub use files::{FilesOptions, ViewFiles};
 
 use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Default bytes of decoded chunks a mount keeps (all open files together).
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
@@ -75,8 +75,7 @@ pub fn check_fuse() -> Result<()> {
             format!("{}: {e}", dev.display()),
         )));
     }
-    if !is_root() && find_in_path("fusermount3").is_none() && find_in_path("fusermount").is_none()
-    {
+    if !is_root() && find_in_path("fusermount3").is_none() && find_in_path("fusermount").is_none() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             "fusermount3 is not installed",
@@ -110,6 +109,7 @@ pub use live::*;
 mod live {
     use super::fuse::{Fs, MAX_READ};
     use super::*;
+    use std::path::Path;
     use std::sync::Arc;
 
     /// A live mount: the kernel serves it once this exists; [`Mounted::run`] answers its
@@ -126,9 +126,7 @@ mod live {
         /// Unmounts; the request loops of [`Mounted::run`] then end and it returns. With files
         /// still open on it the mount detaches now and goes when they close.
         pub fn unmount(&mut self) -> Result<()> {
-            self.0
-                .unmount()
-                .map_err(|e| Error::io("unmounting", e))
+            self.0.unmount().map_err(|e| Error::io("unmounting", e))
         }
     }
 
