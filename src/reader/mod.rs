@@ -166,10 +166,10 @@ impl Reader {
     }
 
     /// Chunk `ci`, decoded (or from the cache).
-    fn chunk(&self, ci: usize) -> Result<Arc<[u8]>> {
-        self.0.cache.get_or_decode((self.0.id, ci), || {
-            let len = self.0.archive.index.chunks()[ci].orig_len as usize;
-            let mut out = vec![0u8; len];
+    fn chunk(&self, ci: usize) -> Result<cache::Data> {
+        self.0.cache.get_or_decode((self.0.id, ci), |mut out| {
+            // Any contents: decode_one overwrites every byte (only growth is zeroed here).
+            out.resize(self.0.archive.index.chunks()[ci].orig_len as usize, 0);
             self.engine().decode_one(ci, &mut out)?;
             Ok(out)
         })
@@ -185,7 +185,7 @@ impl Reader {
         let end = len.min(offset + buf.len() as u64);
         let idx = &self.0.archive.index;
         let chunks = idx.covering(offset, end);
-        let got: Vec<Arc<[u8]>> = if chunks.len() > 1 {
+        let got: Vec<cache::Data> = if chunks.len() > 1 {
             chunks
                 .clone()
                 .into_par_iter()
