@@ -18,7 +18,9 @@
 //!   verified bytes, with a cache), [`extract`];
 //! - files and folders: [`files`] (atomic output, naming, single-file operations), [`folder`]
 //!   (model folders, Hugging Face snapshots, in place, the folder view), [`decoder`] (device
-//!   choice).
+//!   choice);
+//! - the mount: [`mount`] (a compressed folder as a read-only filesystem; FUSE with feature
+//!   `mount`).
 
 pub mod archive;
 pub mod buffer;
@@ -39,6 +41,7 @@ pub mod format;
 pub mod gpu;
 pub mod huffman;
 pub mod layout;
+pub mod mount;
 mod pipeline;
 pub mod reader;
 pub mod safetensors;

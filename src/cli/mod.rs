@@ -9,6 +9,7 @@ mod folder;
 mod hints;
 mod info;
 mod info_folder;
+mod mount;
 mod signals;
 mod verify;
 
@@ -171,6 +172,24 @@ enum Cmd {
         #[arg(long)]
         tensors: bool,
     },
+    /// Mount a .znn file or a compressed folder (or Hugging Face snapshot) read-only at MOUNTPOINT,
+    /// every NAME.znn shown as NAME with its original bytes (FUSE). Returns once the mount is live;
+    /// `fusermount3 -u MOUNTPOINT` or `umount MOUNTPOINT` ends it.
+    Mount {
+        /// A .znn file, or a folder compressed by `compress DIR` or `--in-place`.
+        src: PathBuf,
+        /// An existing folder.
+        mountpoint: PathBuf,
+        /// The base of deltas: a file (SRC is one .znn) or a folder holding BASE/REL per file.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// MiB of decoded chunks kept for all open files together (default 256).
+        #[arg(long)]
+        cache_mib: Option<u64>,
+        /// Stay in the foreground (SIGINT or SIGTERM unmounts).
+        #[arg(short, long)]
+        foreground: bool,
+    },
     /// Measure ratio and GB/s (compress, decompress; 1 and N threads; zstd -3 for comparison).
     Bench {
         /// An original (uncompressed) file.
@@ -285,6 +304,20 @@ fn run(cli: Cli) -> Result<()> {
             json,
             tensors,
         } => info::run(&file, json, tensors),
+        Cmd::Mount {
+            src,
+            mountpoint,
+            base,
+            cache_mib,
+            foreground,
+        } => mount::run(&mount::Request {
+            src: &src,
+            mountpoint: &mountpoint,
+            base: base.as_deref(),
+            cache_mib,
+            foreground,
+            threads: cli.threads,
+        }),
         Cmd::Bench {
             file,
             runs,

@@ -4,6 +4,10 @@
 //! slot and decodes outside the lock, the others wait on that slot. A failed decode is handed to
 //! every waiter and then forgotten, so a later read tries again (an I/O error may pass; a corrupt
 //! chunk fails again, the same way, every time).
+//!
+//! Buffers of evicted chunks nobody holds any more are kept (a few) and handed to the next decode:
+//! a reader streaming through a large file then decodes into memory it already has, instead of
+//! faulting in fresh pages for every chunk, and its RSS stays near the cache's bound.
 
 use crate::error::Result;
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +16,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// A chunk of one reader: (reader id, chunk index).
 pub type Key = (u64, usize);
 
-type Slot = OnceLock<Result<Arc<[u8]>>>;
+/// A decoded chunk.
+pub type Data = Arc<Vec<u8>>;
+
+type Slot = OnceLock<Result<Data>>;
+
+/// Evicted buffers kept for reuse.
+const FREE_BUFFERS: usize = 16;
 
 struct Entry {
     slot: Arc<Slot>,
@@ -28,6 +38,7 @@ struct State {
     lru: BTreeMap<u64, Key>,
     tick: u64,
     bytes: u64,
+    free: Vec<Vec<u8>>,
 }
 
 /// Decoded chunks of any number of readers, at most `capacity` bytes of them (one chunk may exceed
@@ -64,12 +75,13 @@ impl ChunkCache {
     }
 
     /// The decoded chunk `key`, decoding it with `decode` unless it is cached or another thread is
-    /// decoding it (then this waits for that decode).
+    /// decoding it (then this waits for that decode). `decode` gets a recycled buffer (any length,
+    /// any contents) to decode into and returns it filled.
     pub fn get_or_decode(
         &self,
         key: Key,
-        decode: impl FnOnce() -> Result<Vec<u8>>,
-    ) -> Result<Arc<[u8]>> {
+        decode: impl FnOnce(Vec<u8>) -> Result<Vec<u8>>,
+    ) -> Result<Data> {
         let slot = {
             let mut st = self.lock();
             st.tick += 1;
@@ -98,7 +110,10 @@ impl ChunkCache {
                 }
             }
         };
-        let r = slot.get_or_init(|| decode().map(Arc::from));
+        let r = slot.get_or_init(|| {
+            let buf = self.lock().free.pop().unwrap_or_default();
+            decode(buf).map(Arc::new)
+        });
         let mut st = self.lock();
         let ours = st
             .map
@@ -132,6 +147,7 @@ impl ChunkCache {
             };
             if let Some(e) = st.map.remove(&key) {
                 st.bytes -= e.bytes;
+                recycle(st, e.slot);
             }
         }
     }
@@ -151,6 +167,18 @@ impl ChunkCache {
     }
 }
 
+/// Keeps the buffer of an evicted chunk when nothing else holds it.
+fn recycle(st: &mut State, slot: Arc<Slot>) {
+    if st.free.len() >= FREE_BUFFERS {
+        return;
+    }
+    if let Some(Ok(data)) = Arc::into_inner(slot).and_then(OnceLock::into_inner) {
+        if let Some(buf) = Arc::into_inner(data) {
+            st.free.push(buf);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +189,7 @@ mod tests {
         let c = ChunkCache::new(3000);
         let calls = AtomicUsize::new(0);
         let get = |k: usize| {
-            c.get_or_decode((1, k), || {
+            c.get_or_decode((1, k), |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Ok(vec![k as u8; 1000])
             })
@@ -183,7 +211,7 @@ mod tests {
             }
         });
         assert_eq!(calls.load(Ordering::SeqCst), 5);
-        let e = c.get_or_decode((1, 9), || Err(crate::Error::corrupt("bad")));
+        let e = c.get_or_decode((1, 9), |_| Err(crate::Error::corrupt("bad")));
         assert!(e.is_err() && !c.contains((1, 9)));
         c.forget(1);
         assert_eq!(c.bytes(), 0);

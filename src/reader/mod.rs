@@ -83,8 +83,9 @@ struct Inner {
     base: Option<Arc<Base>>,
     cache: Arc<ChunkCache>,
     header: OnceLock<Option<Header>>,
-    /// Chunks decoded ahead of a sequential reader.
-    readahead_chunks: usize,
+    /// Original bytes decoded ahead of a sequential reader (counted in bytes, not chunks: a
+    /// safetensors file's small tensors make chunks far shorter than the chunk size).
+    readahead_bytes: u64,
     /// Where the last read ended: a read starting near it is sequential.
     last_end: AtomicU64,
     /// Chunks below this were handed to read-ahead already.
@@ -135,7 +136,7 @@ impl Reader {
             src,
             cache,
             header: OnceLock::new(),
-            readahead_chunks: (ahead / chunk) as usize,
+            readahead_bytes: if ahead >= chunk { ahead } else { 0 },
             last_end: AtomicU64::new(u64::MAX),
             ahead_to: AtomicUsize::new(0),
         })))
@@ -166,10 +167,10 @@ impl Reader {
     }
 
     /// Chunk `ci`, decoded (or from the cache).
-    fn chunk(&self, ci: usize) -> Result<Arc<[u8]>> {
-        self.0.cache.get_or_decode((self.0.id, ci), || {
-            let len = self.0.archive.index.chunks()[ci].orig_len as usize;
-            let mut out = vec![0u8; len];
+    fn chunk(&self, ci: usize) -> Result<cache::Data> {
+        self.0.cache.get_or_decode((self.0.id, ci), |mut out| {
+            // Any contents: decode_one overwrites every byte (only growth is zeroed here).
+            out.resize(self.0.archive.index.chunks()[ci].orig_len as usize, 0);
             self.engine().decode_one(ci, &mut out)?;
             Ok(out)
         })
@@ -185,7 +186,7 @@ impl Reader {
         let end = len.min(offset + buf.len() as u64);
         let idx = &self.0.archive.index;
         let chunks = idx.covering(offset, end);
-        let got: Vec<Arc<[u8]>> = if chunks.len() > 1 {
+        let got: Vec<cache::Data> = if chunks.len() > 1 {
             chunks
                 .clone()
                 .into_par_iter()
@@ -204,7 +205,7 @@ impl Reader {
         }
         let last = self.0.last_end.swap(end, Ordering::Relaxed);
         // Sequential, or nearly (a kernel keeps several requests of one stream in flight).
-        let near = (self.0.readahead_chunks as u64 + 1) * idx.chunk_size() as u64;
+        let near = self.0.readahead_bytes + idx.chunk_size() as u64;
         if last != u64::MAX && offset <= last.saturating_add(near) && offset + near >= last {
             self.read_ahead(chunks.end);
         }
@@ -214,7 +215,18 @@ impl Reader {
     /// Hands the chunks after `from` (up to the read-ahead distance) to the rayon pool.
     fn read_ahead(&self, from: usize) {
         let n = self.0.archive.index.chunks().len();
-        let want = (from + self.0.readahead_chunks).min(n);
+        let Some(at) = self
+            .0
+            .archive
+            .index
+            .chunks()
+            .get(from)
+            .map(|c| c.orig_offset)
+        else {
+            return;
+        };
+        let stop = self.len().min(at + self.0.readahead_bytes);
+        let want = self.0.archive.index.covering(at, stop).end.min(n);
         let ahead = &self.0.ahead_to;
         let mut cur = ahead.load(Ordering::Relaxed);
         let start = loop {
