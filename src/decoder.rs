@@ -1,4 +1,5 @@
-//! Which decoder runs a job: the one place that knows that deltas decode on the CPU, that `auto`
+//! Which decoder runs a job: the one place that knows that deltas and pair codes (format v3: the
+//! kernels do not decode codecs 4 and 5 yet, docs/gpu-pair-decode.md) decode on the CPU, that `auto`
 //! uses a GPU only when a hardware adapter exists and the job is large enough to gain from it, and
 //! how adapters are probed.
 
@@ -8,7 +9,7 @@ use crate::archive::Archive;
 use crate::constants::GPU_AUTO_MIN_BYTES;
 use crate::decompress::{decompress_archive_to, DecompressOptions};
 use crate::delta::Base;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reader::{RangeStats, Reader};
 use crate::source::ByteSource;
 use std::io::Write;
@@ -148,6 +149,21 @@ impl Decoder {
         f(&mut g.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// What a job on `a` of `len` bytes runs on: the CPU for deltas, and for pair codes unless
+    /// the GPU was asked for, which is then an error naming the reason.
+    fn route(&self, a: &Archive, len: u64) -> Result<Ran> {
+        if a.index.has_pairs() {
+            if self.device == Device::Gpu {
+                return Err(Error::invalid(
+                    "this file uses pair codes (format v3, codecs 4 and 5), which the GPU decoder \
+                     does not decode yet: use --device cpu or auto (or compress with --codecs fast)",
+                ));
+            }
+            return Ok(self.describe(len, true));
+        }
+        Ok(self.describe(len, a.index.base().is_some()))
+    }
+
     /// Decompresses the `.znn` in `src` (whose metadata is `a`) to `w`, every chunk verified.
     pub fn decompress<W: Write + Send>(
         &self,
@@ -157,7 +173,7 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.describe(a.original_len(), a.index.base().is_some());
+        let ran = self.route(a, a.original_len())?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             self.with_gpu(|g| g.decompress_to_writer(a, src, w))?;
@@ -177,7 +193,7 @@ impl Decoder {
         w: W,
     ) -> Result<(RangeStats, Ran)> {
         let a = r.archive();
-        let ran = self.describe(end.saturating_sub(start), a.index.base().is_some());
+        let ran = self.route(a, end.saturating_sub(start))?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             let stats = self.with_gpu(|g| g.extract_range_to(&**r.source(), a, start, end, w))?;

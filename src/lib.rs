@@ -21,6 +21,7 @@
 //!   choice).
 
 pub mod archive;
+pub mod bound;
 pub mod buffer;
 pub mod chunk;
 pub mod codec;
