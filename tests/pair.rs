@@ -101,9 +101,10 @@ fn every_layout_and_pattern_round_trips_with_every_codec_set() {
                 }
                 sizes.push(z.len());
             }
-            // A wider set never makes the file larger.
+            // A wider set never makes the file larger, but for the v3 index's 4-byte
+            // `pair_streams` field when no chunk takes a pair code.
             assert!(
-                sizes[1] <= sizes[0] && sizes[2] <= sizes[1] + 16,
+                sizes[1] <= sizes[0] + 4 && sizes[2] <= sizes[1] + 64,
                 "{layout:?} {what}: sizes {sizes:?}"
             );
         }
@@ -124,11 +125,7 @@ fn pair_codes_beat_the_v1_codecs_on_real_weights() {
 }
 
 fn pair_file() -> (Vec<u8>, Vec<u8>) {
-    let w: Vec<f64> = {
-        let mut g = Rng::new(5);
-        (0..20_000).map(|_| g.normal(0.05)).collect()
-    };
-    let data = encode_floats(Layout::Bf16, &w);
+    let data = pair_skewed(Layout::Bf16, 20_000, 5);
     let z = compress_bytes(
         &data,
         &with_codecs(&opts(8192, 256, Layout::Bf16), CodecSet::Balanced),
