@@ -213,7 +213,7 @@ fn the_gpu_path_refuses_pair_codes_and_auto_uses_the_cpu() {
     match Decoder::new(Device::Gpu) {
         Ok(gpu) => {
             let e = gpu
-                .decompress(&a, &z.as_slice(), &mut Vec::new(), None, &mut |_| {})
+                .decompress(&a, &z.as_slice(), Vec::new(), None, &mut |_| {})
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
             assert!(e.to_string().contains("pair codes"), "{e}");
