@@ -4,7 +4,7 @@ nearest even), and a "clean" FP32 minilm widened from BF16. Writes to DIR (defau
 import json, os, struct, sys
 import numpy as np
 OUT = sys.argv[1] if len(sys.argv) > 1 else "/dev/shm"
-CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/corpus")
+CORPUS = os.environ.get("ZNN_CORPUS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/corpus"))
 def load(p):
     d=open(p,'rb').read(); n=struct.unpack('<Q',d[:8])[0]; h=json.loads(d[8:8+n]); return d,h,8+n
 def save(p, tensors):

@@ -3,7 +3,10 @@
 
 #![forbid(unsafe_code)]
 
-use crate::codec::{choose, constant, huffman, zstd, Coding, DecodeCtx, EncodedStream};
+use crate::codec::{
+    choose, constant, huffman, pair, zstd, CodecSet, Coding, DecodeCtx, Encoded, EncodedStream,
+    Pairing,
+};
 use crate::error::{Error, Result};
 use crate::format::Index;
 use crate::huffman::decode::DecodeTables;
@@ -25,12 +28,14 @@ pub struct EncodeScratch {
     streams: Vec<Vec<u8>>,
 }
 
-/// Codes one chunk of whole elements. `payload` is an empty buffer to code into (callers recycle
-/// them: a fresh 256 KiB allocation per chunk costs page faults comparable to the coding itself).
+/// Codes one chunk of whole elements with the codecs of `codecs`. `payload` is an empty buffer to
+/// code into (callers recycle them: a fresh 256 KiB allocation per chunk costs page faults
+/// comparable to the coding itself).
 pub fn encode_chunk(
     layout: Layout,
     src: &[u8],
     sub_symbols: usize,
+    codecs: CodecSet,
     scratch: &mut EncodeScratch,
     mut payload: Vec<u8>,
 ) -> Result<EncodedChunk> {
@@ -47,6 +52,32 @@ pub fn encode_chunk(
         let st = choose::encode_stream(s, sub_symbols, &mut chunk.payload)?;
         chunk.streams.push(st);
     }
+    // The first two streams of the float layouts (exponent and sign + top mantissa bits, or
+    // FP16's two bytes) as one pair code, where that is smaller than the two coded alone.
+    let pairs = matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32);
+    if pairs && !codecs.pair_bits().is_empty() {
+        let (a, b) = (&scratch.streams[0], &scratch.streams[1]);
+        let alone = chunk.streams[0].comp_len as u64 + chunk.streams[1].comp_len as u64;
+        let hist = pair::histogram(a, b);
+        if let Some(p) = pair::plan(&hist, a.len(), sub_symbols, codecs.pair_bits()) {
+            if p.size < alone {
+                // The pair payload replaces the first two streams' payloads, which lead the chunk.
+                let rest = chunk.payload.split_off(alone as usize);
+                chunk.payload.clear();
+                let subs = pair::encode(a, b, &p, sub_symbols, &mut chunk.payload);
+                let comp_len = chunk.payload.len() as u32;
+                chunk.payload.extend_from_slice(&rest);
+                chunk.streams[0] = EncodedStream {
+                    fields: Encoded::Pair { bits: p.bits, subs },
+                    comp_len,
+                };
+                chunk.streams[1] = EncodedStream {
+                    fields: Encoded::Paired,
+                    comp_len: 0,
+                };
+            }
+        }
+    }
     Ok(chunk)
 }
 
@@ -54,6 +85,7 @@ pub fn encode_chunk(
 pub struct DecodeScratch {
     streams: Vec<Vec<u8>>,
     tables: DecodeTables,
+    pair: pair::PairTables,
     zstd: Option<zstd::Decoder>,
 }
 
@@ -62,6 +94,7 @@ impl Default for DecodeScratch {
         DecodeScratch {
             streams: vec![Vec::new(); MAX_STREAMS],
             tables: DecodeTables::default(),
+            pair: pair::PairTables::default(),
             zstd: None,
         }
     }
@@ -107,6 +140,26 @@ pub fn decode_chunk(
             earlier: &earlier[..k],
         };
         let buf = &mut rest[0];
+        match s.pairing {
+            Pairing::Alone => {}
+            // Decoded with the pair stream before it (the parser checked the order).
+            Pairing::Paired => continue,
+            Pairing::Pair { bits } => {
+                let (a, b) = rest.split_at_mut(1);
+                pair::decode(
+                    n,
+                    ctx.sub_symbols,
+                    &payload[off..],
+                    len,
+                    bits,
+                    idx.stream_sub_lens(s, n),
+                    &mut scratch.pair,
+                    &mut a[0],
+                    &mut b[0],
+                )?;
+                continue;
+            }
+        }
         match s.coding {
             Coding::Raw => direct[k] = Some(off..off + n),
             Coding::Const { value } => constant::decode(value, n, buf),

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use crate::chunk::{encode_chunk, EncodeScratch, EncodedChunk};
+use crate::codec::CodecSet;
 use crate::constants::{DEFAULT_CHUNK_SIZE, DEFAULT_SUB_SYMBOLS, MIN_SEGMENT, WINDOW_BYTES};
 use crate::delta::{self, Base};
 use crate::error::{Error, Result};
@@ -30,6 +31,9 @@ pub struct CompressOptions {
     /// Store the input as a delta (format v2) against this base where it matches; decoding then
     /// needs the same base.
     pub base: Option<Arc<Base>>,
+    /// The codecs the encoder may choose among. Delta files use [`CodecSet::Fast`] whatever this
+    /// says (format v2 has no pair codecs).
+    pub codecs: CodecSet,
 }
 
 impl Default for CompressOptions {
@@ -39,6 +43,7 @@ impl Default for CompressOptions {
             sub_symbols: DEFAULT_SUB_SYMBOLS,
             dtype: Layout::Bf16,
             base: None,
+            codecs: CodecSet::default(),
         }
     }
 }
@@ -50,6 +55,7 @@ impl std::fmt::Debug for CompressOptions {
             .field("sub_symbols", &self.sub_symbols)
             .field("dtype", &self.dtype)
             .field("base", &self.base.as_deref().map(Base::reference))
+            .field("codecs", &self.codecs)
             .finish()
     }
 }
@@ -113,6 +119,7 @@ fn encode_window(
     window: &[u8],
     base_window: &[u8],
     sub_symbols: usize,
+    codecs: CodecSet,
     sink: &Sink,
 ) -> Result<Vec<EncodedChunk>> {
     let first = idx.chunks()[range.start].orig_offset;
@@ -125,14 +132,21 @@ fn encode_window(
                 let src = &window[off..off + c.orig_len as usize];
                 let layout = idx.layout(c);
                 if !idx.is_delta(c) {
-                    return encode_chunk(layout, src, sub_symbols, scratch, sink.buffer(0));
+                    return encode_chunk(layout, src, sub_symbols, codecs, scratch, sink.buffer(0));
                 }
                 // The checksum covers the original bytes, so that a decode with the wrong base
                 // bytes fails its check; what is coded is the XOR.
                 xored.clear();
                 let under = &base_window[off..off + src.len()];
                 xored.extend(src.iter().zip(under).map(|(a, b)| a ^ b));
-                let mut coded = encode_chunk(layout, xored, sub_symbols, scratch, sink.buffer(0))?;
+                let mut coded = encode_chunk(
+                    layout,
+                    xored,
+                    sub_symbols,
+                    CodecSet::Fast,
+                    scratch,
+                    sink.buffer(0),
+                )?;
                 coded.checksum = xxh3_64(src);
                 Ok(coded)
             },
@@ -177,6 +191,14 @@ fn compress_to<W: Write + Send>(
         opts.sub_symbols,
         base.map(Base::reference),
     );
+    // The header goes out before any chunk is coded, so its version follows what the chunks may
+    // use: 3 when pair codes are allowed and some segment could take them.
+    let codecs = if idx.version() == 1 {
+        opts.codecs
+    } else {
+        CodecSet::Fast
+    };
+    idx.allow_pairs(!codecs.pair_bits().is_empty());
     let wins = idx.skeleton().windows(WINDOW_BYTES);
     // Up to two windows of chunk payloads queued for the writer.
     let depth = 2 * (WINDOW_BYTES / opts.chunk_size as u64).max(1) as usize;
@@ -217,6 +239,7 @@ fn compress_to<W: Write + Send>(
                 window,
                 &base_buf,
                 opts.sub_symbols as usize,
+                codecs,
                 sink,
             )?;
             for c in coded {

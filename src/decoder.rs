@@ -1,6 +1,7 @@
-//! Which decoder runs a job: the one place that knows that range reads of deltas stay on the CPU, that `auto`
-//! uses a GPU only when a hardware adapter exists and the job is large enough to gain from it, and
-//! how adapters are probed.
+//! Which decoder runs a job: the one place that knows that range reads of deltas and pair codes
+//! (format v3: the kernels do not decode codecs 4 and 5 yet, docs/gpu-pair-decode.md) decode on
+//! the CPU, that `auto` uses a GPU only when a hardware adapter exists and the job is large enough
+//! to gain from it, and how adapters are probed.
 
 #![forbid(unsafe_code)]
 
@@ -8,7 +9,7 @@ use crate::archive::Archive;
 use crate::constants::GPU_AUTO_MIN_BYTES;
 use crate::decompress::{decompress_archive_to, DecompressOptions};
 use crate::delta::Base;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reader::{RangeStats, Reader};
 use crate::source::ByteSource;
 use std::io::Write;
@@ -149,6 +150,22 @@ impl Decoder {
         f(&mut g.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// What a job on `a` of `len` bytes runs on (`range`: a range read, not the whole file): the
+    /// CPU for range reads of deltas, and for pair codes unless the GPU was asked for, which is
+    /// then an error naming the reason.
+    fn route(&self, a: &Archive, len: u64, range: bool) -> Result<Ran> {
+        if a.index.has_pairs() {
+            if self.device == Device::Gpu {
+                return Err(Error::invalid(
+                    "this file uses pair codes (format v3, codecs 4 and 5), which the GPU decoder \
+                     does not decode yet: use --device cpu or auto (or compress with --codecs fast)",
+                ));
+            }
+            return Ok(self.describe(len, true));
+        }
+        Ok(self.describe(len, range && a.index.base().is_some()))
+    }
+
     /// Decompresses the `.znn` in `src` (whose metadata is `a`) to `w`, every chunk verified.
     pub fn decompress<W: Write + Send>(
         &self,
@@ -158,7 +175,7 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.describe(a.original_len(), false);
+        let ran = self.route(a, a.original_len(), false)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             self.with_gpu(|g| g.decompress_to_writer_with_base(a, src, base, w))?;
@@ -178,7 +195,7 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.describe(a.original_len(), false);
+        let ran = self.route(a, a.original_len(), false)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             self.with_gpu(|g| g.verify(a, src, base))?;
@@ -204,7 +221,7 @@ impl Decoder {
         w: W,
     ) -> Result<(RangeStats, Ran)> {
         let a = r.archive();
-        let ran = self.describe(end.saturating_sub(start), a.index.base().is_some());
+        let ran = self.route(a, end.saturating_sub(start), true)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             let stats = self.with_gpu(|g| g.extract_range_to(&**r.source(), a, start, end, w))?;

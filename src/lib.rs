@@ -23,6 +23,7 @@
 //!   `mount`).
 
 pub mod archive;
+pub mod bound;
 pub mod buffer;
 pub mod chunk;
 pub mod codec;

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
+use znn_gpu::codec::CodecSet;
 use znn_gpu::ErrorKind;
 use znn_gpu::{compress_bytes, decompress_bytes, decompress_stream, Archive, Error, Layout};
 
@@ -35,21 +36,32 @@ struct Fixture {
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let model = repo_model();
-        // Real FP32 weights: the largest tensor's first 1024 values (a conv kernel).
-        let (_, _, r) = read_safetensors(&model)
-            .into_iter()
-            .filter(|t| t.1 == "F32")
-            .max_by_key(|t| t.2.len())
-            .unwrap();
-        let f32w = model[r.start..r.start + 4096].to_vec();
-        let bf16w = f32_to_bf16(&model[r.start + 4096..r.start + 12288]);
-        // BF16 values widened to F32: the two low bytes of each element are zero (const streams).
-        let widened = bf16_widen(&bf16w[..2048]);
-        // A checkpoint delta: mostly zero bytes (zstd).
-        let delta = mostly_zero(&mut Rng::new(5), 4096);
-        let orig = safetensors(
+    F.get_or_init(|| make_fixture(CodecSet::Fast))
+}
+
+/// BF16, FP16 and FP32 tensors whose mantissa top bits depend on the exponent
+/// ([`pair_skewed`]), with pair codes (format v3): every float chunk is pair coded at 4 KiB.
+fn pair_fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| make_fixture(CodecSet::Small))
+}
+
+fn make_fixture(codecs: CodecSet) -> Fixture {
+    let model = repo_model();
+    // Real FP32 weights: the largest tensor's first 1024 values (a conv kernel).
+    let (_, _, r) = read_safetensors(&model)
+        .into_iter()
+        .filter(|t| t.1 == "F32")
+        .max_by_key(|t| t.2.len())
+        .unwrap();
+    let f32w = model[r.start..r.start + 4096].to_vec();
+    let bf16w = f32_to_bf16(&model[r.start + 4096..r.start + 12288]);
+    // BF16 values widened to F32: the two low bytes of each element are zero (const streams).
+    let widened = bf16_widen(&bf16w[..2048]);
+    // A checkpoint delta: mostly zero bytes (zstd).
+    let delta = mostly_zero(&mut Rng::new(5), 4096);
+    let orig = if codecs == CodecSet::Fast {
+        safetensors(
             &[
                 tensor("conv.weight", "F32", &[1024], f32w),
                 tensor("conv.bf16", "BF16", &[2048], bf16w),
@@ -58,27 +70,50 @@ fn fixture() -> &'static Fixture {
             ],
             Some(&[("format", "pt")]),
             true,
-        );
-        let o = opts(4096, 256, Layout::Bf16);
-        let znn = compress_bytes(&orig, &o).unwrap();
-        let a = check_archive(&znn, &orig, &o, "bitflip fixture");
-        let n = codec_counts(&a);
+        )
+    } else {
+        safetensors(
+            &[
+                tensor(
+                    "p.bf16",
+                    "BF16",
+                    &[2048],
+                    pair_skewed(Layout::Bf16, 2048, 1),
+                ),
+                tensor("p.f16", "F16", &[2048], pair_skewed(Layout::Fp16, 2048, 2)),
+                tensor("p.f32", "F32", &[1024], pair_skewed(Layout::Fp32, 1024, 3)),
+            ],
+            None,
+            true,
+        )
+    };
+    let o = with_codecs(&opts(4096, 256, Layout::Bf16), codecs);
+    let znn = compress_bytes(&orig, &o).unwrap();
+    let a = check_archive(&znn, &orig, &o, "bitflip fixture");
+    let n = codec_counts(&a);
+    if codecs == CodecSet::Fast {
         assert!(n.iter().all(|&c| c > 0), "fixture uses every codec: {n:?}");
-        eprintln!(
+    } else {
+        let p = pair_counts(&a);
+        assert!(
+            p[0] >= 3 && znn[8] == 3,
+            "pair fixture uses pair codes: {p:?}"
+        );
+    }
+    eprintln!(
             "fixture: {} original bytes, {} compressed, {} chunks, streams raw/const/huffman/zstd = {n:?}",
             orig.len(),
             znn.len(),
             a.index.chunks().len()
         );
-        let data = Archive::DATA_START as usize..(Archive::DATA_START + a.data_len()) as usize;
-        let padding = huffman_padding(&znn);
-        Fixture {
-            orig,
-            znn,
-            data,
-            padding,
-        }
-    })
+    let data = Archive::DATA_START as usize..(Archive::DATA_START + a.data_len()) as usize;
+    let padding = huffman_padding(&znn);
+    Fixture {
+        orig,
+        znn,
+        data,
+        padding,
+    }
 }
 
 fn kind(e: &Error) -> &'static str {
@@ -180,7 +215,15 @@ fn spec_accepts(g: &[u8], orig: &[u8]) -> bool {
 
 #[test]
 fn every_bit_flip_is_an_error_or_the_original() {
-    let fx = fixture();
+    bit_flips(fixture());
+}
+
+#[test]
+fn every_bit_flip_of_a_pair_coded_file_is_an_error_or_the_original() {
+    bit_flips(pair_fixture());
+}
+
+fn bit_flips(fx: &Fixture) {
     let bits = fx.znn.len() * 8;
     let results: Vec<(usize, Outcome, Outcome, bool)> = (0..bits)
         .into_par_iter()
@@ -241,7 +284,15 @@ fn every_bit_flip_is_an_error_or_the_original() {
 
 #[test]
 fn every_truncation_is_an_error() {
-    let fx = fixture();
+    truncations(fixture());
+}
+
+#[test]
+fn every_truncation_of_a_pair_coded_file_is_an_error() {
+    truncations(pair_fixture());
+}
+
+fn truncations(fx: &Fixture) {
     let n = fx.znn.len();
     let results: Vec<(usize, Outcome, Outcome)> = (0..n)
         .into_par_iter()

@@ -65,6 +65,7 @@ fn with_codec(c: Codec, old: &Coding) -> Coding {
             _ => Coding::Huffman { sub_start: 0 },
         },
         Codec::Zstd => Coding::Zstd,
+        Codec::Pair | Codec::Paired => unreachable!("pair codecs are forged in tests/pair.rs"),
     }
 }
 
@@ -82,7 +83,7 @@ fn index_records_forged_through_the_library_are_rejected() {
     let mut fails = Failures::new("forged records");
     for (i, st) in a.index.streams().to_vec().into_iter().enumerate() {
         // Another codec with the same length.
-        for c in Codec::ALL {
+        for c in Codec::ALL.into_iter().filter(|c| c.min_version() == 1) {
             if c != st.codec() {
                 let g = forge(&|ix| ix.streams[i].coding = with_codec(c, &st.coding));
                 fails.check(

@@ -180,6 +180,45 @@ fn regenerate_fuzz_seeds() {
         ("fp32", z(&f32s[..8192], 256, Layout::Fp32)),
     ];
     let mut seeds: Vec<(&str, String, Vec<u8>)> = Vec::new();
+    // Pair codes (format v3): files, their indexes, and pair streams alone.
+    let golden_v3 = std::fs::read(test_dir().join("golden_v3.znn")).unwrap();
+    let zp = |b: &[u8], sub, dtype| {
+        let o = with_codecs(&opts(4096, sub, dtype), znn_gpu::codec::CodecSet::Small);
+        compress_bytes(b, &o).unwrap()
+    };
+    let pair_znns = [
+        ("golden-v3", golden_v3),
+        ("bf16-pair", zp(&bf16, 256, Layout::Bf16)),
+        ("fp16-pair", zp(&f16, 512, Layout::Fp16)),
+        ("fp32-pair", zp(&f32s[..8192], 256, Layout::Fp32)),
+    ];
+    for (name, f) in &pair_znns {
+        seeds.push(("archive_parse", name.to_string(), cat(&[&[0], f])));
+        seeds.push(("archive_parse", format!("{name}-index"), index_seed(f)));
+        seeds.push(("decompress", name.to_string(), f.clone()));
+        seeds.push((
+            "no_output_leak",
+            format!("znn-{name}"),
+            cat(&[&[1, 0x10, 0x27, 0x00, 0x03], f]),
+        ));
+    }
+    let alphabet8 = [120u8, 121, 119, 122, 118, 3, 200, 7];
+    for bits in 1..=4u8 {
+        for (name, mode) in [("encode", 1u8), ("encode-long", 7)] {
+            let mut s = vec![mode, 4, bits, 0xB8, 0x0B, 4];
+            s.extend_from_slice(&[0x35, 0x12, 0, 0, 7, 0, 0, 0, 0, 0, 0, 1]);
+            s.extend_from_slice(&alphabet8);
+            seeds.push(("pair_decode", format!("{name}-k{bits}"), s.clone()));
+            s[5] = 0;
+            seeds.push(("pair_decode", format!("{name}-k{bits}-flipped"), s));
+        }
+    }
+    // Forged mode: a valid two-symbol table (first 0, last 1, lengths 1 and 1) and some bits.
+    seeds.push((
+        "pair_decode",
+        "forged".into(),
+        vec![0, 0, 1, 0x10, 0, 0, 0, 1, 0, 0x11, 0xA5, 0x5A, 0xFF],
+    ));
     for (name, f) in &znns {
         seeds.push(("archive_parse", name.to_string(), cat(&[&[0], f])));
         seeds.push(("decompress", name.to_string(), f.clone()));
@@ -237,6 +276,30 @@ fn regenerate_fuzz_seeds() {
         rt(3, Layout::Fp32, 0, &f32s[..12288]),
     ));
     seeds.push(("roundtrip", "bf16".into(), rt(7, Layout::Bf16, 1, &bf16)));
+    // The dtype byte's bits 3.. choose the codec set: + 8 balanced, + 16 small.
+    let rtc = |flags: u8, dtype: Layout, set: u8, sub: u8, body: &[u8]| {
+        cat(&[&[flags, dtype.id() + 8 * set, CS_4096, sub], body])
+    };
+    seeds.push((
+        "roundtrip",
+        "bf16-balanced".into(),
+        rtc(7, Layout::Bf16, 1, 1, &bf16),
+    ));
+    seeds.push((
+        "roundtrip",
+        "fp16-small".into(),
+        rtc(3, Layout::Fp16, 2, 2, &f16),
+    ));
+    seeds.push((
+        "roundtrip",
+        "fp32-small".into(),
+        rtc(3, Layout::Fp32, 2, 0, &f32s[..12288]),
+    ));
+    seeds.push((
+        "roundtrip",
+        "golden-st-balanced".into(),
+        rtc(7, Layout::Bf16, 1, 0, &golden_bin),
+    ));
     seeds.push(("roundtrip", "fp16".into(), rt(3, Layout::Fp16, 2, &f16)));
     seeds.push((
         "roundtrip",

@@ -35,6 +35,7 @@ fn opts(dtype: Layout, chunk_size: u32, sub_symbols: u32) -> CompressOptions {
         sub_symbols,
         dtype,
         base: None,
+        codecs: Default::default(),
     }
 }
 
@@ -205,7 +206,7 @@ fn mixed_codecs_match_cpu() {
     let src = mixed_codecs();
     let z = roundtrip(&mut d, &src, &opts(Layout::Fp32, 16384, 1024));
     let a = Archive::from_bytes(&z).unwrap();
-    for c in Codec::ALL {
+    for c in Codec::ALL.into_iter().filter(|c| c.min_version() == 1) {
         assert!(
             a.index.streams().iter().any(|s| s.codec() == c),
             "no {c:?} stream"

@@ -1,11 +1,14 @@
-//! `znn-gpu info`: sizes, ratio and a per-segment, per-stream table, from the index alone; with
-//! `--tensors`, the safetensors tensor table, decoding the header's chunks only.
+//! `znn-gpu info`: sizes, ratio, a summary per layout (bytes, ratio, codec mix and the order-0
+//! bounds, which decode the file) and, with `--segments` or `--json`, the per-segment, per-stream
+//! table from the index; with `--tensors`, the safetensors tensor table, decoding the header's
+//! chunks only.
 
 use std::path::Path;
 use std::sync::Arc;
+use znn_gpu::bound::{segment_bound, Bound};
 use znn_gpu::extract::covering_bytes;
 use znn_gpu::format::Codec;
-use znn_gpu::{Archive, Error, FileSource, Reader, Result};
+use znn_gpu::{Archive, Error, FileSource, Layout, Reader, Result};
 
 /// Per-stream totals of one segment.
 #[derive(Default, Clone)]
@@ -16,7 +19,7 @@ struct StreamSum {
     codecs: [u64; Codec::ALL.len()],
 }
 
-pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
+pub fn run(path: &Path, json: bool, tensors: bool, segments: bool) -> Result<()> {
     if path.is_dir() {
         return super::info_folder::run(path, json);
     }
@@ -24,15 +27,66 @@ pub fn run(path: &Path, json: bool, tensors: bool) -> Result<()> {
     if tensors {
         tensor_report(path, json, &mut o)?;
     } else {
-        report(path, json, &mut o)?;
+        report(path, json, segments, &mut o)?;
     }
     super::print_stdout(&o)
 }
 
-fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
+/// One layout's totals: segments, original and coded bytes, stream codecs, bounds.
+struct LayoutSum {
+    layout: Layout,
+    segments: usize,
+    orig: u64,
+    comp: u64,
+    codecs: [u64; Codec::ALL.len()],
+    bound: Bound,
+}
+
+/// Per-layout sums, the bounds from the decoded bytes (read in pieces of whole elements).
+fn layout_sums(path: &Path) -> Result<Vec<LayoutSum>> {
+    let r = Reader::new(Arc::new(FileSource::open(path)?), &Default::default())?;
+    let idx = &r.archive().index;
+    let mut sums: Vec<LayoutSum> = Vec::new();
+    for seg in idx.segments() {
+        let at = match sums.iter().position(|s| s.layout == seg.layout) {
+            Some(i) => i,
+            None => {
+                sums.push(LayoutSum {
+                    layout: seg.layout,
+                    segments: 0,
+                    orig: 0,
+                    comp: 0,
+                    codecs: [0; Codec::ALL.len()],
+                    bound: Bound::default(),
+                });
+                sums.len() - 1
+            }
+        };
+        let sum = &mut sums[at];
+        sum.segments += 1;
+        sum.orig += seg.len;
+        for c in &idx.chunks()[seg.first_chunk..seg.first_chunk + seg.chunk_count] {
+            for s in idx.chunk_streams(c) {
+                sum.comp += s.comp_len as u64;
+                sum.codecs[s.codec().index()] += 1;
+            }
+        }
+        let piece = 64 << 20;
+        let mut off = seg.offset;
+        while off < seg.offset + seg.len {
+            let end = (off + piece).min(seg.offset + seg.len);
+            sum.bound += segment_bound(seg.layout, &r.read_range(off, end)?);
+            off = end;
+        }
+    }
+    Ok(sums)
+}
+
+fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()> {
     use std::fmt::Write;
     let a = Archive::read(&FileSource::open(path)?)?;
     let idx = &a.index;
+    let sums = layout_sums(path)?;
     let orig = a.original_len();
     let mut rows = Vec::new();
     for seg in idx.segments() {
@@ -48,6 +102,15 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
         rows.push((seg, sums));
     }
     let pct = |c: u64, o: u64| 100.0 * c as f64 / o.max(1) as f64;
+    let mix = |codecs: &[u64]| -> String {
+        let total: u64 = codecs.iter().sum();
+        let parts: Vec<String> = Codec::ALL
+            .iter()
+            .filter(|c| codecs[c.index()] > 0)
+            .map(|c| format!("{} {:.0}%", c.name(), pct(codecs[c.index()], total)))
+            .collect();
+        parts.join(", ")
+    };
     if json {
         let segs: Vec<serde_json::Value> = rows
             .iter()
@@ -69,6 +132,19 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
             "original_len": orig, "compressed_len": a.file_len,
             "ratio_percent": pct(a.file_len, orig), "chunk_size": idx.chunk_size(),
             "chunks": idx.chunks().len(), "segments": segs, "version": a.header.version,
+            "summary": sums.iter().map(|s| {
+                let mut codecs = serde_json::json!({});
+                for c in Codec::ALL {
+                    codecs[c.name()] = s.codecs[c.index()].into();
+                }
+                serde_json::json!({
+                    "layout": s.layout.name(), "segments": s.segments, "original": s.orig,
+                    "compressed": s.comp, "ratio_percent": pct(s.comp, s.orig),
+                    "streams": codecs,
+                    "bound_separate_percent": 100.0 * s.bound.separate / s.orig.max(1) as f64,
+                    "bound_joint_percent": 100.0 * s.bound.joint / s.orig.max(1) as f64,
+                })
+            }).collect::<Vec<_>>(),
             "base": idx.base().map(|b| serde_json::json!({
                 "len": b.len, "xxh3": format!("{:016x}", b.hash),
                 "delta_segments": idx.segments().iter().filter(|s| s.base_offset.is_some()).count(),
@@ -107,6 +183,38 @@ fn report(path: &Path, json: bool, o: &mut String) -> Result<()> {
             b.len, b.hash
         )
         .unwrap();
+    }
+    writeln!(o).unwrap();
+    writeln!(
+        o,
+        "{:<7} {:>5} {:>14} {:>7} {:>8} {:>8}  streams by codec",
+        "layout", "segs", "bytes", "ratio%", "bound%", "H(E,M)%"
+    )
+    .unwrap();
+    for s in &sums {
+        let b = |x: f64| 100.0 * x / s.orig.max(1) as f64;
+        writeln!(
+            o,
+            "{:<7} {:>5} {:>14} {:>7.2} {:>8.2} {:>8.2}  {}",
+            s.layout.name(),
+            s.segments,
+            s.orig,
+            pct(s.comp, s.orig),
+            b(s.bound.separate),
+            b(s.bound.joint),
+            mix(&s.codecs)
+        )
+        .unwrap();
+    }
+    writeln!(
+        o,
+        "bound%: order-0 entropy per segment, each stream alone; H(E,M)%: the first two streams \
+         jointly (exponent with sign and mantissa), payload only"
+    )
+    .unwrap();
+    if !segments {
+        writeln!(o, "(per-segment table: --segments)").unwrap();
+        return Ok(());
     }
     writeln!(o).unwrap();
     let names: Vec<&str> = Codec::ALL.iter().map(|c| c.name()).collect();

@@ -52,6 +52,10 @@ struct CodecArgs {
     /// Symbols per Huffman sub-stream (a power of two, 256..=65536).
     #[arg(long, default_value_t = znn_gpu::constants::DEFAULT_SUB_SYMBOLS)]
     sub_symbols: u32,
+    /// Codecs the encoder may use: fast (format v1, every decoder), balanced (+ pair codes,
+    /// format v3: smaller files, CPU decode) or small (pair codes with the best width per chunk).
+    #[arg(long, default_value = "fast")]
+    codecs: String,
 }
 
 impl CodecArgs {
@@ -61,6 +65,7 @@ impl CodecArgs {
             sub_symbols: self.sub_symbols,
             dtype: Layout::from_dtype_name(&self.dtype)?,
             base: None,
+            codecs: znn_gpu::codec::CodecSet::from_name(&self.codecs)?,
         })
     }
 }
@@ -160,7 +165,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "auto")]
         device: DeviceArg,
     },
-    /// Show sizes, ratio and a per-segment, per-stream table of a .znn file; sums for a folder.
+    /// Show sizes, ratio, a summary per layout with the entropy bounds (and a per-segment,
+    /// per-stream table with --segments) of a .znn file; sums for a folder.
     Info {
         /// A .znn file or a folder.
         file: PathBuf,
@@ -171,6 +177,9 @@ enum Cmd {
         /// tensor data.
         #[arg(long)]
         tensors: bool,
+        /// Also the per-segment, per-stream table (always in --json).
+        #[arg(long)]
+        segments: bool,
     },
     /// Mount a .znn file or a compressed folder (or Hugging Face snapshot) read-only at MOUNTPOINT,
     /// every NAME.znn shown as NAME with its original bytes (FUSE). Returns once the mount is live;
@@ -303,7 +312,8 @@ fn run(cli: Cli) -> Result<()> {
             file,
             json,
             tensors,
-        } => info::run(&file, json, tensors),
+            segments,
+        } => info::run(&file, json, tensors, segments),
         Cmd::Mount {
             src,
             mountpoint,

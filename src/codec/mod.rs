@@ -5,12 +5,19 @@
 //! and a FORMAT.md section. Every `match` on these enums in the crate is exhaustive, so the compiler
 //! lists each place that must handle the new codec: the index parser and writer, the chunk
 //! decoder, the GPU descriptor builder, `info`'s counters.
+//!
+//! The pair codecs (4 and 5, format v3) are the exception while the GPU planner is rewritten
+//! elsewhere: their streams keep a Huffman-shaped [`Coding`] (a pair stream has sub-stream
+//! lengths like codec 2; its partner has no payload) and carry [`Pairing`] beside it, so the GPU
+//! planner's matches stay as they are. The GPU decoder refuses files with pair streams
+//! ([`crate::decoder`]); folding [`Pairing`] into [`Coding`] is for when it decodes them.
 
 #![forbid(unsafe_code)]
 
 pub mod choose;
 pub mod constant;
 pub mod huffman;
+pub mod pair;
 pub mod raw;
 pub mod zstd;
 
@@ -25,10 +32,21 @@ pub enum Codec {
     Const = 1,
     Huffman = 2,
     Zstd = 3,
+    /// This stream and the next coded together (format v3).
+    Pair = 4,
+    /// Decoded by the previous stream's pair code; no payload (format v3).
+    Paired = 5,
 }
 
 impl Codec {
-    pub const ALL: [Codec; 4] = [Codec::Raw, Codec::Const, Codec::Huffman, Codec::Zstd];
+    pub const ALL: [Codec; 6] = [
+        Codec::Raw,
+        Codec::Const,
+        Codec::Huffman,
+        Codec::Zstd,
+        Codec::Pair,
+        Codec::Paired,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +54,8 @@ impl Codec {
             Codec::Const => "const",
             Codec::Huffman => "huffman",
             Codec::Zstd => "zstd",
+            Codec::Pair => "pair",
+            Codec::Paired => "paired",
         }
     }
 
@@ -51,6 +71,65 @@ impl Codec {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The oldest format version whose files may use this codec.
+    pub fn min_version(self) -> u16 {
+        match self {
+            Codec::Raw | Codec::Const | Codec::Huffman | Codec::Zstd => 1,
+            Codec::Pair | Codec::Paired => 3,
+        }
+    }
+}
+
+/// Which codecs the encoder may choose among (`--codecs`); within the set it picks per stream by
+/// measured size, so a wider set never makes a file larger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CodecSet {
+    /// Codecs 0..=3 only: files stay format v1 (v2 for deltas), readable by older builds, and
+    /// every decoder (the GPU kernels included) takes them.
+    #[default]
+    Fast,
+    /// Also pair codes (format v3) with K = 3 where they are smaller.
+    Balanced,
+    /// Pair codes with the best K of 1..=4 per chunk: a little smaller, slower to compress.
+    Small,
+}
+
+impl CodecSet {
+    /// The pair widths K the encoder tries.
+    pub fn pair_bits(self) -> &'static [u8] {
+        match self {
+            CodecSet::Fast => &[],
+            CodecSet::Balanced => &[3],
+            CodecSet::Small => &[1, 2, 3, 4],
+        }
+    }
+
+    /// Parses a `--codecs` value.
+    pub fn from_name(s: &str) -> Result<CodecSet> {
+        match s {
+            "fast" => Ok(CodecSet::Fast),
+            "balanced" => Ok(CodecSet::Balanced),
+            "small" => Ok(CodecSet::Small),
+            other => Err(Error::invalid(format!(
+                "unknown codec set '{other}' (expected fast, balanced or small)"
+            ))),
+        }
+    }
+}
+
+/// Whether a stream is coded jointly with its neighbour (codecs 4 and 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pairing {
+    /// Coded on its own, by its [`Coding`].
+    #[default]
+    Alone,
+    /// Codec 4: this stream and the next, the symbol taking the top `bits` bits of the next
+    /// stream's byte; the [`Coding`] is `Huffman { sub_start }` for the sub-stream lengths.
+    Pair { bits: u8 },
+    /// Codec 5: decoded by the previous stream's pair code; the [`Coding`] is `Const { value: 0 }`
+    /// and there is no payload.
+    Paired,
 }
 
 /// A coded stream's codec with the fields the chunk map records for it.
@@ -86,6 +165,12 @@ pub enum Encoded {
     /// The byte length of each sub-stream.
     Huffman(Vec<u32>),
     Zstd,
+    /// K and the byte length of each sub-stream.
+    Pair {
+        bits: u8,
+        subs: Vec<u32>,
+    },
+    Paired,
 }
 
 impl Encoded {
@@ -95,6 +180,8 @@ impl Encoded {
             Encoded::Const(_) => Codec::Const,
             Encoded::Huffman(_) => Codec::Huffman,
             Encoded::Zstd => Codec::Zstd,
+            Encoded::Pair { .. } => Codec::Pair,
+            Encoded::Paired => Codec::Paired,
         }
     }
 }
@@ -118,7 +205,7 @@ pub struct DecodeCtx<'a> {
 }
 
 /// Reads the `codec_fields` of a stream record (FORMAT.md) of `n` symbols and `comp_len` payload
-/// bytes; a Huffman stream's sub-stream lengths are appended to `sub_lens`.
+/// bytes; a Huffman or pair stream's sub-stream lengths are appended to `sub_lens`.
 pub(crate) fn read_fields(
     codec: Codec,
     r: &mut WireReader,
@@ -126,20 +213,27 @@ pub(crate) fn read_fields(
     sub_symbols: usize,
     comp_len: u32,
     sub_lens: &mut Vec<u32>,
-) -> Result<Coding> {
+) -> Result<(Coding, Pairing)> {
+    let alone = |c: Result<Coding>| c.map(|c| (c, Pairing::Alone));
     match codec {
-        Codec::Raw => raw::check_fields(n, comp_len).map(|_| Coding::Raw),
-        Codec::Const => constant::read_fields(r, comp_len),
-        Codec::Huffman => huffman::read_fields(r, n, sub_symbols, comp_len, sub_lens),
-        Codec::Zstd => Ok(Coding::Zstd),
+        Codec::Raw => alone(raw::check_fields(n, comp_len).map(|_| Coding::Raw)),
+        Codec::Const => alone(constant::read_fields(r, comp_len)),
+        Codec::Huffman => alone(huffman::read_fields(r, n, sub_symbols, comp_len, sub_lens)),
+        Codec::Zstd => alone(Ok(Coding::Zstd)),
+        Codec::Pair => pair::read_fields(r, n, sub_symbols, comp_len, sub_lens)
+            .map(|(c, bits)| (c, Pairing::Pair { bits })),
+        Codec::Paired if comp_len != 0 => Err(Error::corrupt("a paired stream has a payload")),
+        Codec::Paired => Ok((Coding::Const { value: 0 }, Pairing::Paired)),
     }
 }
 
 /// Appends the `codec_fields` of a stream record; `subs` are the stream's sub-stream lengths.
-pub(crate) fn write_fields(coding: &Coding, subs: &[u32], b: &mut Vec<u8>) {
-    match coding {
-        Coding::Raw | Coding::Zstd => {}
-        Coding::Const { value } => b.push(*value),
-        Coding::Huffman { .. } => huffman::write_fields(subs, b),
+pub(crate) fn write_fields(coding: &Coding, pairing: Pairing, subs: &[u32], b: &mut Vec<u8>) {
+    match (pairing, coding) {
+        (Pairing::Pair { bits }, _) => pair::write_fields(bits, subs, b),
+        (Pairing::Paired, _) => {}
+        (Pairing::Alone, Coding::Raw | Coding::Zstd) => {}
+        (Pairing::Alone, Coding::Const { value }) => b.push(*value),
+        (Pairing::Alone, Coding::Huffman { .. }) => huffman::write_fields(subs, b),
     }
 }

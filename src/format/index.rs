@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use super::wire;
-use crate::codec::{Codec, Coding, EncodedStream};
+use crate::codec::{Codec, Coding, EncodedStream, Pairing};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use std::ops::{Deref, Range};
@@ -55,11 +55,32 @@ pub struct StreamRec {
     pub comp_len: u32,
     /// Offset of the payload in the data region.
     pub data_offset: u64,
+    /// Whether the stream is coded with its neighbour (codecs 4 and 5); see [`Pairing`].
+    pub pairing: Pairing,
 }
 
 impl StreamRec {
     pub fn codec(&self) -> Codec {
-        self.coding.codec()
+        match self.pairing {
+            Pairing::Alone => self.coding.codec(),
+            Pairing::Pair { .. } => Codec::Pair,
+            Pairing::Paired => Codec::Paired,
+        }
+    }
+}
+
+/// The format version an index needs: 2 when it refers to a base file, 3 when a stream uses a
+/// codec of version 3, else 1.
+pub(super) fn version_for(base: Option<BaseRef>, streams: &[StreamRec]) -> u16 {
+    let codecs = streams
+        .iter()
+        .map(|s| s.codec().min_version())
+        .max()
+        .unwrap_or(1);
+    if base.is_some() {
+        2.max(codecs)
+    } else {
+        codecs
     }
 }
 
@@ -232,6 +253,8 @@ pub struct Index {
     streams: Vec<StreamRec>,
     sub_lens: Vec<u32>,
     base: Option<BaseRef>,
+    /// The file's format version (1, 2 or 3): a version 3 index has a `pair_streams` field.
+    version: u16,
 }
 
 /// An index is its skeleton plus the stream records: the skeleton's arithmetic applies as it is.
@@ -243,13 +266,14 @@ impl Deref for Index {
 }
 
 impl Index {
-    /// The format version this index needs: 2 when it refers to a base file, else 1.
+    /// The format version of the file: 2 when it refers to a base file, 3 when its streams may
+    /// use pair codecs (it need not use them), else 1.
     pub fn version(&self) -> u16 {
-        if self.base.is_some() {
-            2
-        } else {
-            1
-        }
+        self.version
+    }
+    /// Whether some stream uses a codec of format version 3 (pair codes).
+    pub fn has_pairs(&self) -> bool {
+        self.streams.iter().any(|s| s.pairing != Pairing::Alone)
     }
     /// Symbols per Huffman sub-stream.
     pub fn sub_symbols(&self) -> u32 {
@@ -294,6 +318,7 @@ impl Index {
     /// Serialises the index (FORMAT.md, "Index").
     pub fn to_bytes(&self) -> Vec<u8> {
         wire_bytes(
+            self.version,
             self.sub_symbols,
             self.base,
             self.segments(),
@@ -332,6 +357,7 @@ impl Index {
             streams: self.streams.clone(),
             sub_lens: self.sub_lens.clone(),
             base: self.base,
+            version: self.version,
         }
     }
 
@@ -339,10 +365,9 @@ impl Index {
     /// derived field consistent); else `Corrupt`.
     pub fn from_parts(p: IndexParts) -> Result<Index> {
         let data_len: u64 = p.streams.iter().map(|s| s.comp_len as u64).sum();
-        let version = if p.base.is_some() { 2 } else { 1 };
         let idx = Self::parse_version(
             &p.to_bytes(),
-            version,
+            p.version,
             p.chunk_size,
             p.original_len,
             data_len,
@@ -360,6 +385,7 @@ impl Index {
         streams: Vec<StreamRec>,
         sub_lens: Vec<u32>,
         base: Option<BaseRef>,
+        version: u16,
     ) -> Index {
         Index {
             skel,
@@ -367,6 +393,7 @@ impl Index {
             streams,
             sub_lens,
             base,
+            version,
         }
     }
 }
@@ -389,6 +416,8 @@ pub struct IndexParts {
     pub streams: Vec<StreamRec>,
     pub sub_lens: Vec<u32>,
     pub base: Option<BaseRef>,
+    /// The format version the parts are serialised for (1, 2 or 3).
+    pub version: u16,
 }
 
 impl IndexParts {
@@ -397,6 +426,7 @@ impl IndexParts {
     /// none), so any forgery can be written.
     pub fn to_bytes(&self) -> Vec<u8> {
         wire_bytes(
+            self.version,
             self.sub_symbols,
             self.base,
             &self.segments,
@@ -410,7 +440,9 @@ impl IndexParts {
 /// Segment flag bit 0: the segment is a delta against the base (FORMAT.md, version 2).
 pub(super) const SEG_DELTA: u8 = 1;
 
+#[allow(clippy::too_many_arguments)]
 fn wire_bytes(
+    version: u16,
     sub_symbols: u32,
     base: Option<BaseRef>,
     segments: &[Segment],
@@ -421,6 +453,13 @@ fn wire_bytes(
     let mut b = Vec::with_capacity(8 + segments.len() * 12 + chunks.len() * 80);
     b.extend_from_slice(&(segments.len() as u32).to_le_bytes());
     b.extend_from_slice(&sub_symbols.to_le_bytes());
+    if version == 3 {
+        let pairs = streams
+            .iter()
+            .filter(|s| matches!(s.pairing, Pairing::Pair { .. }))
+            .count();
+        b.extend_from_slice(&(pairs as u32).to_le_bytes());
+    }
     if let Some(base) = base {
         b.extend_from_slice(&base.len.to_le_bytes());
         b.extend_from_slice(&base.hash.to_le_bytes());
@@ -458,7 +497,7 @@ fn wire_bytes(
                 }
                 _ => &[],
             };
-            crate::codec::write_fields(&s.coding, subs, &mut b);
+            crate::codec::write_fields(&s.coding, s.pairing, subs, &mut b);
         }
     }
     b
@@ -473,6 +512,8 @@ pub struct IndexBuilder {
     sub_lens: Vec<u32>,
     next_chunk: usize,
     data_offset: u64,
+    /// Whether chunks may be pair coded (the header then says version 3).
+    pairs: bool,
 }
 
 impl IndexBuilder {
@@ -492,7 +533,19 @@ impl IndexBuilder {
             sub_lens: Vec::new(),
             next_chunk: 0,
             data_offset: 0,
+            pairs: false,
         }
+    }
+
+    /// Lets chunks of float segments be pair coded (format v3), if `allow` and the file is no
+    /// delta; before any chunk is pushed.
+    pub fn allow_pairs(&mut self, allow: bool) {
+        let floats = self
+            .skel
+            .segments()
+            .iter()
+            .any(|s| matches!(s.layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32));
+        self.pairs = allow && floats && self.base.is_none();
     }
 
     /// The segments and chunk boundaries (payload fields not yet filled).
@@ -500,12 +553,14 @@ impl IndexBuilder {
         &self.skel
     }
 
-    /// The version the finished index will have.
+    /// The version of the file being written: as [`Index::version`], and 3 whenever pair codes
+    /// are allowed (a header is written before the chunks are coded).
     pub fn version(&self) -> u16 {
-        if self.base.is_some() {
-            2
+        let v = version_for(self.base, &self.streams);
+        if self.pairs {
+            v.max(3)
         } else {
-            1
+            v
         }
     }
 
@@ -517,22 +572,31 @@ impl IndexBuilder {
     /// Records the next chunk: its checksum and its coded streams (payloads back to back).
     pub fn push(&mut self, checksum: u64, streams: &[EncodedStream]) {
         let stream_start = self.streams.len() as u32;
+        debug_assert!(
+            self.pairs || !streams.iter().any(|s| s.fields.codec().min_version() > 1),
+            "a pair code in a file whose header does not allow it"
+        );
         let mut off = self.data_offset;
         for s in streams {
-            let coding = match &s.fields {
-                crate::codec::Encoded::Raw => Coding::Raw,
-                crate::codec::Encoded::Const(value) => Coding::Const { value: *value },
-                crate::codec::Encoded::Zstd => Coding::Zstd,
-                crate::codec::Encoded::Huffman(subs) => {
-                    let sub_start = self.sub_lens.len() as u32;
-                    self.sub_lens.extend_from_slice(subs);
-                    Coding::Huffman { sub_start }
-                }
+            use crate::codec::Encoded;
+            let mut subs_at = |subs: &[u32]| {
+                let sub_start = self.sub_lens.len() as u32;
+                self.sub_lens.extend_from_slice(subs);
+                Coding::Huffman { sub_start }
+            };
+            let (coding, pairing) = match &s.fields {
+                Encoded::Raw => (Coding::Raw, Pairing::Alone),
+                Encoded::Const(value) => (Coding::Const { value: *value }, Pairing::Alone),
+                Encoded::Zstd => (Coding::Zstd, Pairing::Alone),
+                Encoded::Huffman(subs) => (subs_at(subs), Pairing::Alone),
+                Encoded::Pair { bits, subs } => (subs_at(subs), Pairing::Pair { bits: *bits }),
+                Encoded::Paired => (Coding::Const { value: 0 }, Pairing::Paired),
             };
             self.streams.push(StreamRec {
                 coding,
                 comp_len: s.comp_len,
                 data_offset: off,
+                pairing,
             });
             off += s.comp_len as u64;
         }
@@ -552,12 +616,14 @@ impl IndexBuilder {
             self.skel.chunks.len(),
             "every chunk is coded before the index is finished"
         );
+        let version = self.version();
         Index {
             skel: self.skel,
             sub_symbols: self.sub_symbols,
             streams: self.streams,
             sub_lens: self.sub_lens,
             base: self.base,
+            version,
         }
     }
 }

@@ -14,4 +14,4 @@ pub use index::{
 };
 pub use wire::{put_varint, WireReader};
 // The codec ids are part of the chunk map.
-pub use crate::codec::{Codec, Coding};
+pub use crate::codec::{Codec, Coding, Pairing};

@@ -6,7 +6,7 @@
 
 use super::index::{BaseRef, Index, Planned, Skeleton, StreamRec, SEG_DELTA};
 use super::wire::WireReader;
-use crate::codec::{read_fields, Codec};
+use crate::codec::{read_fields, Codec, Pairing};
 use crate::constants::{MAX_SUB_SYMBOLS, MIN_SUB_SYMBOLS};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -33,7 +33,7 @@ pub(super) fn parse(
         )));
     }
     let base = match version {
-        1 => None,
+        1 | 3 => None,
         2 => Some(BaseRef {
             len: r.u64()?,
             hash: r.u64()?,
@@ -45,6 +45,9 @@ pub(super) fn parse(
             })
         }
     };
+    // Version 3: the number of pair streams, checked against the chunk map below (it also keeps
+    // a version 1 index from reading as version 3, and the other way round).
+    let pair_streams = if version == 3 { Some(r.u32()?) } else { None };
     if seg_count > r.remaining() / MIN_SEGMENT_RECORD {
         return Err(Error::corrupt("segment count exceeds the index"));
     }
@@ -102,10 +105,32 @@ pub(super) fn parse(
         c.checksum = r.u64()?;
         c.stream_start = streams.len() as u32;
         c.data_offset = data_offset;
-        for _ in 0..layout.stream_count() {
+        for k in 0..layout.stream_count() {
             let codec = Codec::from_id(r.u8()?)?;
+            if codec.min_version() > version {
+                return Err(Error::corrupt(format!(
+                    "codec {} needs format version {} (the file says {version})",
+                    codec as u8,
+                    codec.min_version()
+                )));
+            }
+            // A pair stream must be followed by its partner, and a partner follow a pair stream.
+            let after_pair = k > 0
+                && matches!(
+                    streams.last(),
+                    Some(StreamRec {
+                        pairing: Pairing::Pair { .. },
+                        ..
+                    })
+                );
+            let pair_fits = codec != Codec::Pair || k + 1 < layout.stream_count();
+            if (codec == Codec::Paired) != after_pair || !pair_fits {
+                return Err(Error::corrupt(
+                    "a pair stream must be followed by a paired stream, and only by one",
+                ));
+            }
             let comp_len = r.varint()?;
-            let coding = read_fields(
+            let (coding, pairing) = read_fields(
                 codec,
                 &mut r,
                 n,
@@ -117,6 +142,7 @@ pub(super) fn parse(
                 coding,
                 comp_len,
                 data_offset,
+                pairing,
             });
             data_offset += comp_len as u64;
             if data_offset > data_len {
@@ -131,5 +157,23 @@ pub(super) fn parse(
     if data_offset != data_len {
         return Err(Error::corrupt("chunk map does not cover the data region"));
     }
-    Ok(Index::assemble(skel, sub_symbols, streams, sub_lens, base))
+    if let Some(want) = pair_streams {
+        let got = streams
+            .iter()
+            .filter(|s| matches!(s.pairing, Pairing::Pair { .. }))
+            .count();
+        if got != want as usize {
+            return Err(Error::corrupt(format!(
+                "index says {want} pair streams, the chunk map has {got}"
+            )));
+        }
+    }
+    Ok(Index::assemble(
+        skel,
+        sub_symbols,
+        streams,
+        sub_lens,
+        base,
+        version,
+    ))
 }

@@ -112,8 +112,15 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
 }
 
 /// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
-/// alone does not fit is an error naming the limit.
+/// alone does not fit is an error naming the limit. Every GPU decode plans here, so this is where
+/// files the kernels cannot decode (pair codes, format v3) are refused.
 pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
+    if idx.has_pairs() {
+        return Err(Error::invalid(
+            "this file uses pair codes (format v3, codecs 4 and 5), which the GPU decoder does not \
+             decode yet",
+        ));
+    }
     let mut out = Vec::new();
     let mut start = 0;
     let mut acc = WindowSizes::default();

@@ -7,12 +7,25 @@ use crate::error::{Error, Result};
 /// Optimal Huffman code lengths for `hist`, limited to `TABLE_LOG` bits, forming a complete code.
 /// Needs at least two symbols with a non-zero count; absent symbols get length 0.
 pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
-    let mut syms: Vec<(u64, u8)> = (0..256)
-        .filter(|&s| hist[s] > 0)
-        .map(|s| (hist[s], s as u8))
-        .collect();
     let mut lens = [0u8; 256];
+    lens.copy_from_slice(&limited_lengths(hist, TABLE_LOG));
+    lens
+}
+
+/// Optimal Huffman code lengths for `hist` (any alphabet of at most 65536 symbols), limited to
+/// `limit` bits, forming a complete code. Needs at least two symbols with a non-zero count and
+/// `2^limit` ≥ their number; absent symbols get length 0.
+pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
+    let mut syms: Vec<(u64, u16)> = (0..hist.len())
+        .filter(|&s| hist[s] > 0)
+        .map(|s| (hist[s], s as u16))
+        .collect();
+    let mut lens = vec![0u8; hist.len()];
     assert!(syms.len() >= 2, "huffman needs two symbols");
+    assert!(
+        syms.len() <= 1 << limit,
+        "more symbols than codes of the limit"
+    );
     // Ascending by count; ties by symbol so the result is deterministic.
     syms.sort_unstable();
     let n = syms.len();
@@ -41,7 +54,6 @@ pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
     for i in (0..2 * n - 2).rev() {
         depth[i] = depth[parent[i]] + 1;
     }
-    let limit = TABLE_LOG;
     let mut len: Vec<u32> = (0..n).map(|i| depth[i].min(limit)).collect();
     // Clamping may overfill the code space: lengthen the rarest codes still below the limit.
     let unit = |l: u32| 1u64 << (limit - l);
@@ -70,6 +82,30 @@ pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
         lens[s as usize] = len[i] as u8;
     }
     lens
+}
+
+/// Canonical codes for lengths `lens` of at most `limit` bits: `code[s]` holds the code of `s` in
+/// its low `lens[s]` bits (FORMAT.md, "Huffman streams": by length, then symbol value).
+pub fn canonical_codes_of(lens: &[u8], limit: u32) -> Vec<u16> {
+    let mut count = vec![0u32; limit as usize + 1];
+    for &l in lens {
+        count[l as usize] += 1;
+    }
+    count[0] = 0;
+    let mut next = vec![0u32; limit as usize + 2];
+    let mut code = 0u32;
+    for l in 1..=limit as usize {
+        code = (code + count[l - 1]) << 1;
+        next[l] = code;
+    }
+    let mut codes = vec![0u16; lens.len()];
+    for (s, &l) in lens.iter().enumerate() {
+        if l > 0 {
+            codes[s] = next[l as usize] as u16;
+            next[l as usize] += 1;
+        }
+    }
+    codes
 }
 
 /// Bits the stream would take with `lens` (payload only).

@@ -13,6 +13,7 @@ use std::io::Cursor;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 use znn_gpu::chunk::{decode_chunk, DecodeScratch};
 use znn_gpu::codec::huffman::table as huffman_table;
+use znn_gpu::codec::CodecSet;
 use znn_gpu::constants::MIN_CHUNK_SIZE;
 use znn_gpu::engine::Engine;
 use znn_gpu::format::{Codec, Coding, Header, Index, HEADER_LEN, TRAILER_LEN};
@@ -26,9 +27,10 @@ use znn_gpu::{Archive, CompressOptions, Layout, Reader, ReaderOptions};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: `fuzz/fuzz_targets/<name>.rs` and `fuzz/seeds/<name>/`.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("archive_parse", archive_parse),
     ("huffman_decode", huffman_decode),
+    ("pair_decode", pair_decode),
     ("chunk_decode", chunk_decode),
     ("decompress", decompress),
     ("roundtrip", roundtrip),
@@ -235,6 +237,62 @@ fn decode_both(
         "single- and multi-symbol decoders disagree"
     );
     results.pop().unwrap()
+}
+
+/// Mode byte, sub-stream size byte, K byte, element count, then either a forged pair table and
+/// payload split evenly into sub-streams (even mode), or two streams made from an alphabet (the
+/// second one's bytes from the first's) that are pair coded and then possibly damaged (odd mode).
+/// The decoder must give an error or, undamaged, the streams back; never panic.
+pub fn pair_decode(data: &[u8]) {
+    use znn_gpu::codec::pair;
+    let mut r = Bytes::new(data);
+    let mode = r.u8();
+    let sub = sub_symbols(r.u8()) as usize;
+    let bits = r.u8() % 6;
+    let n = (r.u16() as usize % 16384 + 1) * if mode & 2 != 0 { 4 } else { 1 };
+    let (mut t, mut a, mut b) = (pair::PairTables::default(), Vec::new(), Vec::new());
+    if mode & 1 == 0 {
+        let buf = r.rest();
+        let Ok((_, tsize)) = pair::PairTable::parse(buf, bits) else {
+            return;
+        };
+        let count = n.div_ceil(sub);
+        let body = buf.len() - tsize;
+        let mut subs = vec![(body / count) as u32; count];
+        subs[count - 1] += (body % count) as u32;
+        let _ = pair::decode(n, sub, buf, buf.len(), bits, &subs, &mut t, &mut a, &mut b);
+        return;
+    }
+    if !(pair::MIN_PAIR_BITS..=pair::MAX_PAIR_BITS).contains(&bits) {
+        return;
+    }
+    let (damage, at, seed) = (r.u8(), r.u32(), r.u64());
+    let sa = skewed(r.rest(), n, seed);
+    let sb: Vec<u8> = sa
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x.wrapping_mul(37) ^ (i as u8 & 0x0F))
+        .collect();
+    let h = pair::histogram(&sa, &sb);
+    let Some(p) = pair::plan(&h, n, sub, &[bits]) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    let mut subs = pair::encode(&sa, &sb, &p, sub, &mut buf);
+    assert!(
+        buf.len() as u64 <= p.size,
+        "pair size estimate is an upper bound"
+    );
+    let damaged = damage_huffman(damage, at, &mut buf, &mut subs);
+    let len = buf.len();
+    if mode & 4 != 0 {
+        buf.extend_from_slice(&[0; 8]);
+    }
+    let got = pair::decode(n, sub, &buf, len, bits, &subs, &mut t, &mut a, &mut b);
+    if !damaged {
+        assert!(got.is_ok(), "pair round trip: {got:?}");
+        assert!(a == sa && b == sb, "pair round trip");
+    }
 }
 
 /// Mode byte, sub-stream size byte, then either a forged table, element count, sub-stream lengths
@@ -597,13 +655,15 @@ fn safetensors_around(r: &mut Bytes, body: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Layout, chunk size and sub-stream size from three recipe bytes.
+/// Layout and codec set, chunk size and sub-stream size from three recipe bytes.
 fn recipe_opts(r: &mut Bytes) -> CompressOptions {
+    let l = r.u8() as usize;
     CompressOptions {
-        dtype: Layout::ALL[r.u8() as usize % Layout::ALL.len()],
+        dtype: Layout::ALL[l % Layout::ALL.len()],
         chunk_size: chunk_size(r.u8()),
         sub_symbols: sub_symbols(r.u8()),
         base: None,
+        codecs: [CodecSet::Fast, CodecSet::Balanced, CodecSet::Small][l / 8 % 3],
     }
 }
 

@@ -105,6 +105,34 @@ pub fn encode_floats(layout: Layout, v: &[f64]) -> Vec<u8> {
 }
 
 /// Checkpoint-delta-like data: mostly zero bytes, with sparse small non-zero runs.
+/// `n` elements of a float layout (bf16, fp16 or fp32) whose first stream is a skewed byte and
+/// whose second stream's top 3 bits are a function of it (the rest random): the kind of
+/// dependence pair codes (codec 4) exploit, strong enough to pay in 4 KiB chunks, while each
+/// stream alone looks like today's (the second one uniform).
+pub fn pair_skewed(layout: Layout, n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(n * layout.elem_size());
+    for _ in 0..n {
+        let r = rng.next_u64();
+        let a = 112 + (r.trailing_zeros() as u8 % 12);
+        let b = (a.wrapping_mul(5) & 7) << 5 | (r >> 40) as u8 & 0x1F;
+        let (a, b) = (a as u32, b as u32);
+        match layout {
+            Layout::Bf16 => {
+                let w = (b & 0x80) << 8 | a << 7 | (b & 0x7F);
+                out.extend_from_slice(&(w as u16).to_le_bytes());
+            }
+            Layout::Fp16 => out.extend_from_slice(&[b as u8, a as u8]),
+            Layout::Fp32 => {
+                let w = (b & 0x80) << 24 | a << 23 | (b & 0x7F) << 16 | (r >> 48) as u32 & 0xFFFF;
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            _ => panic!("pair_skewed needs a float layout"),
+        }
+    }
+    out
+}
+
 pub fn mostly_zero(rng: &mut Rng, n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
     let mut i = 0;
@@ -495,11 +523,27 @@ pub fn check_archive(znn: &[u8], orig: &[u8], opts: &CompressOptions, what: &str
     a
 }
 
-/// Which codecs (by on-disk id) the archive uses, as a 4-element count array.
+/// Which of codecs 0..=3 (by on-disk id) the archive uses, as a 4-element count array; the pair
+/// codecs (4 and 5) are counted by [`pair_counts`].
 pub fn codec_counts(a: &Archive) -> [usize; 4] {
     let mut n = [0usize; 4];
     for s in a.index.streams() {
-        n[s.codec().index()] += 1;
+        if let Some(c) = n.get_mut(s.codec().index()) {
+            *c += 1;
+        }
+    }
+    n
+}
+
+/// Streams of codec 4 (pair) and 5 (paired) in the archive.
+pub fn pair_counts(a: &Archive) -> [usize; 2] {
+    let mut n = [0usize; 2];
+    for s in a.index.streams() {
+        match s.codec().index() {
+            4 => n[0] += 1,
+            5 => n[1] += 1,
+            _ => {}
+        }
     }
     n
 }
@@ -510,6 +554,15 @@ pub fn opts(chunk_size: u32, sub_symbols: u32, dtype: Layout) -> CompressOptions
         sub_symbols,
         dtype,
         base: None,
+        codecs: Default::default(),
+    }
+}
+
+/// `opts` with the codec set `codecs`.
+pub fn with_codecs(opts: &CompressOptions, codecs: znn_gpu::codec::CodecSet) -> CompressOptions {
+    CompressOptions {
+        codecs,
+        ..opts.clone()
     }
 }
 

@@ -12,6 +12,8 @@ pub struct RefStream {
     pub codec: u8,
     pub comp_len: u32,
     pub value: u8,
+    /// Pair streams (codec 4, version 3): K, the bits taken from the next stream.
+    pub bits: u8,
     pub sub_lens: Vec<u32>,
 }
 
@@ -89,7 +91,7 @@ pub fn ref_parse_index(b: &[u8], chunk_size: u32) -> Result<RefIndex, String> {
     ref_parse_index_version(b, chunk_size, 1)
 }
 
-/// [`ref_parse_index`] of a given format version (1 or 2).
+/// [`ref_parse_index`] of a given format version (1, 2 or 3).
 pub fn ref_parse_index_version(
     b: &[u8],
     chunk_size: u32,
@@ -101,11 +103,15 @@ pub fn ref_parse_index_version(
     if !sub_symbols.is_power_of_two() || !(256..=65536).contains(&sub_symbols) {
         return Err("bad sub_symbols".into());
     }
+    if !(1..=3).contains(&version) {
+        return Err("version".into());
+    }
     let base = if version == 2 {
         Some((r.u64()?, r.u64()?))
     } else {
         None
     };
+    let pair_streams = if version == 3 { Some(r.u32()?) } else { None };
     if seg_count > b.len() / 12 {
         return Err("segment count too large".into());
     }
@@ -147,13 +153,21 @@ pub fn ref_parse_index_version(
             let n = orig_len / elem_size(layout);
             let checksum = r.u64()?;
             let mut streams = Vec::new();
-            for _ in 0..elem_size(layout) {
+            for j in 0..elem_size(layout) {
                 let codec = r.u8()?;
                 let comp_len = r.varint()?;
+                if codec >= 4 && version != 3 {
+                    return Err("pair codec before version 3".into());
+                }
+                let after_pair = streams.last().is_some_and(|p: &RefStream| p.codec == 4);
+                if (codec == 5) != after_pair || (codec == 4 && j + 1 == elem_size(layout)) {
+                    return Err("pair stream not followed by its paired stream".into());
+                }
                 let mut s = RefStream {
                     codec,
                     comp_len,
                     value: 0,
+                    bits: 0,
                     sub_lens: Vec::new(),
                 };
                 match codec {
@@ -165,7 +179,13 @@ pub fn ref_parse_index_version(
                             return Err("const with payload".into());
                         }
                     }
-                    2 => {
+                    2 | 4 => {
+                        if codec == 4 {
+                            s.bits = r.u8()?;
+                            if !(1..=4).contains(&s.bits) {
+                                return Err("pair bits".into());
+                            }
+                        }
                         let subs = n.div_ceil(sub_symbols as usize);
                         if subs > b.len() {
                             return Err("too many sub-streams".into());
@@ -174,6 +194,8 @@ pub fn ref_parse_index_version(
                             s.sub_lens.push(r.varint()?);
                         }
                     }
+                    5 if comp_len != 0 => return Err("paired stream with payload".into()),
+                    5 => {}
                     _ => return Err(format!("unknown codec {codec}")),
                 }
                 streams.push(s);
@@ -190,6 +212,14 @@ pub fn ref_parse_index_version(
     }
     if r.p != b.len() {
         return Err("trailing bytes in the index".into());
+    }
+    let pairs = chunks
+        .iter()
+        .flat_map(|c| &c.streams)
+        .filter(|s| s.codec == 4)
+        .count();
+    if pair_streams.is_some_and(|p| p as usize != pairs) {
+        return Err("pair stream count".into());
     }
     Ok(RefIndex {
         sub_symbols,
@@ -209,7 +239,7 @@ pub fn ref_parse(f: &[u8]) -> Result<RefFile, String> {
         return Err("magic".into());
     }
     let version = u16::from_le_bytes([f[8], f[9]]);
-    if !(1..=2).contains(&version) {
+    if !(1..=3).contains(&version) {
         return Err("version".into());
     }
     if f[10..12] != [0, 0] {
@@ -340,6 +370,123 @@ pub fn ref_huffman_bits(
     Ok((out, used))
 }
 
+/// Decodes one pair stream of `n` elements taking `k` bits (FORMAT.md, "Pair streams"), bit by
+/// bit: the bytes of this stream and of the next one.
+pub fn ref_pair(
+    payload: &[u8],
+    k: u8,
+    sub_lens: &[u32],
+    n: usize,
+    sub: usize,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    ref_pair_bits(payload, k, sub_lens, n, sub).map(|(a, b, _, _)| (a, b))
+}
+
+/// A decoded pair stream: its two streams, the table size and the bits each sub-stream takes.
+pub type RefPair = (Vec<u8>, Vec<u8>, usize, Vec<usize>);
+
+/// [`ref_pair`], also returning the table size and the bits each sub-stream takes.
+pub fn ref_pair_bits(
+    payload: &[u8],
+    k: u8,
+    sub_lens: &[u32],
+    n: usize,
+    sub: usize,
+) -> Result<RefPair, String> {
+    let alphabet = 1usize << (8 + k);
+    if payload.len() < 4 {
+        return Err("pair table header".into());
+    }
+    let first = u16::from_le_bytes([payload[0], payload[1]]) as usize;
+    let last = u16::from_le_bytes([payload[2], payload[3]]) as usize;
+    if first >= last || last >= alphabet {
+        return Err("pair table range".into());
+    }
+    let tsize = 4 + (last - first + 1).div_ceil(2);
+    if payload.len() < tsize {
+        return Err("pair table".into());
+    }
+    let mut lens = vec![0u8; alphabet];
+    for j in 0..=last - first {
+        let b = payload[4 + j / 2];
+        lens[first + j] = if j % 2 == 0 { b & 15 } else { b >> 4 };
+    }
+    if (last - first + 1) % 2 == 1 && payload[tsize - 1] >> 4 != 0 {
+        return Err("pair table padding".into());
+    }
+    if lens[first] == 0 || lens[last] == 0 || lens.iter().any(|&l| l > 12) {
+        return Err("pair table lengths".into());
+    }
+    let kraft: u64 = lens
+        .iter()
+        .filter(|&&l| l > 0)
+        .map(|&l| 1u64 << (12 - l))
+        .sum();
+    if kraft != 4096 || lens.iter().filter(|&&l| l > 0).count() < 2 {
+        return Err("incomplete pair code".into());
+    }
+    let mut order: Vec<(u8, usize)> = (0..alphabet)
+        .filter(|&s| lens[s] > 0)
+        .map(|s| (lens[s], s))
+        .collect();
+    order.sort();
+    // (length, code) -> symbol
+    let mut lookup = std::collections::HashMap::new();
+    let (mut code, mut prev_len) = (0u32, 0u8);
+    for (i, &(l, s)) in order.iter().enumerate() {
+        if i > 0 {
+            code = (code + 1) << (l - prev_len);
+        }
+        prev_len = l;
+        lookup.insert((l, code), s);
+    }
+    let total: u64 = sub_lens.iter().map(|&l| l as u64).sum();
+    if tsize as u64 + total != payload.len() as u64 {
+        return Err("pair sizes".into());
+    }
+    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut used = Vec::with_capacity(sub_lens.len());
+    let mut at = tsize;
+    let raw = 8 - k as u32;
+    for (j, &sl) in sub_lens.iter().enumerate() {
+        let bytes = &payload[at..at + sl as usize];
+        at += sl as usize;
+        let mut bit = 0usize;
+        let next = |bit: &mut usize| -> Result<u32, String> {
+            if *bit >= bytes.len() * 8 {
+                return Err("pair sub-stream runs past its end".into());
+            }
+            let v = (bytes[*bit / 8] >> (7 - *bit % 8)) & 1;
+            *bit += 1;
+            Ok(v as u32)
+        };
+        for _ in 0..sub.min(n - j * sub) {
+            let (mut c, mut l) = (0u32, 0u8);
+            let x = loop {
+                c = c << 1 | next(&mut bit)?;
+                l += 1;
+                if l > 12 {
+                    return Err("no pair code".into());
+                }
+                if let Some(&x) = lookup.get(&(l, c)) {
+                    break x;
+                }
+            };
+            let mut r = 0u32;
+            for _ in 0..raw {
+                r = r << 1 | next(&mut bit)?;
+            }
+            a.push((x >> k) as u8);
+            b.push((((x as u32) & ((1 << k) - 1)) << raw | r) as u8);
+        }
+        if bit.div_ceil(8) != bytes.len() {
+            return Err("pair sub-stream has bytes left over".into());
+        }
+        used.push(bit);
+    }
+    Ok((a, b, tsize, used))
+}
+
 /// Code lengths of a Huffman table; checks it is complete with ≥ 2 symbols.
 pub fn ref_table(payload: &[u8]) -> Result<[u8; 256], String> {
     if payload.len() < 2 || payload[0] > payload[1] {
@@ -449,6 +596,8 @@ pub fn ref_decode_with_base(f: &[u8], base: Option<&[u8]>) -> Result<Vec<u8>, St
     let mut at = HEADER_LEN;
     for c in &r.index.chunks {
         let mut streams = Vec::new();
+        // The second stream of the last pair stream decoded, for the paired stream after it.
+        let mut paired = Vec::new();
         for s in &c.streams {
             let p = &f[at..at + s.comp_len as usize];
             at += s.comp_len as usize;
@@ -463,6 +612,13 @@ pub fn ref_decode_with_base(f: &[u8], base: Option<&[u8]>) -> Result<Vec<u8>, St
                     }
                     d
                 }
+                4 => {
+                    let sub = r.index.sub_symbols as usize;
+                    let (a, b) = ref_pair(p, s.bits, &s.sub_lens, c.n, sub)?;
+                    paired = b;
+                    a
+                }
+                5 => std::mem::take(&mut paired),
                 _ => unreachable!(),
             });
         }
@@ -479,21 +635,27 @@ pub fn ref_decode_with_base(f: &[u8], base: Option<&[u8]>) -> Result<Vec<u8>, St
     Ok(out)
 }
 
-/// The padding bits of every Huffman sub-stream of a valid file: (file offset of the sub-stream's
-/// last byte, mask of its padding bits). FORMAT.md says they are zero, but nothing (no checksum)
-/// covers them: flipping them leaves the decoded output unchanged.
+/// The padding bits of every Huffman and pair sub-stream of a valid file: (file offset of the
+/// sub-stream's last byte, mask of its padding bits). FORMAT.md says they are zero, but nothing (no
+/// checksum) covers them: flipping them leaves the decoded output unchanged.
 pub fn huffman_padding(f: &[u8]) -> std::collections::HashMap<usize, u8> {
     let r = ref_parse(f).unwrap();
     let mut pad = std::collections::HashMap::new();
     let mut at = HEADER_LEN;
     for c in &r.index.chunks {
         for s in &c.streams {
-            if s.codec == 2 {
+            if s.codec == 2 || s.codec == 4 {
                 let p = &f[at..at + s.comp_len as usize];
-                let (_, used) =
-                    ref_huffman_bits(p, &s.sub_lens, c.n, r.index.sub_symbols as usize).unwrap();
-                let (first, last) = (p[0] as usize, p[1] as usize);
-                let mut sub_at = at + 2 + (last - first + 1).div_ceil(2);
+                let sub = r.index.sub_symbols as usize;
+                let (tsize, used) = if s.codec == 2 {
+                    let (_, used) = ref_huffman_bits(p, &s.sub_lens, c.n, sub).unwrap();
+                    let (first, last) = (p[0] as usize, p[1] as usize);
+                    (2 + (last - first + 1).div_ceil(2), used)
+                } else {
+                    let (_, _, t, used) = ref_pair_bits(p, s.bits, &s.sub_lens, c.n, sub).unwrap();
+                    (t, used)
+                };
+                let mut sub_at = at + tsize;
                 for (&len, &bits) in s.sub_lens.iter().zip(&used) {
                     sub_at += len as usize;
                     if bits % 8 != 0 {
@@ -520,7 +682,11 @@ pub fn reseal(
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     // Checksums: reparse what we can; when the forged index does not parse, keep the old content
     // hash (the index is then invalid anyway).
-    let content = match ref_parse_index(index, u32::from_le_bytes(f[12..16].try_into().unwrap())) {
+    let (cs, version) = (
+        u32::from_le_bytes(f[12..16].try_into().unwrap()),
+        u16::from_le_bytes([f[8], f[9]]),
+    );
+    let content = match ref_parse_index_version(index, cs, version) {
         Ok(ix) => {
             for c in &ix.chunks {
                 h.update(&c.checksum.to_le_bytes());

@@ -1,0 +1,591 @@
+//! Codec 4, pair (and its partner codec 5, paired): stream *k* and stream *k + 1* of a chunk coded
+//! together (FORMAT.md, "Pair streams"). Element *i*'s symbol is `a << K | b >> (8 − K)` (the byte
+//! `a` of stream *k* widened with the top `K` bits of the byte `b` of stream *k + 1*), coded with a
+//! canonical Huffman code of at most [`PAIR_TABLE_LOG`] bits, followed in the bit stream by the
+//! other `8 − K` bits of `b` as they are. For BF16 and FP32 that is the exponent with the sign and
+//! the top mantissa bits, so the skew of the mantissa given the exponent is coded where it sits;
+//! for FP16 the high byte with the top bits of the low byte.
+//!
+//! Sub-streams of `sub_symbols` elements are independent, as for codec 2, so that a GPU decodes
+//! thousands at once. The CPU decoder keeps its state in locals and decodes four sub-streams
+//! interleaved; one table lookup yields both output bytes.
+
+#![forbid(unsafe_code)]
+
+use super::Coding;
+use crate::error::{Error, Result};
+use crate::format::{put_varint, WireReader};
+use crate::huffman::build::{canonical_codes_of, limited_lengths};
+
+/// Longest pair code, in bits; the decode table has `2^PAIR_TABLE_LOG` entries.
+pub const PAIR_TABLE_LOG: u32 = 12;
+const TABLE: usize = 1 << PAIR_TABLE_LOG;
+/// Bits of stream *k + 1* a pair symbol may take (`K`); the alphabet is `2^(8 + K)` symbols.
+pub const MIN_PAIR_BITS: u8 = 1;
+pub const MAX_PAIR_BITS: u8 = 4;
+/// Smallest table: `first`, `last` (u16 each) and one byte of nibbles.
+const MIN_TABLE_BYTES: u64 = 5;
+
+/// Largest table for `K` bits: `first`, `last` and a nibble per symbol of the alphabet.
+fn max_table_bytes(bits: u8) -> u64 {
+    4 + (1u64 << (8 + bits)) / 2
+}
+
+/// `bits:u8` then `sub_len:varint` × `ceil(n / sub_symbols)`, appended to `sub_lens`; the
+/// lengths must leave room for a table in `comp_len`. Returns the Huffman-shaped coding (its
+/// sub-stream lengths) and `K`.
+pub fn read_fields(
+    r: &mut WireReader,
+    n: usize,
+    sub_symbols: usize,
+    comp_len: u32,
+    sub_lens: &mut Vec<u32>,
+) -> Result<(Coding, u8)> {
+    let bits = r.u8()?;
+    if !(MIN_PAIR_BITS..=MAX_PAIR_BITS).contains(&bits) {
+        return Err(Error::corrupt(format!(
+            "pair stream takes {bits} bits of the next stream (must be {MIN_PAIR_BITS}..={MAX_PAIR_BITS})"
+        )));
+    }
+    let count = n.div_ceil(sub_symbols);
+    if count > r.remaining() {
+        return Err(Error::truncated("pair sub-stream lengths"));
+    }
+    let sub_start = sub_lens.len() as u32;
+    let mut total = 0u64;
+    for _ in 0..count {
+        let l = r.varint()?;
+        total += l as u64;
+        sub_lens.push(l);
+    }
+    let comp = comp_len as u64;
+    if total + MIN_TABLE_BYTES > comp || comp - total > max_table_bytes(bits) {
+        return Err(Error::corrupt(
+            "pair sub-stream lengths do not match the stream",
+        ));
+    }
+    Ok((Coding::Huffman { sub_start }, bits))
+}
+
+pub fn write_fields(bits: u8, subs: &[u32], b: &mut Vec<u8>) {
+    b.push(bits);
+    for &l in subs {
+        put_varint(b, l);
+    }
+}
+
+/// The symbol of one element.
+#[inline(always)]
+fn symbol(a: u8, b: u8, bits: u8) -> usize {
+    ((a as usize) << bits) | (b as usize >> (8 - bits))
+}
+
+/// A validated pair code: `K` and the code length of every symbol of the `2^(8 + K)` alphabet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairTable {
+    pub bits: u8,
+    pub lens: Vec<u8>,
+}
+
+impl PairTable {
+    fn range(lens: &[u8]) -> (usize, usize) {
+        let first = lens.iter().position(|&l| l > 0).unwrap_or(0);
+        let last = lens.iter().rposition(|&l| l > 0).unwrap_or(0);
+        (first, last)
+    }
+
+    pub fn serialized_len(lens: &[u8]) -> usize {
+        let (first, last) = Self::range(lens);
+        4 + (last - first + 1).div_ceil(2)
+    }
+
+    /// Appends `first:u16 last:u16 nibbles` to `out`.
+    pub fn write(lens: &[u8], out: &mut Vec<u8>) {
+        let (first, last) = Self::range(lens);
+        out.extend_from_slice(&(first as u16).to_le_bytes());
+        out.extend_from_slice(&(last as u16).to_le_bytes());
+        for pair in lens[first..=last].chunks(2) {
+            out.push(pair[0] | pair.get(1).map_or(0, |&h| h << 4));
+        }
+    }
+
+    /// Parses and validates the table of a pair stream taking `bits` bits at the start of `src`;
+    /// returns it and its size in bytes.
+    pub fn parse(src: &[u8], bits: u8) -> Result<(PairTable, usize)> {
+        if src.len() < 4 {
+            return Err(Error::truncated("pair table header"));
+        }
+        let first = u16::from_le_bytes([src[0], src[1]]) as usize;
+        let last = u16::from_le_bytes([src[2], src[3]]) as usize;
+        let alphabet = 1usize << (8 + bits);
+        if first >= last || last >= alphabet {
+            return Err(Error::corrupt(format!(
+                "pair table range {first}..={last} is empty or outside the {alphabet} symbols"
+            )));
+        }
+        let size = 4 + (last - first + 1).div_ceil(2);
+        if src.len() < size {
+            return Err(Error::truncated("pair table lengths"));
+        }
+        let mut lens = vec![0u8; alphabet];
+        for k in 0..=(last - first) {
+            let b = src[4 + k / 2];
+            lens[first + k] = if k % 2 == 0 { b & 0xF } else { b >> 4 };
+        }
+        if (last - first + 1) % 2 == 1 && src[size - 1] >> 4 != 0 {
+            return Err(Error::corrupt("pair table: non-zero padding nibble"));
+        }
+        let mut kraft = 0u64;
+        let mut present = 0;
+        for &l in &lens {
+            if l as u32 > PAIR_TABLE_LOG {
+                return Err(Error::corrupt(format!(
+                    "pair code length {l} > {PAIR_TABLE_LOG}"
+                )));
+            }
+            if l > 0 {
+                kraft += 1 << (PAIR_TABLE_LOG - l as u32);
+                present += 1;
+            }
+        }
+        if lens[first] == 0 || lens[last] == 0 {
+            return Err(Error::corrupt("pair table range ends on an absent symbol"));
+        }
+        if present < 2 || kraft != 1 << PAIR_TABLE_LOG {
+            return Err(Error::corrupt("pair table is not a complete prefix code"));
+        }
+        Ok((PairTable { bits, lens }, size))
+    }
+}
+
+/// Symbol counts of the widest alphabet, `a << 4 | b >> 4`: narrower ones are sums of it.
+pub fn histogram(a: &[u8], b: &[u8]) -> Vec<u32> {
+    let mut h = vec![0u32; 1 << 12];
+    for (&x, &y) in a.iter().zip(b) {
+        h[symbol(x, y, 4)] += 1;
+    }
+    h
+}
+
+/// A planned pair coding: `K`, the code lengths and the payload size it will have at most.
+pub struct Plan {
+    pub bits: u8,
+    pub lens: Vec<u8>,
+    pub size: u64,
+}
+
+/// The best pair coding of `n` elements with histogram `h` ([`histogram`]) over `K` in `bits`, by
+/// payload size (table and one byte of padding per sub-stream counted); `None` when no alphabet
+/// has two symbols.
+pub fn plan(h: &[u32], n: usize, sub_symbols: usize, bits: &[u8]) -> Option<Plan> {
+    let mut best: Option<Plan> = None;
+    for &k in bits {
+        let shift = 4 - k as usize;
+        let mut hk = vec![0u64; 1 << (8 + k)];
+        for (s, &c) in h.iter().enumerate() {
+            hk[s >> shift] += c as u64;
+        }
+        if hk.iter().filter(|&&c| c > 0).count() < 2 {
+            continue;
+        }
+        let lens = limited_lengths(&hk, PAIR_TABLE_LOG);
+        let raw = 8 - k as u64;
+        let payload_bits: u64 = hk
+            .iter()
+            .zip(&lens)
+            .map(|(&c, &l)| c * (l as u64 + raw))
+            .sum();
+        let size = PairTable::serialized_len(&lens) as u64
+            + payload_bits.div_ceil(8)
+            + n.div_ceil(sub_symbols) as u64;
+        if best.as_ref().is_none_or(|b| size < b.size) {
+            best = Some(Plan {
+                bits: k,
+                lens,
+                size,
+            });
+        }
+    }
+    best
+}
+
+/// Appends the table and the sub-streams of the pairs `(a[i], b[i])` coded with `p` to `out`;
+/// returns the sub-stream byte lengths.
+pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8>) -> Vec<u32> {
+    PairTable::write(&p.lens, out);
+    let codes = canonical_codes_of(&p.lens, PAIR_TABLE_LOG);
+    let raw = 8 - p.bits as u32;
+    let mut subs = Vec::with_capacity(a.len().div_ceil(sub_symbols));
+    for (sa, sb) in a.chunks(sub_symbols).zip(b.chunks(sub_symbols)) {
+        let start = out.len();
+        // Worst case: every element a 12-bit code and 7 raw bits, plus a spare 4-byte store.
+        out.resize(start + (sa.len() * 19).div_ceil(8) + 8, 0);
+        let buf = &mut out[start..];
+        let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
+        for (&x, &y) in sa.iter().zip(sb) {
+            let s = symbol(x, y, p.bits);
+            let len = p.lens[s] as u32 + raw;
+            let v = (codes[s] as u64) << raw | (y as u64 & ((1 << raw) - 1));
+            acc = (acc << len) | v;
+            nbits += len;
+            // nbits < 32 before each element, < 51 after: the top 32 pending bits go out whole.
+            if nbits >= 32 {
+                buf[pos..pos + 4].copy_from_slice(&((acc >> (nbits - 32)) as u32).to_be_bytes());
+                pos += 4;
+                nbits -= 32;
+            }
+        }
+        // The rest (< 32 bits), the last partial byte padded with zero bits.
+        let tail = ((acc << (32 - nbits)) as u32).to_be_bytes();
+        let tail_len = nbits.div_ceil(8) as usize;
+        buf[pos..pos + tail_len].copy_from_slice(&tail[..tail_len]);
+        pos += tail_len;
+        out.truncate(start + pos);
+        subs.push(pos as u32);
+    }
+    subs
+}
+
+/// The decode table of one pair code, rebuilt per stream and reused. Entry `w` (a 12-bit window,
+/// first code bit most significant) is `a | (b's top K bits << (8 − K)) << 8 | (code length +
+/// 8 − K) << 16`: one lookup gives both bytes but the raw bits, and the bits to consume.
+pub struct PairTables {
+    table: Box<[u32; TABLE]>,
+    built_for: Option<PairTable>,
+}
+
+impl Default for PairTables {
+    fn default() -> Self {
+        PairTables {
+            table: Box::new([0; TABLE]),
+            built_for: None,
+        }
+    }
+}
+
+impl PairTables {
+    /// Builds the table for the complete code `t` (as [`PairTable::parse`] guarantees).
+    pub fn build(&mut self, t: &PairTable) {
+        if self.built_for.as_ref() == Some(t) {
+            return;
+        }
+        let codes = canonical_codes_of(&t.lens, PAIR_TABLE_LOG);
+        let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
+        for (s, &l) in t.lens.iter().enumerate() {
+            if l == 0 {
+                continue;
+            }
+            let a = (s >> k) as u32;
+            let hi = ((s as u32) & ((1 << k) - 1)) << raw;
+            let e = a | hi << 8 | (l as u32 + raw) << 16;
+            let start = (codes[s] as usize) << (PAIR_TABLE_LOG - l as u32);
+            self.table[start..start + (1 << (PAIR_TABLE_LOG - l as u32))].fill(e);
+        }
+        self.built_for = Some(t.clone());
+    }
+}
+
+/// One sub-stream: bit position in the buffer, next element, end element, and its byte range.
+#[derive(Clone, Copy, Default)]
+struct Sub {
+    pos: usize,
+    out: usize,
+    end: usize,
+    start: usize,
+    stop: usize,
+}
+
+/// Elements one fast step decodes from one 8-byte load: at least 57 bits are valid after the
+/// shift by the bit offset, and an element takes at most 12 + 7 = 19 bits.
+const STEP: usize = 2;
+
+#[inline(always)]
+fn can_step(s: &Sub, buf_len: usize) -> bool {
+    s.end - s.out >= STEP && (s.pos >> 3) + 8 <= buf_len
+}
+
+#[inline(always)]
+fn step(buf: &[u8], t: &[u32; TABLE], raw: u32, s: &mut Sub, a: &mut [u8], b: &mut [u8]) {
+    let at = s.pos >> 3;
+    let mut bits = u64::from_be_bytes(buf[at..at + 8].try_into().unwrap()) << (s.pos & 7);
+    let mask = (1u64 << raw) - 1;
+    let (oa, ob) = (&mut a[s.out..s.out + STEP], &mut b[s.out..s.out + STEP]);
+    let mut used = 0u32;
+    for j in 0..STEP {
+        let e = t[(bits >> (64 - PAIR_TABLE_LOG)) as usize];
+        let take = e >> 16;
+        oa[j] = e as u8;
+        ob[j] = (e >> 8) as u8 | ((bits >> (64 - take)) & mask) as u8;
+        bits <<= take;
+        used += take;
+    }
+    s.pos += used as usize;
+    s.out += STEP;
+}
+
+/// Exact decode of the rest of `s`, reading zero bits past its last byte.
+fn tail(buf: &[u8], t: &[u32; TABLE], raw: u32, s: &mut Sub, a: &mut [u8], b: &mut [u8]) {
+    let sub = &buf[s.start..s.stop];
+    let mut pos = s.pos - s.start * 8;
+    let mask = (1u32 << raw) - 1;
+    for i in s.out..s.end {
+        let byte = pos >> 3;
+        let g = |j: usize| sub.get(byte + j).copied().unwrap_or(0) as u32;
+        // 25 valid bits after the shift; an element takes at most 19.
+        let w = (g(0) << 24 | g(1) << 16 | g(2) << 8 | g(3)) << (pos & 7);
+        let e = t[(w >> (32 - PAIR_TABLE_LOG)) as usize];
+        let take = e >> 16;
+        a[i] = e as u8;
+        b[i] = (e >> 8) as u8 | ((w >> (32 - take)) & mask) as u8;
+        pos += take as usize;
+    }
+    s.out = s.end;
+    s.pos = s.start * 8 + pos;
+}
+
+/// Ends `s`: the fast steps it can still take, the exact tail, then the length check (exactly
+/// `sub_len` bytes: the last element's bits end in the last byte).
+fn finish(
+    buf: &[u8],
+    t: &[u32; TABLE],
+    raw: u32,
+    s: &mut Sub,
+    a: &mut [u8],
+    b: &mut [u8],
+) -> Result<()> {
+    while can_step(s, buf.len()) && s.pos <= s.stop * 8 {
+        step(buf, t, raw, s, a, b);
+    }
+    if s.pos <= s.stop * 8 {
+        tail(buf, t, raw, s, a, b);
+    }
+    let used = s.pos.saturating_sub(s.start * 8);
+    if s.pos > s.stop * 8 || used.div_ceil(8) != s.stop - s.start {
+        return Err(Error::corrupt(
+            "pair sub-stream length does not match its codes",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes `a.len()` elements into `a` and `b` from the sub-streams laid out back to back in `buf`
+/// from byte `start` (after the table), with byte lengths `sub_lens`. Bytes of `buf` after the
+/// sub-streams are read but never decoded. The caller has checked that `sub_lens` has the right
+/// count and that the sub-streams lie inside `buf`.
+pub fn decode_substreams(
+    buf: &[u8],
+    start: usize,
+    sub_lens: &[u32],
+    sub_symbols: usize,
+    tables: &PairTables,
+    a: &mut [u8],
+    b: &mut [u8],
+) -> Result<()> {
+    let code = tables
+        .built_for
+        .as_ref()
+        .expect("pair tables used before build");
+    let raw = 8 - code.bits as u32;
+    let t = &*tables.table;
+    let n = a.len();
+    let mut byte = start;
+    let mut k = 0;
+    while k < sub_lens.len() {
+        let g = (sub_lens.len() - k).min(4);
+        let mut group = [Sub::default(); 4];
+        for (j, s) in group.iter_mut().enumerate().take(g) {
+            let len = sub_lens[k + j] as usize;
+            let o = (k + j) * sub_symbols;
+            *s = Sub {
+                pos: byte * 8,
+                out: o,
+                end: (o + sub_symbols).min(n),
+                start: byte,
+                stop: byte + len,
+            };
+            byte += len;
+        }
+        if g == 4 {
+            // Four independent dependency chains overlap their table loads.
+            let bl = buf.len();
+            let [w, x, y, z] = &mut group;
+            while can_step(w, bl) && can_step(x, bl) && can_step(y, bl) && can_step(z, bl) {
+                step(buf, t, raw, w, a, b);
+                step(buf, t, raw, x, a, b);
+                step(buf, t, raw, y, a, b);
+                step(buf, t, raw, z, a, b);
+            }
+        }
+        for s in group.iter_mut().take(g) {
+            finish(buf, t, raw, s, a, b)?;
+        }
+        k += g;
+    }
+    Ok(())
+}
+
+/// Parses the table at the start of `body` (the pair stream's payload) for `bits` and checks that
+/// its size plus the sub-stream lengths is the payload length. Returns the code and table size.
+pub fn table(body: &[u8], bits: u8, subs: &[u32]) -> Result<(PairTable, usize)> {
+    let (t, size) = PairTable::parse(body, bits)?;
+    let total: u64 = subs.iter().map(|&l| l as u64).sum();
+    if size as u64 + total != body.len() as u64 {
+        return Err(Error::corrupt("pair table size does not match the stream"));
+    }
+    Ok((t, size))
+}
+
+/// Decodes a pair stream whose payload is `payload[..comp_len]` into `a` and `b` (`n` elements
+/// each). Bytes after the stream (up to `DECODE_PADDING`) let the fast loop use whole-word loads.
+#[allow(clippy::too_many_arguments)]
+pub fn decode(
+    n: usize,
+    sub_symbols: usize,
+    payload: &[u8],
+    comp_len: usize,
+    bits: u8,
+    subs: &[u32],
+    tables: &mut PairTables,
+    a: &mut Vec<u8>,
+    b: &mut Vec<u8>,
+) -> Result<()> {
+    let (code, tsize) = table(&payload[..comp_len], bits, subs)?;
+    tables.build(&code);
+    a.resize(n, 0);
+    b.resize(n, 0);
+    let end = (comp_len + crate::constants::DECODE_PADDING).min(payload.len());
+    decode_substreams(&payload[..end], tsize, subs, sub_symbols, tables, a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(a: &[u8], b: &[u8], sub: usize, bits: u8) -> usize {
+        let h = histogram(a, b);
+        let p = plan(&h, a.len(), sub, &[bits]).unwrap();
+        let mut payload = Vec::new();
+        let subs = encode(a, b, &p, sub, &mut payload);
+        assert!(payload.len() as u64 <= p.size, "estimate is an upper bound");
+        let len = payload.len();
+        payload.extend_from_slice(&[0xA5; 8]);
+        let (mut t, mut da, mut db) = (PairTables::default(), Vec::new(), Vec::new());
+        decode(
+            a.len(),
+            sub,
+            &payload,
+            len,
+            bits,
+            &subs,
+            &mut t,
+            &mut da,
+            &mut db,
+        )
+        .unwrap();
+        assert_eq!((&da[..], &db[..]), (a, b), "K = {bits}, sub = {sub}");
+        // Without readable bytes after the stream the exact tail decodes it all.
+        payload.truncate(len);
+        decode(
+            a.len(),
+            sub,
+            &payload,
+            len,
+            bits,
+            &subs,
+            &mut t,
+            &mut da,
+            &mut db,
+        )
+        .unwrap();
+        assert_eq!((&da[..], &db[..]), (a, b));
+        len
+    }
+
+    fn weights(n: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut x = 987654321u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let e = 120 - (x.trailing_zeros() as u8).min(20);
+                // Mantissa skewed toward small values, as within a binade of a bell curve.
+                let m = ((x >> 40) as u8 & 0x7F) >> ((x >> 60) as u8 & 1);
+                (e, m | ((x >> 33) as u8 & 0x80))
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn roundtrips_every_width_and_sub_size() {
+        let (a, b) = weights(50_003);
+        for bits in MIN_PAIR_BITS..=MAX_PAIR_BITS {
+            for sub in [256, 4096, 65536] {
+                roundtrip(&a, &b, sub, bits);
+            }
+        }
+        // One exponent; one symbol of `a` with a single `b` value but raw bits; two elements.
+        roundtrip(&[7; 3000], &b[..3000], 256, 3);
+        let one_b: Vec<u8> = (0..3000).map(|i| (i % 2) as u8 * 0x80).collect();
+        roundtrip(&[7; 3000], &one_b, 256, 1);
+        roundtrip(&[1, 2], &[0, 255], 256, 4);
+    }
+
+    #[test]
+    fn joint_code_beats_separate_bytes_on_skewed_mantissas() {
+        let (a, b) = weights(65536);
+        let len = roundtrip(&a, &b, 4096, 3);
+        let mut h = [0u64; 256];
+        a.iter().for_each(|&e| h[e as usize] += 1);
+        let lens = crate::huffman::code_lengths(&h);
+        let separate = crate::huffman::encoded_bits(&h, &lens) / 8 + b.len() as u64;
+        assert!((len as u64) < separate, "{len} vs {separate}");
+    }
+
+    #[test]
+    fn hostile_tables_and_lengths_are_errors() {
+        // Range reversed, outside the alphabet, incomplete, over-long, bad padding.
+        for t in [
+            &[2, 0, 1, 0, 0x11][..],
+            &[0, 0, 0, 1, 0x11],
+            &[0, 0, 1, 0, 0x22],
+            &[0, 0, 1, 0, 0xD1],
+            &[0, 0, 2, 0, 0x11, 0x10],
+            &[0, 0, 1],
+        ] {
+            assert!(PairTable::parse(t, 1).is_err(), "{t:?}");
+        }
+        assert!(PairTable::parse(&[0, 0, 1, 0, 0x11], 1).is_ok());
+        let (a, b) = weights(5000);
+        let p = plan(&histogram(&a, &b), a.len(), 256, &[3]).unwrap();
+        let mut payload = Vec::new();
+        let mut subs = encode(&a, &b, &p, 256, &mut payload);
+        let len = payload.len();
+        let (mut t, mut da, mut db) = (PairTables::default(), Vec::new(), Vec::new());
+        // Sub-stream lengths shifted by a byte: each decodes past or short of its end.
+        subs[0] += 1;
+        subs[1] -= 1;
+        let r = decode(
+            a.len(),
+            256,
+            &payload,
+            len,
+            3,
+            &subs,
+            &mut t,
+            &mut da,
+            &mut db,
+        );
+        assert!(r.is_err());
+        let mut f = Vec::new();
+        write_fields(9, &subs, &mut f);
+        let r = read_fields(
+            &mut WireReader::new(&f),
+            a.len(),
+            256,
+            len as u32,
+            &mut Vec::new(),
+        );
+        assert!(r.is_err());
+    }
+}
