@@ -24,6 +24,7 @@ fn opts(dtype: Layout, chunk_size: u32, sub_symbols: u32) -> CompressOptions {
         sub_symbols,
         dtype,
         base: None,
+        codecs: Default::default(),
     }
 }
 

@@ -221,3 +221,23 @@ fn the_gpu_path_refuses_pair_codes_and_auto_uses_the_cpu() {
         Err(e) => say_skipped(&format!("SKIPPED: no GPU adapter ({e})")),
     }
 }
+
+/// Code that holds a `GpuDecoder` (not going through `Decoder`) is refused too, by the planner
+/// every GPU decode goes through, never handed wrong bytes.
+#[cfg(feature = "gpu")]
+#[test]
+fn a_gpu_decoder_called_directly_refuses_pair_codes() {
+    let (_, z) = pair_file();
+    let a = Archive::from_bytes(&z).unwrap();
+    let mut g = match znn_gpu::gpu::GpuDecoder::new() {
+        Ok(g) => g,
+        Err(e) => return say_skipped(&format!("SKIPPED: no GPU adapter ({e})")),
+    };
+    let data = &z[Archive::DATA_START as usize..];
+    let whole = g.decode_to_buffer(&a, data).map(|_| ()).unwrap_err();
+    let bytes = g.decompress_bytes(&z).map(|_| ()).unwrap_err();
+    for e in [whole, bytes] {
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("pair codes"), "{e}");
+    }
+}
