@@ -53,25 +53,9 @@ fn roundtrip(d: &mut GpuDecoder, src: &[u8], o: &CompressOptions) -> Vec<u8> {
     z
 }
 
-/// Reads a device buffer back (test helper).
+/// Reads a device buffer back.
 fn read_buffer(d: &GpuDecoder, b: &wgpu::Buffer, len: u64) -> Vec<u8> {
-    let (dev, q) = (d.device(), d.queue());
-    let size = len.max(4).div_ceil(4) * 4;
-    let read = dev.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut enc = dev.create_command_encoder(&Default::default());
-    enc.copy_buffer_to_buffer(b, 0, &read, 0, size);
-    q.submit([enc.finish()]);
-    read.slice(..)
-        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
-    dev.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-    let v = read.slice(..).get_mapped_range().unwrap()[..len as usize].to_vec();
-    read.unmap();
-    v
+    d.read_back(b, len).unwrap()
 }
 
 /// decode_to_buffer, read back, compared with `src`; returns the tensor count.

@@ -53,25 +53,9 @@ fn bf16(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Reads a device buffer back (test helper).
+/// Reads a device buffer back with its padding to a whole word.
 fn read_buffer(d: &GpuDecoder, b: &wgpu::Buffer, len: u64) -> Vec<u8> {
-    let (dev, q) = (d.device(), d.queue());
-    let size = len.max(4).div_ceil(4) * 4;
-    let read = dev.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut enc = dev.create_command_encoder(&Default::default());
-    enc.copy_buffer_to_buffer(b, 0, &read, 0, size);
-    q.submit([enc.finish()]);
-    read.slice(..)
-        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
-    dev.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-    let v = read.slice(..).get_mapped_range().unwrap()[..size as usize].to_vec();
-    read.unmap();
-    v
+    d.read_back(b, len.max(4).div_ceil(4) * 4).unwrap()
 }
 
 /// decode_to_buffer (checksums verified on the device) and verify; the buffer equals `src` and

@@ -69,3 +69,25 @@ pub fn wait_map(device: &wgpu::Device, ready: &std::sync::atomic::AtomicBool) ->
         Err(Error::Gpu("mapping a staging buffer failed".into()))
     }
 }
+
+impl super::GpuDecoder {
+    /// Copies the first `len` bytes of a device buffer (at least `len` rounded up to a word, as
+    /// buffer copies need) back to the host and waits for them: for checking a result, never on the
+    /// decode path.
+    pub fn read_back(&self, buf: &wgpu::Buffer, len: u64) -> Result<Vec<u8>> {
+        let size = len.max(4).div_ceil(4) * 4;
+        let dev = self.device();
+        let read = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = dev.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, 0, &read, 0, size);
+        let s = self.queue().submit([enc.finish()]);
+        let mut v = map_read(dev, &read, size, s)?;
+        v.truncate(len as usize);
+        Ok(v)
+    }
+}
