@@ -4,6 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::path::Path;
+use znn_gpu::codec::pair;
+use znn_gpu::codec::pair_decode::{Word, WordTable};
 use znn_gpu::huffman::decode::{decode_substreams, DecodeTables};
 use znn_gpu::huffman::{code_lengths, encode::encode, CodeTable};
 use znn_gpu::{compress_bytes, decompress_bytes, CompressOptions, Layout};
@@ -113,6 +115,42 @@ fn stages(c: &mut Criterion) {
     g.bench_function("xxh3_chunk", |b| {
         b.iter(|| xxhash_rust::xxh3::xxh3_64(chunk))
     });
+    // Pair code K = 3 over both streams (codec 4), decoded straight into BF16 elements.
+    let n = streams[0].len();
+    g.throughput(Throughput::Bytes(chunk.len() as u64));
+    g.bench_function("pair_histogram_plan", |b| {
+        b.iter(|| pair::plan(&pair::histogram(&streams[0], &streams[1]), n, 4096, &[3]))
+    });
+    let plan = pair::plan(&pair::histogram(&streams[0], &streams[1]), n, 4096, &[3]).unwrap();
+    let mut coded = Vec::new();
+    g.bench_function("pair_encode", |b| {
+        b.iter(|| {
+            coded.clear();
+            pair::encode(&streams[0], &streams[1], &plan, 4096, &mut coded)
+        })
+    });
+    coded.clear();
+    let subs = pair::encode(&streams[0], &streams[1], &plan, 4096, &mut coded);
+    let len = coded.len();
+    coded.extend_from_slice(&[0; 8]);
+    let mut wt = WordTable::default();
+    g.bench_function("pair_decode_bf16", |b| {
+        b.iter(|| {
+            pair::decode_into::<2, 0>(
+                n,
+                4096,
+                &coded,
+                len,
+                3,
+                &subs,
+                Word::Float,
+                &mut wt,
+                &mut out,
+            )
+            .unwrap()
+        })
+    });
+    assert_eq!(out, chunk, "pair decode gives the chunk back");
     g.finish();
 }
 

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::codec::pair_decode::{Word, WordTable};
 use crate::codec::{
     choose, constant, huffman, pair, zstd, CodecSet, Coding, DecodeCtx, Encoded, EncodedStream,
     Pairing,
@@ -48,44 +49,115 @@ pub fn encode_chunk(
         streams: Vec::with_capacity(layout.stream_count()),
         payload,
     };
-    for s in &scratch.streams[..layout.stream_count()] {
-        let st = choose::encode_stream(s, sub_symbols, &mut chunk.payload)?;
-        chunk.streams.push(st);
-    }
+    let streams = &scratch.streams[..layout.stream_count()];
     // The first two streams of the float layouts (exponent and sign + top mantissa bits, or
     // FP16's two bytes) as one pair code, where that is smaller than the two coded alone.
     let pairs = matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32);
+    let mut first = 0;
     if pairs && !codecs.pair_bits().is_empty() {
-        let (a, b) = (&scratch.streams[0], &scratch.streams[1]);
-        let alone = chunk.streams[0].comp_len as u64 + chunk.streams[1].comp_len as u64;
-        let hist = pair::histogram(a, b);
-        if let Some(p) = pair::plan(&hist, a.len(), sub_symbols, codecs.pair_bits()) {
-            if p.size < alone {
-                // The pair payload replaces the first two streams' payloads, which lead the chunk.
-                let rest = chunk.payload.split_off(alone as usize);
-                chunk.payload.clear();
-                let subs = pair::encode(a, b, &p, sub_symbols, &mut chunk.payload);
-                let comp_len = chunk.payload.len() as u32;
-                chunk.payload.extend_from_slice(&rest);
-                chunk.streams[0] = EncodedStream {
-                    fields: Encoded::Pair { bits: p.bits, subs },
-                    comp_len,
-                };
-                chunk.streams[1] = EncodedStream {
-                    fields: Encoded::Paired,
-                    comp_len: 0,
-                };
-            }
-        }
+        let coded = encode_pair_or_alone(
+            &streams[0],
+            &streams[1],
+            sub_symbols,
+            codecs.pair_bits(),
+            &mut chunk.payload,
+        )?;
+        chunk.streams.extend(coded);
+        first = 2;
+    }
+    for s in &streams[first..] {
+        chunk
+            .streams
+            .push(choose::encode_stream(s, sub_symbols, &mut chunk.payload)?);
     }
     Ok(chunk)
+}
+
+/// Codes streams `a` and `b` (the chunk's first two, `payload` still empty) as one pair code or
+/// each alone, whichever makes the smaller chunk, index records counted. Each side's size is first
+/// known to within a byte of padding per sub-stream and a few record bytes; only where those ranges
+/// overlap are both coded and measured, so most chunks are coded once.
+fn encode_pair_or_alone(
+    a: &[u8],
+    b: &[u8],
+    sub_symbols: usize,
+    bits: &[u8],
+    payload: &mut Vec<u8>,
+) -> Result<[EncodedStream; 2]> {
+    debug_assert!(payload.is_empty());
+    let plans = [
+        choose::plan_stream(a, sub_symbols)?,
+        choose::plan_stream(b, sub_symbols)?,
+    ];
+    let (lo, hi) = plans
+        .iter()
+        .zip([a, b])
+        .map(|(p, s)| p.size_bounds(s.len(), sub_symbols))
+        .fold((0, 0), |(l, h), (pl, ph)| (l + pl, h + ph));
+    let subs = a.len().div_ceil(sub_symbols) as u64;
+    // More than the records of either side can differ by: up to 3 varint bytes per sub-stream
+    // length for each of two streams, plus codec bytes, `bits` and `comp_len` varints.
+    let margin = 6 * subs + 16;
+    let pair = pair::plan(&pair::histogram(a, b), a.len(), sub_symbols, bits)
+        .filter(|p| p.size.saturating_sub(subs) < hi + margin);
+    let paired = |p: &pair::Plan, payload: &mut Vec<u8>| {
+        let start = payload.len();
+        let subs = pair::encode(a, b, p, sub_symbols, payload);
+        let comp_len = (payload.len() - start) as u32;
+        let fields = Encoded::Pair { bits: p.bits, subs };
+        [
+            EncodedStream { fields, comp_len },
+            EncodedStream {
+                fields: Encoded::Paired,
+                comp_len: 0,
+            },
+        ]
+    };
+    if let Some(p) = pair.as_ref().filter(|p| p.size + margin < lo) {
+        return Ok(paired(p, payload));
+    }
+    let [pa, pb] = plans;
+    let alone = [
+        pa.apply(a, sub_symbols, payload),
+        pb.apply(b, sub_symbols, payload),
+    ];
+    let Some(p) = pair else {
+        return Ok(alone);
+    };
+    let mut coded = Vec::new();
+    let with_pair = paired(&p, &mut coded);
+    let cost = |s: &[EncodedStream; 2], payload: usize| {
+        payload
+            + s.iter()
+                .map(|s| record_bytes(&s.fields, s.comp_len))
+                .sum::<usize>()
+    };
+    if cost(&with_pair, coded.len()) < cost(&alone, payload.len()) {
+        payload.clear();
+        payload.extend_from_slice(&coded);
+        return Ok(with_pair);
+    }
+    Ok(alone)
+}
+
+/// Bytes of a stream record in the chunk map (FORMAT.md "Chunk record").
+fn record_bytes(fields: &Encoded, comp_len: u32) -> usize {
+    let varint = |v: u32| (32 - v.leading_zeros()).div_ceil(7).max(1) as usize;
+    let subs = |s: &[u32]| s.iter().map(|&l| varint(l)).sum::<usize>();
+    1 + varint(comp_len)
+        + match fields {
+            Encoded::Raw | Encoded::Zstd | Encoded::Paired => 0,
+            Encoded::Const(_) => 1,
+            Encoded::Huffman(s) => subs(s),
+            Encoded::Pair { subs: s, .. } => 1 + subs(s),
+        }
 }
 
 /// Per-thread decompression scratch: stream buffers and Huffman tables, reused across chunks.
 pub struct DecodeScratch {
     streams: Vec<Vec<u8>>,
     tables: DecodeTables,
-    pair: pair::PairTables,
+    pair: WordTable,
     zstd: Option<zstd::Decoder>,
 }
 
@@ -94,7 +166,7 @@ impl Default for DecodeScratch {
         DecodeScratch {
             streams: vec![Vec::new(); MAX_STREAMS],
             tables: DecodeTables::default(),
-            pair: pair::PairTables::default(),
+            pair: WordTable::default(),
             zstd: None,
         }
     }
@@ -121,8 +193,12 @@ pub fn decode_chunk(
         return Err(Error::truncated("chunk payload"));
     }
     let recs = idx.chunk_streams(c);
-    // Raw streams are read straight from the payload; the others are decoded into scratch.
+    // Raw streams are read straight from the payload; the others are decoded into scratch. A pair
+    // code over the first two streams of a float layout writes the elements' top 16 bits straight
+    // into `out`, and the merge then only adds FP32's low bytes.
     let mut direct: [Option<Range<usize>>; MAX_STREAMS] = Default::default();
+    let fused = matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32)
+        && matches!(recs.first().map(|s| s.pairing), Some(Pairing::Pair { .. }));
     for (k, s) in recs.iter().enumerate() {
         let off = (s.data_offset - c.data_offset) as usize;
         let len = s.comp_len as usize;
@@ -131,6 +207,8 @@ pub fn decode_chunk(
         for (j, e) in earlier.iter_mut().enumerate().take(k) {
             *e = match &direct[j] {
                 Some(r) => &payload[r.clone()],
+                // Decoded into `out`, not into a stream buffer.
+                None if fused && j < 2 => &[],
                 None => &done[j][..n],
             };
         }
@@ -144,6 +222,53 @@ pub fn decode_chunk(
             Pairing::Alone => {}
             // Decoded with the pair stream before it (the parser checked the order).
             Pairing::Paired => continue,
+            Pairing::Pair { bits } if fused && k == 0 => {
+                let (sub_symbols, subs) = (ctx.sub_symbols, idx.stream_sub_lens(s, n));
+                let p = &payload[off..];
+                let t = &mut scratch.pair;
+                match layout {
+                    Layout::Bf16 => {
+                        pair::decode_into::<2, 0>(
+                            n,
+                            sub_symbols,
+                            p,
+                            len,
+                            bits,
+                            subs,
+                            Word::Float,
+                            t,
+                            out,
+                        )?;
+                    }
+                    Layout::Fp16 => {
+                        pair::decode_into::<2, 0>(
+                            n,
+                            sub_symbols,
+                            p,
+                            len,
+                            bits,
+                            subs,
+                            Word::Joined,
+                            t,
+                            out,
+                        )?;
+                    }
+                    _ => {
+                        pair::decode_into::<4, 2>(
+                            n,
+                            sub_symbols,
+                            p,
+                            len,
+                            bits,
+                            subs,
+                            Word::Float,
+                            t,
+                            out,
+                        )?;
+                    }
+                }
+                continue;
+            }
             Pairing::Pair { bits } => {
                 let (a, b) = rest.split_at_mut(1);
                 pair::decode(
@@ -175,13 +300,17 @@ pub fn decode_chunk(
         }
     }
     let mut refs: [&[u8]; MAX_STREAMS] = [&[]; MAX_STREAMS];
-    for k in 0..recs.len() {
+    for k in usize::from(fused) * 2..recs.len() {
         refs[k] = match &direct[k] {
             Some(r) => &payload[r.clone()],
             None => &scratch.streams[k][..n],
         };
     }
-    layout.merge(&refs[..recs.len()], out);
+    match layout {
+        _ if !fused => layout.merge(&refs[..recs.len()], out),
+        Layout::Fp32 => crate::layout::merge_fp32_low(refs[2], refs[3], out),
+        _ => {}
+    }
     if idx.is_delta(c) {
         match base {
             Some(b) if b.len() == out.len() => crate::delta::xor_into(out, b),

@@ -151,8 +151,7 @@ impl Layout {
             Layout::Bf16 => {
                 let (e, m) = (&streams[0][..n], &streams[1][..n]);
                 for ((o, &e), &m) in out.chunks_exact_mut(2).zip(e).zip(m) {
-                    let w = ((m as u16 & 0x80) << 8) | ((e as u16) << 7) | (m as u16 & 0x7F);
-                    o.copy_from_slice(&w.to_le_bytes());
+                    o.copy_from_slice(&float_top(e, m).to_le_bytes());
                 }
             }
             Layout::Fp16 => {
@@ -171,12 +170,7 @@ impl Layout {
                 );
                 let quads = s0.iter().zip(s1).zip(s2.iter().zip(s3));
                 for (o, ((&e, &sm), (&b1, &b0))) in out.chunks_exact_mut(4).zip(quads) {
-                    let (e, sm) = (e as u32, sm as u32);
-                    let w = ((sm & 0x80) << 24)
-                        | (e << 23)
-                        | ((sm & 0x7F) << 16)
-                        | ((b1 as u32) << 8)
-                        | b0 as u32;
+                    let w = (float_top(e, sm) as u32) << 16 | (b1 as u32) << 8 | b0 as u32;
                     o.copy_from_slice(&w.to_le_bytes());
                 }
             }
@@ -190,6 +184,21 @@ impl Layout {
             }
         }
     }
+}
+
+/// Bytes 1 and 0 of every FP32 element from streams 2 and 3 (the top half already in `out`).
+pub fn merge_fp32_low(b1: &[u8], b0: &[u8], out: &mut [u8]) {
+    for ((o, &h), &l) in out.chunks_exact_mut(4).zip(b1).zip(b0) {
+        o[0] = l;
+        o[1] = h;
+    }
+}
+
+/// The top 16 bits of a BF16 or FP32 element from its exponent `e` and its sign + top mantissa
+/// byte `m` (the inverse of the first two streams of [`Layout::split`]).
+#[inline]
+pub fn float_top(e: u8, m: u8) -> u16 {
+    ((m as u16 & 0x80) << 8) | ((e as u16) << 7) | (m as u16 & 0x7F)
 }
 
 #[cfg(test)]

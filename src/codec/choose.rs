@@ -69,26 +69,68 @@ fn clearly_raw(s: &[u8]) -> bool {
     encoded_bits(&h, &lens) as f64 > SAMPLE_RAW_RATIO * 8.0 * m as f64
 }
 
-/// Picks and applies the codec of stream `s`; appends its payload to `out`.
-pub fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<EncodedStream> {
-    let n = s.len();
-    let start = out.len();
-    let raw_stream = |out: &mut Vec<u8>| {
-        raw::encode(s, out);
-        EncodedStream {
-            fields: Encoded::Raw,
-            comp_len: n as u32,
+/// The codec chosen for one stream, before its payload is written: what the encoder compares a
+/// pair code against without coding both.
+// Lives on the stack for one stream; boxing the lengths would allocate per stream.
+#[allow(clippy::large_enum_variant)]
+pub enum StreamPlan {
+    Raw,
+    Const(u8),
+    /// The stream already coded (zstd's size is only known by coding).
+    Zstd(Vec<u8>),
+    /// Code lengths and the payload size estimate ([`huffman::estimate`]).
+    Huffman {
+        lens: [u8; 256],
+        est: u64,
+    },
+}
+
+impl StreamPlan {
+    /// Bounds on the payload size of the stream `s` of `n` elements coded by this plan: a Huffman
+    /// estimate counts one byte of padding per sub-stream, which each sub-stream may or may not
+    /// use.
+    pub fn size_bounds(&self, n: usize, sub_symbols: usize) -> (u64, u64) {
+        match self {
+            StreamPlan::Raw => (n as u64, n as u64),
+            StreamPlan::Const(_) => (0, 0),
+            StreamPlan::Zstd(z) => (z.len() as u64, z.len() as u64),
+            StreamPlan::Huffman { est, .. } => (est - n.div_ceil(sub_symbols) as u64, *est),
         }
-    };
+    }
+
+    /// Codes `s` by this plan; appends its payload to `out`.
+    pub fn apply(self, s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> EncodedStream {
+        let start = out.len();
+        let fields = match self {
+            StreamPlan::Raw => {
+                raw::encode(s, out);
+                Encoded::Raw
+            }
+            StreamPlan::Const(v) => Encoded::Const(v),
+            StreamPlan::Zstd(z) => {
+                out.extend_from_slice(&z);
+                Encoded::Zstd
+            }
+            StreamPlan::Huffman { lens, .. } => {
+                Encoded::Huffman(huffman::encode(s, &lens, sub_symbols, out))
+            }
+        };
+        EncodedStream {
+            fields,
+            comp_len: (out.len() - start) as u32,
+        }
+    }
+}
+
+/// Picks the codec of stream `s`.
+pub fn plan_stream(s: &[u8], sub_symbols: usize) -> Result<StreamPlan> {
+    let n = s.len();
     if clearly_raw(s) {
-        return Ok(raw_stream(out));
+        return Ok(StreamPlan::Raw);
     }
     let hist = histogram(s);
     if hist.iter().filter(|&&c| c > 0).count() <= 1 {
-        return Ok(EncodedStream {
-            fields: Encoded::Const(s.first().copied().unwrap_or(0)),
-            comp_len: 0,
-        });
+        return Ok(StreamPlan::Const(s.first().copied().unwrap_or(0)));
     }
     let (huff_len, lens) = huffman::estimate(&hist, n, sub_symbols);
     let huffman_pays = (huff_len as f64) < HUFFMAN_MAX_RATIO * n as f64;
@@ -96,21 +138,21 @@ pub fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<
     if zeros_dominate(s, hist[0]) {
         let z = zstd::encode(s)?;
         if (z.len() as u64) < best {
-            out.extend_from_slice(&z);
-            return Ok(EncodedStream {
-                fields: Encoded::Zstd,
-                comp_len: z.len() as u32,
-            });
+            return Ok(StreamPlan::Zstd(z));
         }
     }
     if !huffman_pays {
-        return Ok(raw_stream(out));
+        return Ok(StreamPlan::Raw);
     }
-    let subs = huffman::encode(s, &lens, sub_symbols, out);
-    Ok(EncodedStream {
-        fields: Encoded::Huffman(subs),
-        comp_len: (out.len() - start) as u32,
+    Ok(StreamPlan::Huffman {
+        lens,
+        est: huff_len,
     })
+}
+
+/// Picks and applies the codec of stream `s`; appends its payload to `out`.
+pub fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<EncodedStream> {
+    Ok(plan_stream(s, sub_symbols)?.apply(s, sub_symbols, out))
 }
 
 #[cfg(test)]

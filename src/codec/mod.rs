@@ -18,6 +18,7 @@ pub mod choose;
 pub mod constant;
 pub mod huffman;
 pub mod pair;
+pub mod pair_decode;
 pub mod raw;
 pub mod zstd;
 

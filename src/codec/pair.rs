@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::pair_decode::{decode_words, Word, WordTable};
 use super::Coding;
 use crate::error::{Error, Result};
 use crate::format::{put_varint, WireReader};
@@ -214,41 +215,85 @@ pub fn plan(h: &[u32], n: usize, sub_symbols: usize, bits: &[u8]) -> Option<Plan
 pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8>) -> Vec<u32> {
     PairTable::write(&p.lens, out);
     let codes = canonical_codes_of(&p.lens, PAIR_TABLE_LOG);
-    let raw = 8 - p.bits as u32;
+    let (k, raw) = (p.bits, 8 - p.bits as u32);
+    // Indexed by the widest symbol `a << 4 | b >> 4` (so the index needs no bounds check): the
+    // symbol's code shifted over its raw bits | (code length + raw bits) << 24.
+    let mut enc = Box::new([0u32; 1 << 12]);
+    for (w, e) in enc.iter_mut().enumerate() {
+        let s = w >> (4 - k);
+        if p.lens[s] > 0 {
+            *e = (codes[s] as u32) << raw | (p.lens[s] as u32 + raw) << 24;
+        }
+    }
+    let mask = (1u64 << raw) - 1;
+    let put = |acc: &mut u64, nbits: &mut u32, x: u8, y: u8| {
+        let e = enc[(x as usize) << 4 | (y >> 4) as usize];
+        let len = e >> 24;
+        *acc = *acc << len | (e & 0xFF_FFFF) as u64 | (y as u64 & mask);
+        *nbits += len;
+    };
     let mut subs = Vec::with_capacity(a.len().div_ceil(sub_symbols));
     for (sa, sb) in a.chunks(sub_symbols).zip(b.chunks(sub_symbols)) {
         let start = out.len();
-        // Worst case: every element a 12-bit code and 7 raw bits, plus a spare 4-byte store.
+        // Worst case: every element a 12-bit code and 7 raw bits, plus a spare 8-byte store.
         out.resize(start + (sa.len() * 19).div_ceil(8) + 8, 0);
         let buf = &mut out[start..];
+        // `acc`'s low `nbits` bits are pending (fewer than 8 between flushes); a flush stores them
+        // left-aligned as 8 bytes and moves on by their whole bytes, so the partial byte is
+        // stored again, with more bits, by the next flush.
         let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
-        for (&x, &y) in sa.iter().zip(sb) {
-            let s = symbol(x, y, p.bits);
-            let len = p.lens[s] as u32 + raw;
-            let v = (codes[s] as u64) << raw | (y as u64 & ((1 << raw) - 1));
-            acc = (acc << len) | v;
-            nbits += len;
-            // nbits < 32 before each element, < 51 after: the top 32 pending bits go out whole.
-            if nbits >= 32 {
-                buf[pos..pos + 4].copy_from_slice(&((acc >> (nbits - 32)) as u32).to_be_bytes());
-                pos += 4;
-                nbits -= 32;
+        let mut flush = |acc: u64, nbits: &mut u32, pos: &mut usize| {
+            if *nbits > 0 {
+                buf[*pos..*pos + 8].copy_from_slice(&(acc << (64 - *nbits)).to_be_bytes());
             }
+            *pos += (*nbits >> 3) as usize;
+            *nbits &= 7;
+        };
+        let (pa, pb) = (sa.chunks_exact(2), sb.chunks_exact(2));
+        let (ra, rb) = (pa.remainder(), pb.remainder());
+        // Two elements (at most 38 bits) on top of < 8 pending bits fit the 64-bit accumulator.
+        for (x, y) in pa.zip(pb) {
+            put(&mut acc, &mut nbits, x[0], y[0]);
+            put(&mut acc, &mut nbits, x[1], y[1]);
+            flush(acc, &mut nbits, &mut pos);
         }
-        // The rest (< 32 bits), the last partial byte padded with zero bits.
-        let tail = ((acc << (32 - nbits)) as u32).to_be_bytes();
-        let tail_len = nbits.div_ceil(8) as usize;
-        buf[pos..pos + tail_len].copy_from_slice(&tail[..tail_len]);
-        pos += tail_len;
+        for (&x, &y) in ra.iter().zip(rb) {
+            put(&mut acc, &mut nbits, x, y);
+            flush(acc, &mut nbits, &mut pos);
+        }
+        // The last partial byte, padded with zero bits, was stored by the last flush.
+        pos += (nbits > 0) as usize;
         out.truncate(start + pos);
         subs.push(pos as u32);
     }
     subs
 }
 
-/// The decode table of one pair code, rebuilt per stream and reused. Entry `w` (a 12-bit window,
-/// first code bit most significant) is `a | (b's top K bits << (8 − K)) << 8 | (code length +
-/// 8 − K) << 16`: one lookup gives both bytes but the raw bits, and the bits to consume.
+/// Fills `table` (a 12-bit window, first code bit most significant) for the complete code `t` (as
+/// [`PairTable::parse`] guarantees): every window starting with symbol `s`'s code gets
+/// `entry(a, b_hi, take)`, with `a` and `b_hi` (`b` with its raw bits zero) the symbol's bytes and
+/// `take` its code length + `8 − K` raw bits. The CPU ([`super::pair_decode`]) and GPU tables
+/// differ only in `entry`.
+pub fn fill_table(t: &PairTable, table: &mut [u32; TABLE], entry: impl Fn(u8, u8, u32) -> u32) {
+    let codes = canonical_codes_of(&t.lens, PAIR_TABLE_LOG);
+    let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
+    for (s, &l) in t.lens.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let a = (s >> k) as u8;
+        let b_hi = (((s as u32) & ((1 << k) - 1)) << raw) as u8;
+        let start = (codes[s] as usize) << (PAIR_TABLE_LOG - l as u32);
+        table[start..start + (1 << (PAIR_TABLE_LOG - l as u32))].fill(entry(
+            a,
+            b_hi,
+            l as u32 + raw,
+        ));
+    }
+}
+
+/// The decode table of one pair code in the split form, rebuilt per stream and reused. Entry `w`
+/// is `a | b_hi << 8 | (code length + 8 − K) << 16` ([`fill_table`]).
 pub struct PairTables {
     table: Box<[u32; TABLE]>,
     built_for: Option<PairTable>,
@@ -269,159 +314,16 @@ impl PairTables {
         if self.built_for.as_ref() == Some(t) {
             return;
         }
-        let codes = canonical_codes_of(&t.lens, PAIR_TABLE_LOG);
-        let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
-        for (s, &l) in t.lens.iter().enumerate() {
-            if l == 0 {
-                continue;
-            }
-            let a = (s >> k) as u32;
-            let hi = ((s as u32) & ((1 << k) - 1)) << raw;
-            let e = a | hi << 8 | (l as u32 + raw) << 16;
-            let start = (codes[s] as usize) << (PAIR_TABLE_LOG - l as u32);
-            self.table[start..start + (1 << (PAIR_TABLE_LOG - l as u32))].fill(e);
-        }
+        fill_table(t, &mut self.table, |a, b_hi, take| {
+            a as u32 | (b_hi as u32) << 8 | take << 16
+        });
         self.built_for = Some(t.clone());
     }
-}
 
-/// One sub-stream: bit position in the buffer, next element, end element, and its byte range.
-#[derive(Clone, Copy, Default)]
-struct Sub {
-    pos: usize,
-    out: usize,
-    end: usize,
-    start: usize,
-    stop: usize,
-}
-
-/// Elements one fast step decodes from one 8-byte load: at least 57 bits are valid after the
-/// shift by the bit offset, and an element takes at most 12 + 7 = 19 bits.
-const STEP: usize = 2;
-
-#[inline(always)]
-fn can_step(s: &Sub, buf_len: usize) -> bool {
-    s.end - s.out >= STEP && (s.pos >> 3) + 8 <= buf_len
-}
-
-#[inline(always)]
-fn step(buf: &[u8], t: &[u32; TABLE], raw: u32, s: &mut Sub, a: &mut [u8], b: &mut [u8]) {
-    let at = s.pos >> 3;
-    let mut bits = u64::from_be_bytes(buf[at..at + 8].try_into().unwrap()) << (s.pos & 7);
-    let mask = (1u64 << raw) - 1;
-    let (oa, ob) = (&mut a[s.out..s.out + STEP], &mut b[s.out..s.out + STEP]);
-    let mut used = 0u32;
-    for j in 0..STEP {
-        let e = t[(bits >> (64 - PAIR_TABLE_LOG)) as usize];
-        let take = e >> 16;
-        oa[j] = e as u8;
-        ob[j] = (e >> 8) as u8 | ((bits >> (64 - take)) & mask) as u8;
-        bits <<= take;
-        used += take;
+    /// The table's entries, for a decoder that uploads them.
+    pub fn entries(&self) -> &[u32; TABLE] {
+        &self.table
     }
-    s.pos += used as usize;
-    s.out += STEP;
-}
-
-/// Exact decode of the rest of `s`, reading zero bits past its last byte.
-fn tail(buf: &[u8], t: &[u32; TABLE], raw: u32, s: &mut Sub, a: &mut [u8], b: &mut [u8]) {
-    let sub = &buf[s.start..s.stop];
-    let mut pos = s.pos - s.start * 8;
-    let mask = (1u32 << raw) - 1;
-    for i in s.out..s.end {
-        let byte = pos >> 3;
-        let g = |j: usize| sub.get(byte + j).copied().unwrap_or(0) as u32;
-        // 25 valid bits after the shift; an element takes at most 19.
-        let w = (g(0) << 24 | g(1) << 16 | g(2) << 8 | g(3)) << (pos & 7);
-        let e = t[(w >> (32 - PAIR_TABLE_LOG)) as usize];
-        let take = e >> 16;
-        a[i] = e as u8;
-        b[i] = (e >> 8) as u8 | ((w >> (32 - take)) & mask) as u8;
-        pos += take as usize;
-    }
-    s.out = s.end;
-    s.pos = s.start * 8 + pos;
-}
-
-/// Ends `s`: the fast steps it can still take, the exact tail, then the length check (exactly
-/// `sub_len` bytes: the last element's bits end in the last byte).
-fn finish(
-    buf: &[u8],
-    t: &[u32; TABLE],
-    raw: u32,
-    s: &mut Sub,
-    a: &mut [u8],
-    b: &mut [u8],
-) -> Result<()> {
-    while can_step(s, buf.len()) && s.pos <= s.stop * 8 {
-        step(buf, t, raw, s, a, b);
-    }
-    if s.pos <= s.stop * 8 {
-        tail(buf, t, raw, s, a, b);
-    }
-    let used = s.pos.saturating_sub(s.start * 8);
-    if s.pos > s.stop * 8 || used.div_ceil(8) != s.stop - s.start {
-        return Err(Error::corrupt(
-            "pair sub-stream length does not match its codes",
-        ));
-    }
-    Ok(())
-}
-
-/// Decodes `a.len()` elements into `a` and `b` from the sub-streams laid out back to back in `buf`
-/// from byte `start` (after the table), with byte lengths `sub_lens`. Bytes of `buf` after the
-/// sub-streams are read but never decoded. The caller has checked that `sub_lens` has the right
-/// count and that the sub-streams lie inside `buf`.
-pub fn decode_substreams(
-    buf: &[u8],
-    start: usize,
-    sub_lens: &[u32],
-    sub_symbols: usize,
-    tables: &PairTables,
-    a: &mut [u8],
-    b: &mut [u8],
-) -> Result<()> {
-    let code = tables
-        .built_for
-        .as_ref()
-        .expect("pair tables used before build");
-    let raw = 8 - code.bits as u32;
-    let t = &*tables.table;
-    let n = a.len();
-    let mut byte = start;
-    let mut k = 0;
-    while k < sub_lens.len() {
-        let g = (sub_lens.len() - k).min(4);
-        let mut group = [Sub::default(); 4];
-        for (j, s) in group.iter_mut().enumerate().take(g) {
-            let len = sub_lens[k + j] as usize;
-            let o = (k + j) * sub_symbols;
-            *s = Sub {
-                pos: byte * 8,
-                out: o,
-                end: (o + sub_symbols).min(n),
-                start: byte,
-                stop: byte + len,
-            };
-            byte += len;
-        }
-        if g == 4 {
-            // Four independent dependency chains overlap their table loads.
-            let bl = buf.len();
-            let [w, x, y, z] = &mut group;
-            while can_step(w, bl) && can_step(x, bl) && can_step(y, bl) && can_step(z, bl) {
-                step(buf, t, raw, w, a, b);
-                step(buf, t, raw, x, a, b);
-                step(buf, t, raw, y, a, b);
-                step(buf, t, raw, z, a, b);
-            }
-        }
-        for s in group.iter_mut().take(g) {
-            finish(buf, t, raw, s, a, b)?;
-        }
-        k += g;
-    }
-    Ok(())
 }
 
 /// Parses the table at the start of `body` (the pair stream's payload) for `bits` and checks that
@@ -435,8 +337,10 @@ pub fn table(body: &[u8], bits: u8, subs: &[u32]) -> Result<(PairTable, usize)> 
     Ok((t, size))
 }
 
-/// Decodes a pair stream whose payload is `payload[..comp_len]` into `a` and `b` (`n` elements
-/// each). Bytes after the stream (up to `DECODE_PADDING`) let the fast loop use whole-word loads.
+/// Decodes a pair stream whose payload is `payload[..comp_len]` into the two streams `a` and `b`
+/// (`n` elements each), for a pair at a position [`super::pair_decode`] does not write straight
+/// into the output. Bytes after the stream (up to `DECODE_PADDING`) let the fast loop use
+/// whole-word loads.
 #[allow(clippy::too_many_arguments)]
 pub fn decode(
     n: usize,
@@ -445,16 +349,48 @@ pub fn decode(
     comp_len: usize,
     bits: u8,
     subs: &[u32],
-    tables: &mut PairTables,
+    tables: &mut WordTable,
     a: &mut Vec<u8>,
     b: &mut Vec<u8>,
 ) -> Result<()> {
+    let mut words = vec![0u8; 2 * n];
+    decode_into::<2, 0>(
+        n,
+        sub_symbols,
+        payload,
+        comp_len,
+        bits,
+        subs,
+        Word::Joined,
+        tables,
+        &mut words,
+    )?;
+    a.clear();
+    b.clear();
+    a.extend(words.chunks_exact(2).map(|w| w[1]));
+    b.extend(words.chunks_exact(2).map(|w| w[0]));
+    Ok(())
+}
+
+/// Decodes a pair stream whose payload is `payload[..comp_len]` into `out` (`n` elements of `ES`
+/// bytes, each element's [`Word`] at byte `OFF`; the other bytes are left as they are).
+#[allow(clippy::too_many_arguments)]
+pub fn decode_into<const ES: usize, const OFF: usize>(
+    n: usize,
+    sub_symbols: usize,
+    payload: &[u8],
+    comp_len: usize,
+    bits: u8,
+    subs: &[u32],
+    word: Word,
+    tables: &mut WordTable,
+    out: &mut [u8],
+) -> Result<()> {
+    debug_assert_eq!(out.len(), n * ES);
     let (code, tsize) = table(&payload[..comp_len], bits, subs)?;
-    tables.build(&code);
-    a.resize(n, 0);
-    b.resize(n, 0);
+    tables.build(&code, word);
     let end = (comp_len + crate::constants::DECODE_PADDING).min(payload.len());
-    decode_substreams(&payload[..end], tsize, subs, sub_symbols, tables, a, b)
+    decode_words::<ES, OFF>(&payload[..end], tsize, subs, sub_symbols, tables, out)
 }
 
 #[cfg(test)]
@@ -469,7 +405,7 @@ mod tests {
         assert!(payload.len() as u64 <= p.size, "estimate is an upper bound");
         let len = payload.len();
         payload.extend_from_slice(&[0xA5; 8]);
-        let (mut t, mut da, mut db) = (PairTables::default(), Vec::new(), Vec::new());
+        let (mut t, mut da, mut db) = (WordTable::default(), Vec::new(), Vec::new());
         decode(
             a.len(),
             sub,
@@ -561,7 +497,7 @@ mod tests {
         let mut payload = Vec::new();
         let mut subs = encode(&a, &b, &p, 256, &mut payload);
         let len = payload.len();
-        let (mut t, mut da, mut db) = (PairTables::default(), Vec::new(), Vec::new());
+        let (mut t, mut da, mut db) = (WordTable::default(), Vec::new(), Vec::new());
         // Sub-stream lengths shifted by a byte: each decodes past or short of its end.
         subs[0] += 1;
         subs[1] -= 1;

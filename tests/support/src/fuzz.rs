@@ -245,12 +245,13 @@ fn decode_both(
 /// The decoder must give an error or, undamaged, the streams back; never panic.
 pub fn pair_decode(data: &[u8]) {
     use znn_gpu::codec::pair;
+    use znn_gpu::codec::pair_decode::{Word, WordTable};
     let mut r = Bytes::new(data);
     let mode = r.u8();
     let sub = sub_symbols(r.u8()) as usize;
     let bits = r.u8() % 6;
     let n = (r.u16() as usize % 16384 + 1) * if mode & 2 != 0 { 4 } else { 1 };
-    let (mut t, mut a, mut b) = (pair::PairTables::default(), Vec::new(), Vec::new());
+    let (mut t, mut a, mut b) = (WordTable::default(), Vec::new(), Vec::new());
     if mode & 1 == 0 {
         let buf = r.rest();
         let Ok((_, tsize)) = pair::PairTable::parse(buf, bits) else {
@@ -292,6 +293,34 @@ pub fn pair_decode(data: &[u8]) {
     if !damaged {
         assert!(got.is_ok(), "pair round trip: {got:?}");
         assert!(a == sa && b == sb, "pair round trip");
+    }
+    // The FP32 form (the top half of 4-byte elements, other bytes untouched) agrees with the
+    // split form, error for error.
+    let mut out = vec![0x5A; 4 * n];
+    let words = pair::decode_into::<4, 2>(
+        n,
+        sub,
+        &buf,
+        len,
+        bits,
+        &subs,
+        Word::Float,
+        &mut t,
+        &mut out,
+    );
+    assert_eq!(
+        words.is_ok(),
+        got.is_ok(),
+        "word and split decoders disagree"
+    );
+    if words.is_ok() {
+        for (i, o) in out.chunks_exact(4).enumerate() {
+            let top = znn_gpu::layout::float_top(a[i], b[i]).to_le_bytes();
+            assert!(
+                o[..2] == [0x5A, 0x5A] && o[2..] == top,
+                "FP32 pair word {i}"
+            );
+        }
     }
 }
 
