@@ -283,6 +283,11 @@ impl PairTables {
         }
         self.built_for = Some(t.clone());
     }
+
+    /// The entries of the last [`PairTables::build`] (the GPU planner repacks them).
+    pub(crate) fn entries(&self) -> &[u32; TABLE] {
+        &self.table
+    }
 }
 
 /// One sub-stream: bit position in the buffer, next element, end element, and its byte range.
