@@ -285,6 +285,7 @@ impl PairTables {
     }
 
     /// The entries of the last [`PairTables::build`] (the GPU planner repacks them).
+    #[cfg(feature = "gpu")]
     pub(crate) fn entries(&self) -> &[u32; TABLE] {
         &self.table
     }
