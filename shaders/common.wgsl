@@ -1,4 +1,5 @@
-// Bindings shared by both kernels (one bind group layout, one bind group per window).
+// Bindings shared by every kernel (one bind group layout, one bind group per window), and the
+// bit reader of the Huffman and pair kernels.
 // The host prepends the constants of src/gpu/shader_consts.rs (error flags, descriptor widths,
 // source kinds, layout ids, table size, workgroup sizes), so that each has one definition.
 
@@ -18,8 +19,10 @@ struct Params {
     // and the x extent of the checksum dispatch (one workgroup per chunk).
     sum_base: u32,
     sum_x: u32,
-    pad0: u32,
-    pad1: u32,
+    // Pair decode: pair jobs (in `jobs` after the job_count Huffman jobs) and the x extent of
+    // their 2D dispatch.
+    pair_count: u32,
+    pair_x: u32,
 }
 
 // Error flags (ERR_*, OR-ed into errors[0]); errors[1] is the smallest failing sub-stream (Huffman)
@@ -31,11 +34,12 @@ struct Params {
 // Decode tables, TABLE_WORDS words each: entry 2i in the low half of word i, entry 2i+1 in the high
 // half.
 @group(0) @binding(2) var<storage, read> tables: array<u32>;
-// Huffman jobs: (table index, first sub-stream, sub-stream count <= HUFF_WG, unused).
+// Huffman jobs: (table index, first sub-stream, sub-stream count <= HUFF_WG, unused); then pair
+// jobs: (table index, first sub-stream, count | K << 8, words from stream k's output to k + 1's).
 @group(0) @binding(3) var<storage, read> jobs: array<vec4<u32>>;
 // Sub-streams: (start byte in comp, byte length, first output word in huff, symbol count).
 @group(0) @binding(4) var<storage, read> subs: array<vec4<u32>>;
-// Decoded Huffman streams, each starting on a word boundary.
+// Decoded Huffman and pair streams, each starting on a word boundary.
 @group(0) @binding(5) var<storage, read_write> huff: array<u32>;
 // Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, base, source of
 // streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,
@@ -50,3 +54,24 @@ fn flag(bits: u32, index: u32) {
     atomicOr(&errors[0], bits);
     atomicMin(&errors[1], index);
 }
+
+// Word `w` of comp with its bytes reversed, so that stream bit 0 is the word's bit 31; zero past
+// the end of the buffer (never decoded: a code that needs those bits runs past its sub-stream).
+fn load_be(w: u32) -> u32 {
+    if (w >= arrayLength(&comp)) {
+        return 0u;
+    }
+    let v = comp[w];
+    return (v << 24u) | ((v << 8u) & 0x00FF0000u) | ((v >> 8u) & 0x0000FF00u) | (v >> 24u);
+}
+
+// The bit reader of one sub-stream: `pos` is the next bit (relative to the stream's first word,
+// so that no absolute bit offset of the binding is ever formed), `a` and `b` the words at `w` and
+// `w + 1`.
+struct Bits {
+    pos: u32,
+    w: u32,
+    a: u32,
+    b: u32,
+}
+

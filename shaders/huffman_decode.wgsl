@@ -8,29 +8,9 @@
 
 var<workgroup> table: array<u32, TABLE_WORDS>;
 
-// Word `w` of comp with its bytes reversed, so that stream bit 0 is the word's bit 31; zero past
-// the end of the buffer (never decoded: a code that needs those bits runs past its sub-stream).
-fn load_be(w: u32) -> u32 {
-    if (w >= arrayLength(&comp)) {
-        return 0u;
-    }
-    let v = comp[w];
-    return (v << 24u) | ((v << 8u) & 0x00FF0000u) | ((v >> 8u) & 0x0000FF00u) | (v >> 24u);
-}
-
 fn entry(i: u32) -> u32 {
     let t = table[i >> 1u];
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
-}
-
-// The bit reader of one sub-stream: `pos` is the next bit (relative to the stream's first word,
-// so that no absolute bit offset of the binding is ever formed), `a` and `b` the words at `w` and
-// `w + 1`.
-struct Bits {
-    pos: u32,
-    w: u32,
-    a: u32,
-    b: u32,
 }
 
 // Decodes one symbol: returns its table entry (length << 8 | symbol) and advances. A length-0

@@ -1,6 +1,5 @@
-//! Which decoder runs a job: the one place that knows that range reads of deltas and pair codes
-//! (format v3: the kernels do not decode codecs 4 and 5 yet, docs/gpu-pair-decode.md) decode on
-//! the CPU, that `auto` uses a GPU only when a hardware adapter exists and the job is large enough
+//! Which decoder runs a job: the one place that knows that range reads of deltas decode on the
+//! CPU, that `auto` uses a GPU only when a hardware adapter exists and the job is large enough
 //! to gain from it, and how adapters are probed.
 
 #![forbid(unsafe_code)]
@@ -9,7 +8,7 @@ use crate::archive::Archive;
 use crate::constants::GPU_AUTO_MIN_BYTES;
 use crate::decompress::{decompress_archive_to, DecompressOptions};
 use crate::delta::Base;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::reader::{RangeStats, Reader};
 use crate::source::ByteSource;
 use std::io::Write;
@@ -151,18 +150,8 @@ impl Decoder {
     }
 
     /// What a job on `a` of `len` bytes runs on (`range`: a range read, not the whole file): the
-    /// CPU for range reads of deltas, and for pair codes unless the GPU was asked for, which is
-    /// then an error naming the reason.
+    /// CPU for range reads of deltas.
     fn route(&self, a: &Archive, len: u64, range: bool) -> Result<Ran> {
-        if a.index.has_pairs() {
-            if self.device == Device::Gpu {
-                return Err(Error::invalid(
-                    "this file uses pair codes (format v3, codecs 4 and 5), which the GPU decoder \
-                     does not decode yet: use --device cpu or auto (or compress with --codecs fast)",
-                ));
-            }
-            return Ok(self.describe(len, true));
-        }
         Ok(self.describe(len, range && a.index.base().is_some()))
     }
 

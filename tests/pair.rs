@@ -1,8 +1,8 @@
 //! Pair codes (codecs 4 and 5, format v3): round trips of every layout with every codec set,
 //! including the streams that stress them (one exponent, one mantissa value per exponent,
 //! subnormals, NaN payloads), checked against the reference decoder written from FORMAT.md; files
-//! never larger than with the v1 codecs; version rules; hostile records; and the device routing
-//! (the GPU kernels do not decode pair codes yet).
+//! never larger than with the v1 codecs; version rules; hostile records; and every device
+//! decoding them (tests/gpu_pair.rs checks the GPU kernels in depth).
 
 use znn_test_support as common;
 
@@ -13,68 +13,10 @@ use znn_gpu::{compress_bytes, decompress_bytes, Archive, Decoder, Device, ErrorK
 
 const SETS: [CodecSet; 3] = [CodecSet::Fast, CodecSet::Balanced, CodecSet::Small];
 
-fn bits_of(layout: Layout, bits: impl Iterator<Item = u64>) -> Vec<u8> {
-    let es = layout.elem_size();
-    bits.flat_map(|w| w.to_le_bytes()[..es].to_vec()).collect()
-}
-
-/// Element patterns of `layout` as raw bit patterns, `n` elements each.
-fn patterns(layout: Layout, n: usize) -> Vec<(&'static str, Vec<u8>)> {
-    let mut rng = Rng::new(7);
-    let es = layout.elem_size();
-    let mask = if es == 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * es)) - 1
-    };
-    // Sign bit, exponent field and mantissa bits of each float layout.
-    let (man, exp_all) = match layout {
-        Layout::Bf16 => (7, 0xFFu64 << 7),
-        Layout::Fp16 => (10, 0x1F << 10),
-        Layout::Fp32 => (23, 0xFF << 23),
-        _ => (8 * es as u32 - 1, 0),
-    };
-    let mut r = || rng.next_u64();
-    let mut v: Vec<(&'static str, Vec<u8>)> = Vec::new();
-    let one_exp: Vec<u64> = (0..n)
-        .map(|_| (1 << (man + 2)) | (r() & ((1 << man) - 1)))
-        .collect();
-    v.push(("one exponent", bits_of(layout, one_exp.into_iter())));
-    // Powers of two of either sign: each exponent has a single mantissa value.
-    let pow2: Vec<u64> = (0..n)
-        .map(|_| ((r() % 6 + 3) << man) | (r() & 1) << (8 * es as u32 - 1))
-        .collect();
-    v.push(("single mantissa", bits_of(layout, pow2.into_iter())));
-    let sub: Vec<u64> = (0..n).map(|_| r() & ((1 << man) - 1) & mask).collect();
-    v.push(("subnormals", bits_of(layout, sub.into_iter())));
-    let nan: Vec<u64> = (0..n)
-        .map(|i| {
-            let payload = r() & ((1 << man) - 1);
-            if i % 3 == 0 {
-                exp_all | payload | 1
-            } else {
-                ((r() % 4 + 120) << man | payload) & mask
-            }
-        })
-        .collect();
-    v.push(("NaN payloads", bits_of(layout, nan.into_iter())));
-    let floats = mixed_floats(&mut Rng::new(3), n);
-    v.push(("mixed floats", encode_floats(layout, &floats)));
-    let w: Vec<f64> = {
-        let mut g = Rng::new(11);
-        (0..n).map(|_| g.normal(0.02)).collect()
-    };
-    v.push(("weights", encode_floats(layout, &w)));
-    if matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32) {
-        v.push(("mantissa given exponent", pair_skewed(layout, n, 9)));
-    }
-    v
-}
-
 #[test]
 fn every_layout_and_pattern_round_trips_with_every_codec_set() {
     for layout in Layout::ALL {
-        for (what, data) in patterns(layout, 12_000) {
+        for (what, data) in float_patterns(layout, 12_000) {
             let mut sizes = Vec::new();
             for set in SETS {
                 let o = with_codecs(&opts(8192, 256, layout), set);
@@ -199,45 +141,49 @@ fn hostile_pair_records_and_tables_are_clear_errors() {
 }
 
 #[test]
-fn the_gpu_path_refuses_pair_codes_and_auto_uses_the_cpu() {
+fn every_device_decodes_pair_codes() {
     let (data, z) = pair_file();
     let a = Archive::from_bytes(&z).unwrap();
     assert!(a.index.has_pairs());
-    let auto = Decoder::new(Device::Auto).unwrap();
-    let mut out = Vec::new();
-    let ran = auto
-        .decompress(&a, &z.as_slice(), &mut out, None, &mut |_| {})
-        .unwrap();
-    assert!(matches!(ran, znn_gpu::decoder::Ran::Cpu { .. }), "{ran}");
-    assert_same(&out, &data, "auto");
-    match Decoder::new(Device::Gpu) {
-        Ok(gpu) => {
-            let e = gpu
-                .decompress(&a, &z.as_slice(), Vec::new(), None, &mut |_| {})
-                .unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-            assert!(e.to_string().contains("pair codes"), "{e}");
+    for device in [Device::Cpu, Device::Auto, Device::Gpu] {
+        let d = match Decoder::new(device) {
+            Ok(d) => d,
+            Err(e) => {
+                say_skipped(&format!("SKIPPED: no GPU adapter ({e})"));
+                continue;
+            }
+        };
+        let mut out = Vec::new();
+        let ran = d
+            .decompress(&a, &z.as_slice(), &mut out, None, &mut |_| {})
+            .unwrap();
+        if device == Device::Gpu {
+            assert!(matches!(ran, znn_gpu::decoder::Ran::Gpu(_)), "{ran}");
         }
-        Err(e) => say_skipped(&format!("SKIPPED: no GPU adapter ({e})")),
+        assert_same(&out, &data, &format!("{device:?}"));
+        d.verify(&a, &z.as_slice(), None, &mut |_| {}).unwrap();
     }
 }
 
-/// Code that holds a `GpuDecoder` (not going through `Decoder`) is refused too, by the planner
-/// every GPU decode goes through, never handed wrong bytes.
+/// Code that holds a `GpuDecoder` (not going through `Decoder`) gets the CPU's bytes.
 #[cfg(feature = "gpu")]
 #[test]
-fn a_gpu_decoder_called_directly_refuses_pair_codes() {
-    let (_, z) = pair_file();
+fn a_gpu_decoder_called_directly_decodes_pair_codes_as_the_cpu() {
+    let (data, z) = pair_file();
     let a = Archive::from_bytes(&z).unwrap();
     let mut g = match znn_gpu::gpu::GpuDecoder::new() {
         Ok(g) => g,
         Err(e) => return say_skipped(&format!("SKIPPED: no GPU adapter ({e})")),
     };
-    let data = &z[Archive::DATA_START as usize..];
-    let whole = g.decode_to_buffer(&a, data).map(|_| ()).unwrap_err();
-    let bytes = g.decompress_bytes(&z).map(|_| ()).unwrap_err();
-    for e in [whole, bytes] {
-        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-        assert!(e.to_string().contains("pair codes"), "{e}");
-    }
+    let cpu = decompress_bytes(&z).unwrap();
+    assert_same(&cpu, &data, "cpu");
+    let out = g
+        .decode_to_buffer(&a, &z[Archive::DATA_START as usize..])
+        .unwrap();
+    assert_same(
+        &g.read_back(&out.buffer, out.len).unwrap(),
+        &cpu,
+        "device buffer",
+    );
+    assert_same(&g.decompress_bytes(&z).unwrap(), &cpu, "decompress_bytes");
 }

@@ -6,11 +6,10 @@
 //! lists each place that must handle the new codec: the index parser and writer, the chunk
 //! decoder, the GPU descriptor builder, `info`'s counters.
 //!
-//! The pair codecs (4 and 5, format v3) are the exception while the GPU planner is rewritten
-//! elsewhere: their streams keep a Huffman-shaped [`Coding`] (a pair stream has sub-stream
-//! lengths like codec 2; its partner has no payload) and carry [`Pairing`] beside it, so the GPU
-//! planner's matches stay as they are. The GPU decoder refuses files with pair streams
-//! ([`crate::decoder`]); folding [`Pairing`] into [`Coding`] is for when it decodes them.
+//! The pair codecs (4 and 5, format v3) are the exception: their streams keep a Huffman-shaped
+//! [`Coding`] (a pair stream has sub-stream lengths like codec 2; its partner has no payload) and
+//! carry [`Pairing`] beside it, so every decoder checks [`Pairing`] before matching on [`Coding`]
+//! (the chunk decoder, the GPU planner `gpu::plan::build_window`).
 
 #![forbid(unsafe_code)]
 

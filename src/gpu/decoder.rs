@@ -1,5 +1,5 @@
-//! The public GPU decoder: windows of chunks are uploaded, Huffman-decoded and merged on the
-//! device, two windows in flight; see the module docs of [`crate::gpu`].
+//! The public GPU decoder: windows of chunks are uploaded, Huffman- and pair-decoded and merged
+//! on the device, two windows in flight; see the module docs of [`crate::gpu`].
 
 use super::device::{default_window_bytes, open, window_limits};
 use super::dispatch::{gpu_checksum_error, kernel_error, params};
@@ -557,6 +557,10 @@ impl GpuDecoder {
             if params.huff_groups.0 > 0 {
                 pass.set_pipeline(&self.pipes.huffman);
                 pass.dispatch_workgroups(params.huff_groups.0, params.huff_groups.1, 1);
+            }
+            if params.pair_groups.0 > 0 {
+                pass.set_pipeline(&self.pipes.pair);
+                pass.dispatch_workgroups(params.pair_groups.0, params.pair_groups.1, 1);
             }
             // WebGPU orders dispatches of one pass, writes before reads: the merge sees the
             // decoded streams, the checksums the merged bytes.

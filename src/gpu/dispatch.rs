@@ -16,11 +16,11 @@ pub(super) fn gpu_checksum_error(idx: &Index, ci: usize) -> Error {
 
 pub(super) fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
     let what = if flags & ERR_PAST_END != 0 {
-        "a huffman sub-stream runs past its end"
+        "a huffman or pair sub-stream runs past its end"
     } else if flags & ERR_LENGTH != 0 {
-        "huffman sub-stream length does not match its codes"
+        "huffman or pair sub-stream length does not match its codes"
     } else if flags & ERR_BAD_CODE != 0 {
-        "huffman table is incomplete"
+        "huffman or pair table is incomplete"
     } else if flags & ERR_DESCRIPTOR != 0 {
         "a sub-stream descriptor points outside its buffer"
     } else if flags & ERR_MERGE != 0 {
@@ -40,6 +40,7 @@ pub(super) fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
 pub(super) struct Params {
     pub words: [u32; PARAMS_WORDS],
     pub huff_groups: (u32, u32),
+    pub pair_groups: (u32, u32),
     pub merge_groups: (u32, u32),
     pub sum_groups: (u32, u32),
 }
@@ -64,13 +65,15 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
     let win_end = (w.orig_end - w.out_base) as u32;
     let first_word = win_start / 4;
     let word_count = win_end.div_ceil(4) - first_word;
-    let huff_groups = grid(w.jobs.len() as u64, max_dim)?;
+    let huff_jobs = w.jobs.len() - w.pair_jobs;
+    let huff_groups = grid(huff_jobs as u64, max_dim)?;
+    let pair_groups = grid(w.pair_jobs as u64, max_dim)?;
     let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
     let sum_groups = grid(w.chunks.len() as u64, max_dim)?;
-    debug_assert!(w.jobs.iter().all(|j| j[2] <= GPU_HUFF_WG));
+    debug_assert!(w.jobs.iter().all(|j| j[2] & 0xFF <= GPU_HUFF_WG));
     Ok(Params {
         words: [
-            w.jobs.len() as u32,
+            huff_jobs as u32,
             huff_groups.0,
             word_count,
             merge_groups.0,
@@ -80,10 +83,11 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
             w.chunks.len() as u32,
             w.sum_base,
             sum_groups.0,
-            0,
-            0,
+            w.pair_jobs as u32,
+            pair_groups.0,
         ],
         huff_groups,
+        pair_groups,
         merge_groups,
         sum_groups,
     })

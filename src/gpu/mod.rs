@@ -60,6 +60,11 @@
 //!   [`crate::huffman::build::single_table`] into 2048 16-bit entries, packed two per u32 (4 KiB);
 //!   one descriptor per sub-stream (start byte, byte length, output word, symbol count) and one job
 //!   per group of up to [`crate::constants::GPU_HUFF_WG`] sub-streams of a stream.
+//! - Pair streams (codecs 4 and 5, format v3): the table is parsed, validated and filled by the
+//!   CPU decoder's own code (`codec::pair`) and repacked into 4096 16-bit entries (8 KiB); the
+//!   sub-streams get descriptors as for Huffman streams, their jobs go to
+//!   `shaders/pair_decode.wgsl`, which writes the two streams into two word-aligned regions that
+//!   the two streams' chunk descriptors point at (`pair.rs`).
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
 //!   rare in weights, and a GPU zstd decoder is out of scope.
@@ -105,6 +110,7 @@ mod decoder;
 mod device;
 mod dispatch;
 mod output;
+mod pair;
 mod pipelines;
 pub mod plan;
 mod range;

@@ -1,27 +1,32 @@
-//! Shader modules, the one bind group layout both kernels share, and the two compute pipelines.
+//! Shader modules, the one bind group layout every kernel shares, and the compute pipelines.
 //! Created once per [`super::GpuDecoder`].
 
-use super::shader_consts::{preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES};
+use super::shader_consts::{
+    preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES, PAIR_WORKGROUP_BYTES,
+};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
+const PAIR: &str = include_str!("../../shaders/pair_decode.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
 pub struct Pipelines {
     pub layout: wgpu::BindGroupLayout,
     pub huffman: wgpu::ComputePipeline,
+    pub pair: wgpu::ComputePipeline,
     pub merge: wgpu::ComputePipeline,
     pub checksum: wgpu::ComputePipeline,
 }
 
 /// The kernels, by name.
-pub const KERNELS: [(&str, &str); 3] = [
+pub const KERNELS: [(&str, &str); 4] = [
     ("huffman_decode.wgsl", HUFFMAN),
     ("merge.wgsl", MERGE),
     ("checksum.wgsl", CHECKSUM),
+    ("pair_decode.wgsl", PAIR),
 ];
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
@@ -51,7 +56,10 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 impl Pipelines {
     pub fn new(device: &wgpu::Device) -> Result<Pipelines> {
         let l = device.limits();
-        if l.max_compute_workgroup_storage_size < HUFF_WORKGROUP_BYTES.max(CSUM_WG * 8 + 4)
+        let workgroup_bytes = HUFF_WORKGROUP_BYTES
+            .max(PAIR_WORKGROUP_BYTES)
+            .max(CSUM_WG * 8 + 4);
+        if l.max_compute_workgroup_storage_size < workgroup_bytes
             || l.max_compute_invocations_per_workgroup < GPU_MERGE_WG.max(GPU_HUFF_WG).max(CSUM_WG)
             || l.max_storage_buffers_per_shader_stage < 8
         {
@@ -111,12 +119,14 @@ impl Pipelines {
         let huffman = make(KERNELS[0].0, KERNELS[0].1);
         let merge = make(KERNELS[1].0, KERNELS[1].1);
         let checksum = make(KERNELS[2].0, KERNELS[2].1);
+        let pair = make(KERNELS[3].0, KERNELS[3].1);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating pipelines: {e}")));
         }
         Ok(Pipelines {
             layout,
             huffman,
+            pair,
             merge,
             checksum,
         })

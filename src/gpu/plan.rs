@@ -5,13 +5,15 @@
 //! The [`Index`] is valid by construction (parsed or built by the compressor): stream records,
 //! sub-stream lengths and payload offsets lie where FORMAT.md says. What the host still checks
 //! here is what the index cannot promise: that the window's payload bytes are present, that each
-//! Huffman table parses, and that every offset fits the descriptors' widths. The kernels check
+//! Huffman and pair table parses (with the CPU decoder's checks), and that every offset fits the
+//! descriptors' widths. The kernels check
 //! every descriptor index again (they run on bytes the host did not decode).
 
 use super::shader_consts::{
     CHUNK_WORDS, NO_BASE, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT,
 };
-use crate::codec::{huffman, Coding};
+use crate::codec::pair::PairTables;
+use crate::codec::{huffman, Coding, Pairing};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
 use crate::error::{Error, Result};
 use crate::format::Index;
@@ -99,11 +101,17 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
         match s.coding {
             Coding::Zstd => w.comp += round4(n) + 4,
             Coding::Huffman { .. } => {
+                // A pair stream: a table and an output region twice a Huffman stream's.
+                let k = if matches!(s.pairing, Pairing::Pair { .. }) {
+                    2
+                } else {
+                    1
+                };
                 let subs = idx.sub_count(n as usize) as u64;
-                w.tables += (GPU_TABLE_WORDS * 4) as u64;
+                w.tables += k * (GPU_TABLE_WORDS * 4) as u64;
                 w.subs += 16 * subs;
                 w.jobs += 16 * subs.div_ceil(GPU_HUFF_WG as u64);
-                w.huff += round4(n);
+                w.huff += k * round4(n);
             }
             Coding::Raw | Coding::Const { .. } => {}
         }
@@ -112,15 +120,8 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
 }
 
 /// Splits all chunks into windows (consecutive chunk ranges) whose buffers fit `lim`. A chunk that
-/// alone does not fit is an error naming the limit. Every GPU decode plans here, so this is where
-/// files the kernels cannot decode (pair codes, format v3) are refused.
+/// alone does not fit is an error naming the limit.
 pub fn plan_windows(idx: &Index, lim: &WindowLimits) -> Result<Vec<Range<usize>>> {
-    if idx.has_pairs() {
-        return Err(Error::invalid(
-            "this file uses pair codes (format v3, codecs 4 and 5), which the GPU decoder does not \
-             decode yet",
-        ));
-    }
     let mut out = Vec::new();
     let mut start = 0;
     let mut acc = WindowSizes::default();
@@ -164,7 +165,9 @@ pub struct Window {
     /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
     pub sum_base: u32,
     pub tables: Vec<u32>,
+    /// Huffman jobs, then the last `pair_jobs` of them: pair jobs (`shaders/pair_decode.wgsl`).
     pub jobs: Vec<[u32; 4]>,
+    pub pair_jobs: usize,
     pub subs: Vec<[u32; 4]>,
     /// For each sub-stream, its chunk (for error messages).
     pub sub_chunk: Vec<u32>,
@@ -215,6 +218,8 @@ pub fn build_window(
         ..Default::default()
     };
     let mut table16 = [0u16; TABLE_SIZE];
+    let mut pair_tables = PairTables::default();
+    let mut pair_jobs = Vec::new();
     let mut buf = Vec::new();
     for ci in range {
         let c = &idx.chunks()[ci];
@@ -224,10 +229,39 @@ pub fn build_window(
         desc[1] = c.orig_len;
         desc[2] = idx.layout(c).id() as u32;
         desc[3] = NO_BASE;
+        // The source of the stream after a pair stream (decoded with it).
+        let mut partner = None;
         for (k, s) in idx.chunk_streams(c).iter().enumerate() {
             let off = s.data_offset - first_data;
             let body = &data[off as usize..(off + s.comp_len as u64) as usize];
             let src = |kind: u32, value: u64| (kind << SRC_SHIFT) | value as u32;
+            match s.pairing {
+                Pairing::Alone => {}
+                Pairing::Paired => {
+                    desc[4 + k] = partner
+                        .take()
+                        .ok_or_else(|| Error::corrupt("a paired stream after no pair stream"))?;
+                    continue;
+                }
+                Pairing::Pair { bits } => {
+                    let lens = idx.stream_sub_lens(s, n);
+                    let (a, b) = super::pair::add_stream(
+                        &mut w,
+                        &mut pair_jobs,
+                        &mut pair_tables,
+                        ci,
+                        body,
+                        off,
+                        n,
+                        idx.sub_symbols() as usize,
+                        bits,
+                        lens,
+                    )?;
+                    desc[4 + k] = a;
+                    partner = Some(b);
+                    continue;
+                }
+            }
             desc[4 + k] = match s.coding {
                 Coding::Const { value } => src(SRC_CONST, value as u64),
                 Coding::Raw => src(SRC_COMP, off),
@@ -248,32 +282,26 @@ pub fn build_window(
                             .chunks_exact(2)
                             .map(|p| p[0] as u32 | (p[1] as u32) << 16),
                     );
-                    let out_word = w.huff_words as u32;
-                    let mut at = off + tsize as u64;
-                    let first_sub = w.subs.len() as u32;
+                    let out_word = w.huff_words;
                     let sub_symbols = idx.sub_symbols() as usize;
-                    for (k, &len) in lens.iter().enumerate() {
-                        let symbols = (n - k * sub_symbols).min(sub_symbols);
-                        w.subs.push([
-                            at as u32,
-                            len,
-                            out_word + (k * sub_symbols / 4) as u32,
-                            symbols as u32,
-                        ]);
-                        w.sub_chunk.push(ci as u32);
-                        at += len as u64;
-                    }
+                    let at = off + tsize as u64;
+                    let first_sub = push_subs(&mut w, ci, lens, at, out_word, n, sub_symbols);
                     for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
                         let count = (lens.len() - j).min(GPU_HUFF_WG as usize);
                         w.jobs.push([ti, first_sub + j as u32, count as u32, 0]);
                     }
                     w.huff_words += (n as u64).div_ceil(4);
-                    src(SRC_HUFF, out_word as u64 * 4)
+                    src(SRC_HUFF, out_word * 4)
                 }
             };
         }
+        if partner.is_some() {
+            return Err(Error::corrupt("a pair stream ends its chunk"));
+        }
         w.chunk_words.extend_from_slice(&desc);
     }
+    w.pair_jobs = pair_jobs.len();
+    w.jobs.extend(pair_jobs);
     block_table(&mut w);
     w.sum_base = w.chunk_words.len() as u32;
     for ci in w.chunks.clone() {
@@ -295,6 +323,33 @@ pub fn build_window(
         return Err(Error::Gpu("window too large for 30-bit offsets".into()));
     }
     Ok(w)
+}
+
+/// Appends the sub-stream descriptors of a coded stream of `n` elements whose sub-streams (byte
+/// lengths `lens`) start at byte `at` of the window data and decode to the `huff` words from
+/// `out_word` on; returns the first one's index.
+pub(super) fn push_subs(
+    w: &mut Window,
+    ci: usize,
+    lens: &[u32],
+    mut at: u64,
+    out_word: u64,
+    n: usize,
+    sub_symbols: usize,
+) -> u32 {
+    let first_sub = w.subs.len() as u32;
+    for (k, &len) in lens.iter().enumerate() {
+        let symbols = (n - k * sub_symbols).min(sub_symbols);
+        w.subs.push([
+            at as u32,
+            len,
+            (out_word + (k * sub_symbols / 4) as u64) as u32,
+            symbols as u32,
+        ]);
+        w.sub_chunk.push(ci as u32);
+        at += len as u64;
+    }
+    first_sub
 }
 
 /// Appends the merge's block table to the chunk descriptors of `w`.

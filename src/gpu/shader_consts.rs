@@ -2,6 +2,7 @@
 //! preamble ([`preamble`]), so the two sides agree by construction. A test parses and validates the
 //! generated sources with naga.
 
+use crate::codec::pair::{MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
 use crate::constants::{
     GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, MAX_SUB_SYMBOLS, TABLE_LOG,
 };
@@ -21,6 +22,19 @@ pub const NO_BASE: u32 = u32::MAX;
 /// A longer descriptor is corrupt, and the bound keeps the kernel's relative bit positions
 /// (counted from the sub-stream's first word) far inside a u32.
 pub const MAX_SUB_BYTES: u32 = MAX_SUB_SYMBOLS * TABLE_LOG / 8 + 1;
+/// u32 words of one pair decode table (`pair_decode.wgsl`): `2^PAIR_TABLE_LOG` u16 entries, two
+/// per word. It fills whole Huffman table slots, so jobs of both kernels name tables in
+/// `TABLE_WORDS` units.
+pub const PAIR_TABLE_WORDS: usize = (1 << PAIR_TABLE_LOG) / 2;
+/// A GPU pair entry is `x | code length << PAIR_LEN_SHIFT`: the symbol `x < 2^(8 + K) <= 2^12`,
+/// the length `<= 12` in the 4 bits above it, so every K of 1..=4 fits 16 bits.
+pub const PAIR_LEN_SHIFT: u32 = 8 + MAX_PAIR_BITS as u32;
+/// Longest valid pair sub-stream in bytes: `MAX_SUB_SYMBOLS` elements of at most a 12-bit code and
+/// 7 raw bits.
+pub const MAX_PAIR_SUB_BYTES: u32 =
+    MAX_SUB_SYMBOLS * (PAIR_TABLE_LOG + 8 - MIN_PAIR_BITS as u32) / 8 + 1;
+/// Bytes of `pair_decode.wgsl`'s workgroup table (half the 16 KiB every device offers).
+pub const PAIR_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32;
 /// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
 /// `CSUM_WG / 8` blocks computed at once.
 pub const CSUM_WG: u32 = 256;
@@ -41,6 +55,10 @@ pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
 pub const HUFF_WORKGROUP_BYTES: u32 = (GPU_TABLE_WORDS * 4) as u32;
 
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
+const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
+const _: () = assert!(PAIR_TABLE_WORDS % GPU_TABLE_WORDS == 0);
+const _: () = assert!(PAIR_TABLE_LOG <= PAIR_LEN_SHIFT && PAIR_LEN_SHIFT + 4 <= 16);
+const _: () = assert!(PAIR_WORKGROUP_BYTES <= 16384);
 const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES);
 const _: () = assert!(CSUM_WG % 8 == 0);
 const _: () = assert!(GPU_MERGE_WG % GPU_HUFF_WG == 0 || GPU_HUFF_WG % GPU_MERGE_WG == 0);
@@ -83,6 +101,32 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
             "MAX_SUB_BYTES",
             MAX_SUB_BYTES,
             "longest valid Huffman sub-stream, bytes",
+        ),
+        (
+            "MAX_PAIR_SUB_BYTES",
+            MAX_PAIR_SUB_BYTES,
+            "longest valid pair sub-stream, bytes",
+        ),
+        ("PAIR_TABLE_LOG", PAIR_TABLE_LOG, "longest pair code, bits"),
+        (
+            "PAIR_TABLE_WORDS",
+            PAIR_TABLE_WORDS as u32,
+            "u32 words of one pair decode table",
+        ),
+        (
+            "PAIR_LEN_SHIFT",
+            PAIR_LEN_SHIFT,
+            "pair entry: code length bit position",
+        ),
+        (
+            "MIN_PAIR_BITS",
+            MIN_PAIR_BITS as u32,
+            "smallest K of a pair stream",
+        ),
+        (
+            "MAX_PAIR_BITS",
+            MAX_PAIR_BITS as u32,
+            "largest K of a pair stream",
         ),
         ("CSUM_WG", CSUM_WG, "checksum workgroup size"),
         (

@@ -133,6 +133,66 @@ pub fn pair_skewed(layout: Layout, n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+fn bits_of(layout: Layout, bits: impl Iterator<Item = u64>) -> Vec<u8> {
+    let es = layout.elem_size();
+    bits.flat_map(|w| w.to_le_bytes()[..es].to_vec()).collect()
+}
+
+/// Element patterns of `layout` as raw bit patterns, `n` elements each: the streams that stress
+/// pair codes (one exponent, one mantissa value per exponent, subnormals, NaN payloads) and
+/// ordinary floats and weights.
+pub fn float_patterns(layout: Layout, n: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = Rng::new(7);
+    let es = layout.elem_size();
+    let mask = if es == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * es)) - 1
+    };
+    // Sign bit, exponent field and mantissa bits of each float layout.
+    let (man, exp_all) = match layout {
+        Layout::Bf16 => (7, 0xFFu64 << 7),
+        Layout::Fp16 => (10, 0x1F << 10),
+        Layout::Fp32 => (23, 0xFF << 23),
+        _ => (8 * es as u32 - 1, 0),
+    };
+    let mut r = || rng.next_u64();
+    let mut v: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let one_exp: Vec<u64> = (0..n)
+        .map(|_| (1 << (man + 2)) | (r() & ((1 << man) - 1)))
+        .collect();
+    v.push(("one exponent", bits_of(layout, one_exp.into_iter())));
+    // Powers of two of either sign: each exponent has a single mantissa value.
+    let pow2: Vec<u64> = (0..n)
+        .map(|_| ((r() % 6 + 3) << man) | (r() & 1) << (8 * es as u32 - 1))
+        .collect();
+    v.push(("single mantissa", bits_of(layout, pow2.into_iter())));
+    let sub: Vec<u64> = (0..n).map(|_| r() & ((1 << man) - 1) & mask).collect();
+    v.push(("subnormals", bits_of(layout, sub.into_iter())));
+    let nan: Vec<u64> = (0..n)
+        .map(|i| {
+            let payload = r() & ((1 << man) - 1);
+            if i % 3 == 0 {
+                exp_all | payload | 1
+            } else {
+                ((r() % 4 + 120) << man | payload) & mask
+            }
+        })
+        .collect();
+    v.push(("NaN payloads", bits_of(layout, nan.into_iter())));
+    let floats = mixed_floats(&mut Rng::new(3), n);
+    v.push(("mixed floats", encode_floats(layout, &floats)));
+    let w: Vec<f64> = {
+        let mut g = Rng::new(11);
+        (0..n).map(|_| g.normal(0.02)).collect()
+    };
+    v.push(("weights", encode_floats(layout, &w)));
+    if matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32) {
+        v.push(("mantissa given exponent", pair_skewed(layout, n, 9)));
+    }
+    v
+}
+
 pub fn mostly_zero(rng: &mut Rng, n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
     let mut i = 0;

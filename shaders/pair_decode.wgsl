@@ -1,0 +1,147 @@
+// Table-driven pair decode (FORMAT.md, "Pair streams": codecs 4 and 5).
+//
+// One workgroup per pair job: up to HUFF_WG sub-streams of one pair stream. The workgroup copies
+// the stream's 2^PAIR_TABLE_LOG-entry table (src/gpu/pair.rs: entry = x | code length <<
+// PAIR_LEN_SHIFT, two u16 entries per u32: 8 KiB) into workgroup memory, then each invocation
+// decodes one sub-stream. An element is a code for x = a << K | b >> (8 - K) and then the 8 - K
+// raw low bits of b; `a` goes to stream k's region of `huff` (the sub-stream's output word on),
+// `b` to stream k + 1's, `stride` words further. Bits are read MSB first through the `Bits`
+// window of common.wgsl; every loop is bounded by the descriptor's element count, every index is
+// checked.
+
+var<workgroup> pair_table: array<u32, PAIR_TABLE_WORDS>;
+
+fn pair_entry(i: u32) -> u32 {
+    let t = pair_table[i >> 1u];
+    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
+}
+
+// Decodes one element: returns a | b << 8 | code length << 16, and advances. A length-0 entry
+// (an incomplete table) takes only the raw bits; the caller checks once per batch.
+fn next_pair(st: ptr<function, Bits>, first: u32, k: u32, raw: u32) -> u32 {
+    let o = (*st).pos & 31u;
+    // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it. 32 valid bits.
+    let bits = ((*st).a << o) | (((*st).b >> 1u) >> (31u - o));
+    let e = pair_entry(bits >> (32u - PAIR_TABLE_LOG));
+    let len = e >> PAIR_LEN_SHIFT;
+    let x = e & ((1u << PAIR_LEN_SHIFT) - 1u);
+    // 4 <= raw <= take <= 12 + 7 = 19 < 32: the raw bits are inside `bits`, and the window
+    // advances by at most one word per element.
+    let take = len + raw;
+    let r = (bits >> (32u - take)) & ((1u << raw) - 1u);
+    let av = x >> k;
+    let bv = ((x & ((1u << k) - 1u)) << raw) | r;
+    (*st).pos += take;
+    if (((*st).pos >> 5u) != (*st).w) {
+        (*st).w++;
+        (*st).a = (*st).b;
+        (*st).b = load_be(first + (*st).w + 1u);
+    }
+    return av | (bv << 8u) | (len << 16u);
+}
+
+// Bytes 0 and 1 of four decoded elements as one word of stream k and one of stream k + 1.
+fn lo_bytes(e0: u32, e1: u32, e2: u32, e3: u32) -> u32 {
+    return (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
+}
+
+fn decode_pair_sub(si: u32, k: u32, stride: u32) {
+    let s = subs[si];
+    let comp_bytes = arrayLength(&comp) * 4u;
+    if (s.x > comp_bytes || s.y > comp_bytes - s.x || s.y > MAX_PAIR_SUB_BYTES) {
+        flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    let n = s.w;
+    let nw = (n + 3u) / 4u;
+    let huff_words = arrayLength(&huff);
+    // Both regions inside `huff`, each comparison free of overflow.
+    if (s.z > huff_words || nw > huff_words - s.z || stride > huff_words - s.z
+        || nw > huff_words - s.z - stride) {
+        flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    let raw = 8u - k;
+    let first = s.x >> 2u;
+    let start_bit = (s.x & 3u) * 8u;
+    let end_bit = start_bit + s.y * 8u;
+    var st = Bits(start_bit, 0u, load_be(first), load_be(first + 1u));
+    var oa = s.z;
+    let ob = s.z + stride;
+    // Four elements per iteration (one output word of each stream), checks once per word: the loop
+    // count stays at n / 4 (lavapipe stops an invocation after 65,535 loop iterations in all, and
+    // a sub-stream holds up to 65,536 elements).
+    var bad = 0u;
+    let whole = n / 4u;
+    for (var i = 0u; i < whole; i++) {
+        let e0 = next_pair(&st, first, k, raw);
+        let e1 = next_pair(&st, first, k, raw);
+        let e2 = next_pair(&st, first, k, raw);
+        let e3 = next_pair(&st, first, k, raw);
+        huff[oa] = lo_bytes(e0, e1, e2, e3);
+        huff[oa + stride] = lo_bytes(e0 >> 8u, e1 >> 8u, e2 >> 8u, e3 >> 8u);
+        oa++;
+        bad |= select(0u, 1u, (e0 >> 16u) == 0u || (e1 >> 16u) == 0u || (e2 >> 16u) == 0u
+            || (e3 >> 16u) == 0u);
+        if (bad != 0u || st.pos > end_bit) {
+            break;
+        }
+    }
+    var acc_a = 0u;
+    var acc_b = 0u;
+    if (bad == 0u && st.pos <= end_bit) {
+        for (var i = 0u; i < (n & 3u); i++) {
+            let e = next_pair(&st, first, k, raw);
+            acc_a |= (e & 0xFFu) << (i * 8u);
+            acc_b |= ((e >> 8u) & 0xFFu) << (i * 8u);
+            bad |= select(0u, 1u, (e >> 16u) == 0u);
+        }
+        if ((n & 3u) != 0u) {
+            huff[oa] = acc_a;
+            huff[oa + stride] = acc_b;
+        }
+    }
+    if (bad != 0u) {
+        flag(ERR_BAD_CODE, si);
+        return;
+    }
+    if (st.pos > end_bit) {
+        flag(ERR_PAST_END, si);
+        return;
+    }
+    // Exactly `len` bytes: the last element's bits end in the last byte.
+    if ((st.pos - start_bit + 7u) / 8u != s.y) {
+        flag(ERR_LENGTH, si);
+    }
+}
+
+@compute @workgroup_size(HUFF_WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let pj = wid.y * params.pair_x + wid.x;
+    // Pair jobs follow the Huffman jobs.
+    let ji = params.job_count + pj;
+    let live = pj < params.pair_count && ji >= pj && ji < arrayLength(&jobs);
+    var job = vec4<u32>(0u, 0u, 0u, 0u);
+    if (live) {
+        job = jobs[ji];
+    }
+    let tlen = arrayLength(&tables);
+    let tbase = job.x * TABLE_WORDS;
+    let tvalid = live && job.x < tlen / TABLE_WORDS && tlen - tbase >= PAIR_TABLE_WORDS;
+    for (var i = lid; i < PAIR_TABLE_WORDS; i += HUFF_WG) {
+        pair_table[i] = select(0u, tables[min(tbase + i, tlen - 1u)], tvalid);
+    }
+    // Every invocation reaches this barrier: nothing above returns.
+    workgroupBarrier();
+    let count = job.z & 0xFFu;
+    let k = (job.z >> 8u) & 0xFFu;
+    if (!live || lid >= min(count, HUFF_WG)) {
+        return;
+    }
+    let si = job.y + lid;
+    if (!tvalid || k < MIN_PAIR_BITS || k > MAX_PAIR_BITS || si >= arrayLength(&subs)) {
+        flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    decode_pair_sub(si, k, job.w);
+}

@@ -1,0 +1,110 @@
+//! Host side of the GPU pair decode (codecs 4 and 5, FORMAT.md "Pair streams";
+//! `shaders/pair_decode.wgsl`). The table is parsed and validated by [`pair::table`] and filled by
+//! [`PairTables::build`], the CPU decoder's own code, and only repacked here: one definition of the
+//! codec. A pair stream decodes into two regions of the `huff` binding, stream *k* then stream
+//! *k + 1*, each `ceil(n / 4)` words; the two streams' chunk descriptors point there, so the merge
+//! kernel reads them like any Huffman-decoded stream.
+
+use super::plan::{push_subs, Window};
+use super::shader_consts::{PAIR_LEN_SHIFT, PAIR_TABLE_WORDS, SRC_HUFF, SRC_SHIFT};
+use crate::codec::pair::{self, PairTables};
+use crate::constants::{GPU_HUFF_WG, GPU_TABLE_WORDS};
+use crate::error::Result;
+
+/// One GPU entry per CPU entry: `x | code length << PAIR_LEN_SHIFT`, where the CPU entry is
+/// `a | b_hi << 8 | (length + 8 − K) << 16` and `x = a << K | b_hi >> (8 − K)`.
+fn gpu_entry(e: u32, bits: u8) -> u32 {
+    let raw = 8 - bits as u32;
+    let (a, b_hi, take) = (e & 0xFF, (e >> 8) & 0xFF, e >> 16);
+    let x = a << bits | b_hi >> raw;
+    x | (take - raw) << PAIR_LEN_SHIFT
+}
+
+/// Appends the GPU table of the code `t` last built (`PAIR_TABLE_WORDS` words, entry `2i` in the
+/// low half of word `i`).
+fn push_table(t: &PairTables, bits: u8, out: &mut Vec<u32>) {
+    let e = t.entries();
+    debug_assert_eq!(e.len(), 2 * PAIR_TABLE_WORDS);
+    out.extend(
+        e.chunks_exact(2)
+            .map(|p| gpu_entry(p[0], bits) | gpu_entry(p[1], bits) << 16),
+    );
+}
+
+/// The pair stream of chunk `ci` with payload `body` (at byte `off` of the window data), `n`
+/// elements, `K = bits` and sub-stream lengths `lens`: its table, sub-streams and jobs (appended
+/// to `jobs`, which the window puts after its Huffman jobs). Returns the sources of streams *k*
+/// and *k + 1*.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_stream(
+    w: &mut Window,
+    jobs: &mut Vec<[u32; 4]>,
+    tables: &mut PairTables,
+    ci: usize,
+    body: &[u8],
+    off: u64,
+    n: usize,
+    sub_symbols: usize,
+    bits: u8,
+    lens: &[u32],
+) -> Result<(u32, u32)> {
+    let (code, tsize) = pair::table(body, bits, lens)?;
+    tables.build(&code);
+    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
+    push_table(tables, bits, &mut w.tables);
+    // Stream k + 1 starts `stride` words after stream k.
+    let stride = (n as u64).div_ceil(4);
+    let out_word = w.huff_words;
+    let first_sub = push_subs(w, ci, lens, off + tsize as u64, out_word, n, sub_symbols);
+    for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
+        let count = (lens.len() - j).min(GPU_HUFF_WG as usize) as u32;
+        jobs.push([
+            ti,
+            first_sub + j as u32,
+            count | (bits as u32) << 8,
+            stride as u32,
+        ]);
+    }
+    w.huff_words += 2 * stride;
+    // Offsets past SRC_MAX are caught by build_window's final check on `huff_words`.
+    let src = |word: u64| (SRC_HUFF << SRC_SHIFT) | (word * 4) as u32;
+    Ok((src(out_word), src(out_word + stride)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::pair::{PairTable, MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
+
+    /// Every entry of every K decodes to the CPU entry's bytes and bit count.
+    #[test]
+    fn gpu_entries_hold_the_cpu_entries() {
+        for bits in MIN_PAIR_BITS..=MAX_PAIR_BITS {
+            let alphabet = 1usize << (8 + bits);
+            // A complete code: symbol 0 of length 1, the rest of the tree down to 12 bits.
+            let mut lens = vec![0u8; alphabet];
+            for (i, l) in lens.iter_mut().enumerate().take(PAIR_TABLE_LOG as usize) {
+                *l = (i + 1) as u8;
+            }
+            lens[alphabet - 1] = PAIR_TABLE_LOG as u8;
+            let t = PairTable { bits, lens };
+            let mut b = Vec::new();
+            PairTable::write(&t.lens, &mut b);
+            let (parsed, _) = PairTable::parse(&b, bits).unwrap();
+            let mut tables = PairTables::default();
+            tables.build(&parsed);
+            let mut words = Vec::new();
+            push_table(&tables, bits, &mut words);
+            assert_eq!(words.len(), PAIR_TABLE_WORDS);
+            let raw = 8 - bits as u32;
+            for (i, &e) in tables.entries().iter().enumerate() {
+                let g = (words[i / 2] >> (16 * (i % 2) as u32)) & 0xFFFF;
+                let (x, len) = (g & ((1 << PAIR_LEN_SHIFT) - 1), g >> PAIR_LEN_SHIFT);
+                assert_eq!(x >> bits, e & 0xFF, "K {bits} entry {i}: a");
+                assert_eq!((x & ((1 << bits) - 1)) << raw, (e >> 8) & 0xFF, "b_hi");
+                assert_eq!(len + raw, e >> 16, "bits taken");
+                assert!(len >= 1);
+            }
+        }
+    }
+}
