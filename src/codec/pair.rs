@@ -388,7 +388,7 @@ pub fn decode_into<const ES: usize, const OFF: usize>(
 ) -> Result<()> {
     debug_assert_eq!(out.len(), n * ES);
     let (code, tsize) = table(&payload[..comp_len], bits, subs)?;
-    tables.build(&code, word);
+    tables.build(code, word);
     let end = (comp_len + crate::constants::DECODE_PADDING).min(payload.len());
     decode_words::<ES, OFF>(&payload[..end], tsize, subs, sub_symbols, tables, out)
 }

@@ -22,7 +22,7 @@ const TABLE: usize = 1 << PAIR_TABLE_LOG;
 const STEP: usize = 3;
 /// Most bits one step consumes.
 const STEP_BITS: usize = STEP * (PAIR_TABLE_LOG as usize + 7);
-const _: () = assert!(STEP_BITS <= 57);
+const _: () = assert!(STEP_BITS <= 57 && STEP_BITS < 256);
 /// Sub-streams decoded interleaved.
 const LANES: usize = 4;
 
@@ -48,7 +48,8 @@ impl Word {
 
 /// The decode table of one pair code for one [`Word`] form, rebuilt per stream and reused. Entry
 /// `w` (a 12-bit window, first code bit most significant) is the word with zero raw bits | the
-/// bits to consume (code length + `8 − K`) << 16.
+/// bits to consume (code length + `8 − K`, at most 19) | the word << 8: the low 6 bits are a rotate
+/// count as they are, and a step's entries summed keep the step's bit count in their low byte.
 pub struct WordTable {
     table: Box<[u32; TABLE]>,
     built_for: Option<(PairTable, Word)>,
@@ -64,17 +65,18 @@ impl Default for WordTable {
 }
 
 impl WordTable {
-    /// Builds the table for the complete code `t` (as [`PairTable::parse`] guarantees).
-    pub fn build(&mut self, t: &PairTable, word: Word) {
+    /// Builds the table for the complete code `t` (as [`PairTable::parse`] guarantees), unless
+    /// it is the one built last.
+    pub fn build(&mut self, t: PairTable, word: Word) {
         if let Some((b, w)) = &self.built_for {
-            if *w == word && b == t {
+            if *w == word && *b == t {
                 return;
             }
         }
-        fill_table(t, &mut self.table, |a, b_hi, take| {
-            word.of(a, b_hi) as u32 | take << 16
+        fill_table(&t, &mut self.table, |a, b_hi, take| {
+            take | (word.of(a, b_hi) as u32) << 8
         });
-        self.built_for = Some((t.clone(), word));
+        self.built_for = Some((t, word));
     }
 
     fn raw_bits(&self) -> u32 {
@@ -98,19 +100,18 @@ fn step<const ES: usize, const OFF: usize>(
 ) {
     let at = *pos >> 3;
     let mut bits = u64::from_be_bytes(buf[at..at + 8].try_into().unwrap()) << (*pos & 7);
-    let mut used = 0u32;
+    let mut sum = 0u32;
     for j in 0..STEP {
         let e = t[(bits >> (64 - PAIR_TABLE_LOG)) as usize];
-        let take = e >> 16;
-        // Rotating brings the element's bits to the bottom (its raw bits lowest) and the next
-        // element's to the top; the bits wrapped around are never peeked, as a step consumes at
-        // most 57 of the 64.
-        bits = bits.rotate_left(take);
-        let w = e as u16 | (bits & mask) as u16;
+        // Rotating by the entry (its low 6 bits) brings the element's bits to the bottom (its raw
+        // bits lowest) and the next element's to the top; the bits wrapped around are never
+        // peeked, as a step consumes at most 57 of the 64.
+        bits = bits.rotate_left(e);
+        let w = (e >> 8) as u16 | (bits & mask) as u16;
         o[j * ES + OFF..j * ES + OFF + 2].copy_from_slice(&w.to_le_bytes());
-        used += take;
+        sum += e;
     }
-    *pos += used as usize;
+    *pos += (sum & 0xFF) as usize;
 }
 
 /// One sub-stream: bit position in the buffer, next and end element, and its byte range.
@@ -213,8 +214,8 @@ fn finish<const ES: usize, const OFF: usize>(
         // 25 valid bits after the shift; an element takes at most 19.
         let w = (g(0) << 24 | g(1) << 16 | g(2) << 8 | g(3)) << (pos & 7);
         let e = t[(w >> (32 - PAIR_TABLE_LOG)) as usize];
-        let take = e >> 16;
-        let v = e as u16 | ((w >> (32 - take)) as u64 & mask) as u16;
+        let take = e & 0xFF;
+        let v = (e >> 8) as u16 | ((w >> (32 - take)) as u64 & mask) as u16;
         out[i * ES + OFF..i * ES + OFF + 2].copy_from_slice(&v.to_le_bytes());
         pos += take as usize;
     }
