@@ -272,8 +272,8 @@ pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8
 /// Fills `table` (a 12-bit window, first code bit most significant) for the complete code `t` (as
 /// [`PairTable::parse`] guarantees): every window starting with symbol `s`'s code gets
 /// `entry(a, b_hi, take)`, with `a` and `b_hi` (`b` with its raw bits zero) the symbol's bytes and
-/// `take` its code length + `8 − K` raw bits. The CPU ([`super::pair_decode`]) and GPU tables
-/// differ only in `entry`.
+/// `take` its code length + `8 − K` raw bits. The CPU ([`super::pair_decode`]) and GPU
+/// (`gpu::pair`) tables differ only in `entry`.
 pub fn fill_table(t: &PairTable, table: &mut [u32; TABLE], entry: impl Fn(u8, u8, u32) -> u32) {
     let codes = canonical_codes_of(&t.lens, PAIR_TABLE_LOG);
     let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
@@ -289,40 +289,6 @@ pub fn fill_table(t: &PairTable, table: &mut [u32; TABLE], entry: impl Fn(u8, u8
             b_hi,
             l as u32 + raw,
         ));
-    }
-}
-
-/// The decode table of one pair code in the split form, rebuilt per stream and reused. Entry `w`
-/// is `a | b_hi << 8 | (code length + 8 − K) << 16` ([`fill_table`]).
-pub struct PairTables {
-    table: Box<[u32; TABLE]>,
-    built_for: Option<PairTable>,
-}
-
-impl Default for PairTables {
-    fn default() -> Self {
-        PairTables {
-            table: Box::new([0; TABLE]),
-            built_for: None,
-        }
-    }
-}
-
-impl PairTables {
-    /// Builds the table for the complete code `t` (as [`PairTable::parse`] guarantees).
-    pub fn build(&mut self, t: &PairTable) {
-        if self.built_for.as_ref() == Some(t) {
-            return;
-        }
-        fill_table(t, &mut self.table, |a, b_hi, take| {
-            a as u32 | (b_hi as u32) << 8 | take << 16
-        });
-        self.built_for = Some(t.clone());
-    }
-
-    /// The table's entries, for a decoder that uploads them.
-    pub fn entries(&self) -> &[u32; TABLE] {
-        &self.table
     }
 }
 

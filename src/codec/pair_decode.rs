@@ -79,6 +79,11 @@ impl WordTable {
         self.built_for = Some((t, word));
     }
 
+    /// The entries of the table built last.
+    pub fn entries(&self) -> &[u32; TABLE] {
+        &self.table
+    }
+
     fn raw_bits(&self) -> u32 {
         let (t, _) = self
             .built_for

@@ -1,35 +1,37 @@
 //! Host side of the GPU pair decode (codecs 4 and 5, FORMAT.md "Pair streams";
 //! `shaders/pair_decode.wgsl`). The table is parsed and validated by [`pair::table`] and filled by
-//! [`PairTables::build`], the CPU decoder's own code, and only repacked here: one definition of the
-//! codec. A pair stream decodes into two regions of the `huff` binding, stream *k* then stream
+//! [`pair::fill_table`], as the CPU decoder's is: one definition of the codec, the entry format
+//! the only difference. A pair stream decodes into two regions of the `huff` binding, stream *k* then stream
 //! *k + 1*, each `ceil(n / 4)` words; the two streams' chunk descriptors point there, so the merge
 //! kernel reads them like any Huffman-decoded stream.
 
 use super::plan::{push_subs, Window};
 use super::shader_consts::{PAIR_LEN_SHIFT, PAIR_TABLE_WORDS, SRC_HUFF, SRC_SHIFT};
-use crate::codec::pair::{self, PairTables};
+use crate::codec::pair::{self, PairTable};
 use crate::constants::{GPU_HUFF_WG, GPU_TABLE_WORDS};
 use crate::error::Result;
 
-/// One GPU entry per CPU entry: `x | code length << PAIR_LEN_SHIFT`, where the CPU entry is
-/// `a | b_hi << 8 | (length + 8 − K) << 16` and `x = a << K | b_hi >> (8 − K)`.
-fn gpu_entry(e: u32, bits: u8) -> u32 {
+/// The GPU entry of a symbol with bytes `a`, `b_hi` and `take` bits (code length + `8 − K`):
+/// `x | code length << PAIR_LEN_SHIFT`, with `x = a << K | b_hi >> (8 − K)`.
+fn gpu_entry(a: u8, b_hi: u8, take: u32, bits: u8) -> u16 {
     let raw = 8 - bits as u32;
-    let (a, b_hi, take) = (e & 0xFF, (e >> 8) & 0xFF, e >> 16);
-    let x = a << bits | b_hi >> raw;
-    x | (take - raw) << PAIR_LEN_SHIFT
+    let x = (a as u32) << bits | (b_hi as u32) >> raw;
+    (x | (take - raw) << PAIR_LEN_SHIFT) as u16
 }
 
-/// Appends the GPU table of the code `t` last built (`PAIR_TABLE_WORDS` words, entry `2i` in the
-/// low half of word `i`).
-fn push_table(t: &PairTables, bits: u8, out: &mut Vec<u32>) {
-    let e = t.entries();
-    debug_assert_eq!(e.len(), 2 * PAIR_TABLE_WORDS);
-    out.extend(
-        e.chunks_exact(2)
-            .map(|p| gpu_entry(p[0], bits) | gpu_entry(p[1], bits) << 16),
-    );
+/// Appends the GPU table of the code `t` (`PAIR_TABLE_WORDS` words, entry `2i` in the low half of
+/// word `i`); `scratch` holds the entries meanwhile.
+fn push_table(t: &PairTable, scratch: &mut PairScratch, out: &mut Vec<u32>) {
+    let bits = t.bits;
+    pair::fill_table(t, scratch, |a, b_hi, take| {
+        gpu_entry(a, b_hi, take, bits) as u32
+    });
+    debug_assert_eq!(scratch.len(), 2 * PAIR_TABLE_WORDS);
+    out.extend(scratch.chunks_exact(2).map(|p| p[0] | p[1] << 16));
 }
+
+/// Entries of one table while it is packed, reused across streams.
+pub(super) type PairScratch = [u32; 1 << pair::PAIR_TABLE_LOG];
 
 /// The pair stream of chunk `ci` with payload `body` (at byte `off` of the window data), `n`
 /// elements, `K = bits` and sub-stream lengths `lens`: its table, sub-streams and jobs (appended
@@ -39,7 +41,7 @@ fn push_table(t: &PairTables, bits: u8, out: &mut Vec<u32>) {
 pub(super) fn add_stream(
     w: &mut Window,
     jobs: &mut Vec<[u32; 4]>,
-    tables: &mut PairTables,
+    tables: &mut PairScratch,
     ci: usize,
     body: &[u8],
     off: u64,
@@ -49,9 +51,8 @@ pub(super) fn add_stream(
     lens: &[u32],
 ) -> Result<(u32, u32)> {
     let (code, tsize) = pair::table(body, bits, lens)?;
-    tables.build(&code);
     let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-    push_table(tables, bits, &mut w.tables);
+    push_table(&code, tables, &mut w.tables);
     // Stream k + 1 starts `stride` words after stream k.
     let stride = (n as u64).div_ceil(4);
     let out_word = w.huff_words;
@@ -74,9 +75,10 @@ pub(super) fn add_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::pair::{PairTable, MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
+    use crate::codec::pair::{MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
+    use crate::codec::pair_decode::{Word, WordTable};
 
-    /// Every entry of every K decodes to the CPU entry's bytes and bit count.
+    /// Every entry of every K decodes to the CPU decoder's bytes and bit count.
     #[test]
     fn gpu_entries_hold_the_cpu_entries() {
         for bits in MIN_PAIR_BITS..=MAX_PAIR_BITS {
@@ -87,22 +89,22 @@ mod tests {
                 *l = (i + 1) as u8;
             }
             lens[alphabet - 1] = PAIR_TABLE_LOG as u8;
-            let t = PairTable { bits, lens };
             let mut b = Vec::new();
-            PairTable::write(&t.lens, &mut b);
+            PairTable::write(&lens, &mut b);
             let (parsed, _) = PairTable::parse(&b, bits).unwrap();
-            let mut tables = PairTables::default();
-            tables.build(&parsed);
             let mut words = Vec::new();
-            push_table(&tables, bits, &mut words);
+            push_table(&parsed, &mut [0; 1 << PAIR_TABLE_LOG], &mut words);
             assert_eq!(words.len(), PAIR_TABLE_WORDS);
+            let mut cpu = WordTable::default();
+            cpu.build(parsed, Word::Joined);
             let raw = 8 - bits as u32;
-            for (i, &e) in tables.entries().iter().enumerate() {
+            for (i, &e) in cpu.entries().iter().enumerate() {
                 let g = (words[i / 2] >> (16 * (i % 2) as u32)) & 0xFFFF;
                 let (x, len) = (g & ((1 << PAIR_LEN_SHIFT) - 1), g >> PAIR_LEN_SHIFT);
-                assert_eq!(x >> bits, e & 0xFF, "K {bits} entry {i}: a");
+                // The CPU's Joined entry: take | (a << 8 | b_hi) << 8.
+                assert_eq!(x >> bits, e >> 16, "K {bits} entry {i}: a");
                 assert_eq!((x & ((1 << bits) - 1)) << raw, (e >> 8) & 0xFF, "b_hi");
-                assert_eq!(len + raw, e >> 16, "bits taken");
+                assert_eq!(len + raw, e & 0xFF, "bits taken");
                 assert!(len >= 1);
             }
         }

@@ -12,7 +12,6 @@
 use super::shader_consts::{
     CHUNK_WORDS, NO_BASE, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT,
 };
-use crate::codec::pair::PairTables;
 use crate::codec::{huffman, Coding, Pairing};
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
 use crate::error::{Error, Result};
@@ -218,7 +217,8 @@ pub fn build_window(
         ..Default::default()
     };
     let mut table16 = [0u16; TABLE_SIZE];
-    let mut pair_tables = PairTables::default();
+    let mut pair_tables: Box<super::pair::PairScratch> =
+        Box::new([0; 1 << crate::codec::pair::PAIR_TABLE_LOG]);
     let mut pair_jobs = Vec::new();
     let mut buf = Vec::new();
     for ci in range {
