@@ -7,13 +7,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use znn_gpu::codec::CodecSet;
 use znn_gpu::files::{self, FileOptions};
 use znn_gpu::folder::{self, Direction, FolderOptions, Quiet};
 use znn_gpu::safetensors::{Serialized, TensorData};
 use znn_gpu::{CompressOptions, Decoder, Layout};
 
-fn codec(dtype: Option<&str>) -> PyResult<CompressOptions> {
-    let mut o = CompressOptions::default();
+/// The options of a compressing call: `dtype` for a file that is not safetensors, `codecs` named as
+/// the CLI's `--codecs` (the library parses both names, so the two accept the same ones).
+fn codec(dtype: Option<&str>, codecs: &str) -> PyResult<CompressOptions> {
+    let mut o = CompressOptions {
+        codecs: CodecSet::from_name(codecs).map_err(crate::to_py)?,
+        ..CompressOptions::default()
+    };
     if let Some(d) = dtype {
         o.dtype = Layout::from_dtype_name(d).map_err(crate::to_py)?;
     }
@@ -66,7 +72,8 @@ fn file_or_folder(
 
 /// Compresses a file or a model folder; returns `(original_bytes, compressed_bytes)`.
 #[pyfunction]
-#[pyo3(signature = (src, dst=None, *, threads=None, dtype=None, base=None, overwrite=false))]
+#[pyo3(signature = (src, dst=None, *, threads=None, dtype=None, base=None, overwrite=false, codecs="fast"))]
+#[allow(clippy::too_many_arguments)]
 pub fn compress_file(
     py: Python<'_>,
     src: PathBuf,
@@ -75,8 +82,9 @@ pub fn compress_file(
     dtype: Option<String>,
     base: Option<PathBuf>,
     overwrite: bool,
+    codecs: &str,
 ) -> PyResult<(u64, u64)> {
-    let opts = codec(dtype.as_deref())?;
+    let opts = codec(dtype.as_deref(), codecs)?;
     run(py, threads, || {
         file_or_folder(
             Direction::Compress,
@@ -128,14 +136,15 @@ pub fn verify_file(
 
 /// The `.znn` bytes of `data`.
 #[pyfunction]
-#[pyo3(signature = (data, *, threads=None, dtype=None))]
+#[pyo3(signature = (data, *, threads=None, dtype=None, codecs="fast"))]
 pub fn compress_bytes<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyBytes>,
     threads: Option<usize>,
     dtype: Option<String>,
+    codecs: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let opts = codec(dtype.as_deref())?;
+    let opts = codec(dtype.as_deref(), codecs)?;
     let src = data.as_bytes();
     let out = run(py, threads, || znn_gpu::compress_bytes(src, &opts))?;
     Ok(PyBytes::new(py, &out))
@@ -149,7 +158,7 @@ type Entry = (String, String, Vec<u64>, usize, usize);
 /// file `dst` (atomically; replaced when it exists, as safetensors' `save_file` does), or, when
 /// `dst` is None, returned as bytes.
 #[pyfunction]
-#[pyo3(signature = (entries, metadata, dst, *, threads=None, base=None, overwrite=true))]
+#[pyo3(signature = (entries, metadata, dst, *, threads=None, base=None, overwrite=true, codecs="fast"))]
 #[allow(clippy::too_many_arguments)]
 pub fn save<'py>(
     py: Python<'py>,
@@ -159,7 +168,9 @@ pub fn save<'py>(
     threads: Option<usize>,
     base: Option<PathBuf>,
     overwrite: bool,
+    codecs: &str,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let opts = codec(None, codecs)?;
     let mut tensors = Vec::with_capacity(entries.len());
     for (name, dtype, shape, address, len) in entries {
         if len > 0 && address == 0 {
@@ -180,7 +191,6 @@ pub fn save<'py>(
             data,
         });
     }
-    let opts = CompressOptions::default();
     let out = run(py, threads, move || {
         let s = Serialized::new(tensors, metadata.as_deref())?;
         let parts = s.parts();

@@ -27,15 +27,26 @@ def _path(p):
     return None if p is None else _os.fspath(p)
 
 
-def compress_file(src, dst=None, *, threads=None, dtype=None, base=None, overwrite=False):
+def compress_file(
+    src, dst=None, *, threads=None, dtype=None, base=None, overwrite=False, codecs="fast"
+):
     """Compress a file or a model folder, as `znn-gpu compress SRC [-o DST]`: a file to `dst`
     (default SRC.znn beside it); a folder to NAME.znn beside each weight file, or, with `dst`, to a
     mirrored tree (weights compressed, other files copied). `dtype`: how to read a file that is not
     safetensors ("bf16", "fp16", "fp32", "fp64", "byte"); `base`: store a delta against this file
-    (or folder of files). `threads`: coding threads (default all cores). Returns
-    `(original_bytes, compressed_bytes)`."""
+    (or folder of files). `threads`: coding threads (default all cores). `codecs`: the CLI's
+    `--codecs`, "fast" (default; format v1, which every build and decoder reads), "balanced" (adds
+    pair codes, format v3: smaller on BF16, slower to compress) or "small" (the best pair width per
+    chunk: a little smaller again, slower still); any other name raises ZnnError of kind "invalid
+    argument", and a delta is always coded as "fast". Returns `(original_bytes, compressed_bytes)`."""
     return _native.compress_file(
-        _path(src), _path(dst), threads=threads, dtype=dtype, base=_path(base), overwrite=overwrite
+        _path(src),
+        _path(dst),
+        threads=threads,
+        dtype=dtype,
+        base=_path(base),
+        overwrite=overwrite,
+        codecs=codecs,
     )
 
 
@@ -56,9 +67,9 @@ def verify_file(src, *, threads=None, base=None):
     return {"original_bytes": n, "xxh3": f"{h:016x}"}
 
 
-def compress_bytes(data, *, threads=None, dtype=None):
-    """The `.znn` bytes of `data` (bytes-like)."""
-    return _native.compress_bytes(bytes(data), threads=threads, dtype=dtype)
+def compress_bytes(data, *, threads=None, dtype=None, codecs="fast"):
+    """The `.znn` bytes of `data` (bytes-like); `dtype` and `codecs` as for `compress_file`."""
+    return _native.compress_bytes(bytes(data), threads=threads, dtype=dtype, codecs=codecs)
 
 
 def decompress_bytes(data, *, threads=None, base=None):

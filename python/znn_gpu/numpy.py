@@ -136,19 +136,20 @@ def _prepare(tensor_dict, metadata):
     return entries, keep
 
 
-def save_file(tensor_dict, filename, metadata=None, *, threads=None, base=None):
-    """`safetensors.numpy.save_file`, compressed straight from the arrays' memory."""
+def save_file(tensor_dict, filename, metadata=None, *, threads=None, base=None, codecs="fast"):
+    """`safetensors.numpy.save_file`, compressed straight from the arrays' memory. `codecs`: "fast"
+    (default), "balanced" or "small", as for `znn_gpu.compress_file`."""
     entries, keep = _prepare(tensor_dict, metadata)
     _native.save(entries, _header.metadata_pairs(metadata), fspath(filename), threads=threads,
-                 base=None if base is None else fspath(base))
+                 base=None if base is None else fspath(base), codecs=codecs)
     del keep
 
 
-def save(tensor_dict, metadata=None, *, threads=None, base=None):
+def save(tensor_dict, metadata=None, *, threads=None, base=None, codecs="fast"):
     """`save_file` to bytes (the `.znn`)."""
     entries, keep = _prepare(tensor_dict, metadata)
     out = _native.save(entries, _header.metadata_pairs(metadata), None, threads=threads,
-                       base=None if base is None else fspath(base))
+                       base=None if base is None else fspath(base), codecs=codecs)
     del keep
     return out
 

@@ -257,22 +257,23 @@ def _check_shared(tensors):
         )
 
 
-def save_file(tensors, filename, metadata=None, *, threads=None, base=None):
+def save_file(tensors, filename, metadata=None, *, threads=None, base=None, codecs="fast"):
     """Compress `tensors` to `filename` (a `.znn`, replaced when it exists, written atomically),
     straight from the tensors' memory: no intermediate file or joined copy. Decompressing it gives
     the bytes `safetensors.torch.save_file(tensors, ..., metadata)` writes (metadata keys in dict
-    order: safetensors' own order for two or more keys is random)."""
+    order: safetensors' own order for two or more keys is random). `codecs`: "fast" (default),
+    "balanced" or "small", as for `znn_gpu.compress_file`."""
     entries, keep = _prepare(tensors, metadata)
     _native.save(entries, _header.metadata_pairs(metadata), fspath(filename), threads=threads,
-                 base=None if base is None else fspath(base))
+                 base=None if base is None else fspath(base), codecs=codecs)
     del keep
 
 
-def save(tensors, metadata=None, *, threads=None, base=None):
+def save(tensors, metadata=None, *, threads=None, base=None, codecs="fast"):
     """`save_file` to bytes (the `.znn`)."""
     entries, keep = _prepare(tensors, metadata)
     out = _native.save(entries, _header.metadata_pairs(metadata), None, threads=threads,
-                       base=None if base is None else fspath(base))
+                       base=None if base is None else fspath(base), codecs=codecs)
     del keep
     return out
 
