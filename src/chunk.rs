@@ -85,8 +85,9 @@ fn encode_pair_or_alone(
     payload: &mut Vec<u8>,
 ) -> Result<[EncodedStream; 2]> {
     debug_assert!(payload.is_empty());
+    let joint = pair::histogram(a, b);
     let plans = [
-        choose::plan_stream(a, sub_symbols)?,
+        choose::plan_stream_with(a, sub_symbols, |_| pair::first_byte_histogram(&joint))?,
         choose::plan_stream(b, sub_symbols)?,
     ];
     let (lo, hi) = plans
@@ -98,7 +99,7 @@ fn encode_pair_or_alone(
     // More than the records of either side can differ by: up to 3 varint bytes per sub-stream
     // length for each of two streams, plus codec bytes, `bits` and `comp_len` varints.
     let margin = 6 * subs + 16;
-    let pair = pair::plan(&pair::histogram(a, b), a.len(), sub_symbols, bits)
+    let pair = pair::plan(&joint, a.len(), sub_symbols, bits)
         .filter(|p| p.size.saturating_sub(subs) < hi + margin);
     let paired = |p: &pair::Plan, payload: &mut Vec<u8>| {
         let start = payload.len();

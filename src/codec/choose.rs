@@ -124,11 +124,21 @@ impl StreamPlan {
 
 /// Picks the codec of stream `s`.
 pub fn plan_stream(s: &[u8], sub_symbols: usize) -> Result<StreamPlan> {
+    plan_stream_with(s, sub_symbols, histogram)
+}
+
+/// [`plan_stream`] with the stream's histogram from `hist` (called only when needed), for a caller
+/// that has it already.
+pub fn plan_stream_with(
+    s: &[u8],
+    sub_symbols: usize,
+    hist: impl FnOnce(&[u8]) -> [u64; 256],
+) -> Result<StreamPlan> {
     let n = s.len();
     if clearly_raw(s) {
         return Ok(StreamPlan::Raw);
     }
-    let hist = histogram(s);
+    let hist = hist(s);
     if hist.iter().filter(|&&c| c > 0).count() <= 1 {
         return Ok(StreamPlan::Const(s.first().copied().unwrap_or(0)));
     }

@@ -161,11 +161,35 @@ impl PairTable {
 
 /// Symbol counts of the widest alphabet, `a << 4 | b >> 4`: narrower ones are sums of it.
 pub fn histogram(a: &[u8], b: &[u8]) -> Vec<u32> {
-    let mut h = vec![0u32; 1 << 12];
-    for (&x, &y) in a.iter().zip(b) {
-        h[symbol(x, y, 4)] += 1;
+    // Two tables, so that runs of one symbol do not serialise on one counter (two 16 KiB tables
+    // stay in L1 where four would not).
+    let mut h = vec![0u32; 2 << 12];
+    let (t0, t1) = h.split_at_mut(1 << 12);
+    let (t0, t1): (&mut [u32; 1 << 12], &mut [u32; 1 << 12]) =
+        (t0.try_into().unwrap(), t1.try_into().unwrap());
+    let (pa, pb) = (a.chunks_exact(2), b.chunks_exact(2));
+    let (ra, rb) = (pa.remainder(), pb.remainder());
+    for (x, y) in pa.zip(pb) {
+        t0[symbol(x[0], y[0], 4)] += 1;
+        t1[symbol(x[1], y[1], 4)] += 1;
     }
+    for (&x, &y) in ra.iter().zip(rb) {
+        t0[symbol(x, y, 4)] += 1;
+    }
+    for (c0, c1) in t0.iter_mut().zip(t1.iter()) {
+        *c0 += c1;
+    }
+    h.truncate(1 << 12);
     h
+}
+
+/// The histogram of stream *k* alone (the byte `a`) from a [`histogram`].
+pub fn first_byte_histogram(h: &[u32]) -> [u64; 256] {
+    let mut out = [0u64; 256];
+    for (o, c) in out.iter_mut().zip(h.chunks_exact(16)) {
+        *o = c.iter().map(|&c| c as u64).sum();
+    }
+    out
 }
 
 /// A planned pair coding: `K`, the code lengths and the payload size it will have at most.
@@ -226,10 +250,13 @@ pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8
         }
     }
     let mask = (1u64 << raw) - 1;
-    let put = |acc: &mut u64, nbits: &mut u32, x: u8, y: u8| {
+    // An element's bits and bit count.
+    let code = |x: u8, y: u8| {
         let e = enc[(x as usize) << 4 | (y >> 4) as usize];
-        let len = e >> 24;
-        *acc = *acc << len | (e & 0xFF_FFFF) as u64 | (y as u64 & mask);
+        ((e & 0xFF_FFFF) as u64 | (y as u64 & mask), e >> 24)
+    };
+    let put = |acc: &mut u64, nbits: &mut u32, (v, len): (u64, u32)| {
+        *acc = *acc << len | v;
         *nbits += len;
     };
     let mut subs = Vec::with_capacity(a.len().div_ceil(sub_symbols));
@@ -242,10 +269,9 @@ pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8
         // left-aligned as 8 bytes and moves on by their whole bytes, so the partial byte is
         // stored again, with more bits, by the next flush.
         let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
+        // Called after at least one element (5 bits or more): `nbits` is in 5..=45.
         let mut flush = |acc: u64, nbits: &mut u32, pos: &mut usize| {
-            if *nbits > 0 {
-                buf[*pos..*pos + 8].copy_from_slice(&(acc << (64 - *nbits)).to_be_bytes());
-            }
+            buf[*pos..*pos + 8].copy_from_slice(&(acc << (64 - *nbits)).to_be_bytes());
             *pos += (*nbits >> 3) as usize;
             *nbits &= 7;
         };
@@ -253,12 +279,14 @@ pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8
         let (ra, rb) = (pa.remainder(), pb.remainder());
         // Two elements (at most 38 bits) on top of < 8 pending bits fit the 64-bit accumulator.
         for (x, y) in pa.zip(pb) {
-            put(&mut acc, &mut nbits, x[0], y[0]);
-            put(&mut acc, &mut nbits, x[1], y[1]);
+            // The two elements joined first, so that the accumulator's dependency chain takes one
+            // shift per two elements.
+            let ((v0, l0), (v1, l1)) = (code(x[0], y[0]), code(x[1], y[1]));
+            put(&mut acc, &mut nbits, (v0 << l1 | v1, l0 + l1));
             flush(acc, &mut nbits, &mut pos);
         }
         for (&x, &y) in ra.iter().zip(rb) {
-            put(&mut acc, &mut nbits, x, y);
+            put(&mut acc, &mut nbits, code(x, y));
             flush(acc, &mut nbits, &mut pos);
         }
         // The last partial byte, padded with zero bits, was stored by the last flush.
