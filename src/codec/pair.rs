@@ -473,6 +473,26 @@ mod tests {
     }
 
     #[test]
+    fn elements_past_the_last_bit_are_an_error() {
+        // Eight equally frequent symbols: 3-bit codes + 5 raw bits, one byte per element, so 16
+        // elements end exactly on the sub-stream's last byte. Claiming a 17th, which has no bits
+        // left, must be an error, not an element left unwritten.
+        let a: Vec<u8> = (0..16).map(|i| i % 8).collect();
+        let b = vec![0u8; 16];
+        let p = plan(&histogram(&a, &b), 16, 256, &[3]).unwrap();
+        assert!(p.lens.iter().all(|&l| l == 0 || l == 3));
+        let mut payload = Vec::new();
+        let subs = encode(&a, &b, &p, 256, &mut payload);
+        assert_eq!(subs, [16]);
+        let len = payload.len();
+        let (mut t, mut da, mut db) = (WordTable::default(), Vec::new(), Vec::new());
+        let ok = decode(16, 256, &payload, len, 3, &subs, &mut t, &mut da, &mut db);
+        assert!(ok.is_ok() && da == a && db == b);
+        let past = decode(17, 256, &payload, len, 3, &subs, &mut t, &mut da, &mut db);
+        assert!(past.is_err());
+    }
+
+    #[test]
     fn hostile_tables_and_lengths_are_errors() {
         // Range reversed, outside the alphabet, incomplete, over-long, bad padding.
         for t in [

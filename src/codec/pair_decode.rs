@@ -212,9 +212,6 @@ fn finish<const ES: usize, const OFF: usize>(
     let mut pos = l.pos - l.start * 8;
     for i in l.next..l.end {
         let byte = pos >> 3;
-        if byte >= sub.len() {
-            break;
-        }
         let g = |j: usize| sub.get(byte + j).copied().unwrap_or(0) as u32;
         // 25 valid bits after the shift; an element takes at most 19.
         let w = (g(0) << 24 | g(1) << 16 | g(2) << 8 | g(3)) << (pos & 7);
