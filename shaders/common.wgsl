@@ -75,3 +75,16 @@ struct Bits {
     b: u32,
 }
 
+
+// The verdict on sub-stream `si` of `len` bytes from bit `start_bit`, decoded up to bit `pos`: a
+// bad code (`bad` != 0), bits past its end, or a length other than exactly `len` bytes (the last
+// element's bits end in the last byte) flags it.
+fn check_sub_end(si: u32, bad: u32, pos: u32, start_bit: u32, len: u32) {
+    if (bad != 0u) {
+        flag(ERR_BAD_CODE, si);
+    } else if (pos > start_bit + len * 8u) {
+        flag(ERR_PAST_END, si);
+    } else if ((pos - start_bit + 7u) / 8u != len) {
+        flag(ERR_LENGTH, si);
+    }
+}

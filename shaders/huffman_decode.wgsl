@@ -78,18 +78,7 @@ fn decode_sub(si: u32) {
             huff[ow] = acc;
         }
     }
-    if (bad != 0u) {
-        flag(ERR_BAD_CODE, si);
-        return;
-    }
-    if (st.pos > end_bit) {
-        flag(ERR_PAST_END, si);
-        return;
-    }
-    // Exactly `len` bytes: the last code ends in the last byte.
-    if ((st.pos - start_bit + 7u) / 8u != s.y) {
-        flag(ERR_LENGTH, si);
-    }
+    check_sub_end(si, bad, st.pos, start_bit, s.y);
 }
 
 @compute @workgroup_size(HUFF_WG)

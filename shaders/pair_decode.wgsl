@@ -101,18 +101,7 @@ fn decode_pair_sub(si: u32, k: u32, stride: u32) {
             huff[oa + stride] = acc_b;
         }
     }
-    if (bad != 0u) {
-        flag(ERR_BAD_CODE, si);
-        return;
-    }
-    if (st.pos > end_bit) {
-        flag(ERR_PAST_END, si);
-        return;
-    }
-    // Exactly `len` bytes: the last element's bits end in the last byte.
-    if ((st.pos - start_bit + 7u) / 8u != s.y) {
-        flag(ERR_LENGTH, si);
-    }
+    check_sub_end(si, bad, st.pos, start_bit, s.y);
 }
 
 @compute @workgroup_size(HUFF_WG)

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::codec::pair_decode::{Word, WordTable};
+use crate::codec::pair_decode::WordTable;
 use crate::codec::{
     choose, constant, huffman, pair, zstd, CodecSet, Coding, DecodeCtx, Encoded, EncodedStream,
     Pairing,
@@ -224,50 +224,12 @@ pub fn decode_chunk(
             // Decoded with the pair stream before it (the parser checked the order).
             Pairing::Paired => continue,
             Pairing::Pair { bits } if fused && k == 0 => {
-                let (sub_symbols, subs) = (ctx.sub_symbols, idx.stream_sub_lens(s, n));
+                let subs = idx.stream_sub_lens(s, n);
                 let p = &payload[off..];
                 let t = &mut scratch.pair;
-                match layout {
-                    Layout::Bf16 => {
-                        pair::decode_into::<2, 0>(
-                            n,
-                            sub_symbols,
-                            p,
-                            len,
-                            bits,
-                            subs,
-                            Word::Float,
-                            t,
-                            out,
-                        )?;
-                    }
-                    Layout::Fp16 => {
-                        pair::decode_into::<2, 0>(
-                            n,
-                            sub_symbols,
-                            p,
-                            len,
-                            bits,
-                            subs,
-                            Word::Joined,
-                            t,
-                            out,
-                        )?;
-                    }
-                    _ => {
-                        pair::decode_into::<4, 2>(
-                            n,
-                            sub_symbols,
-                            p,
-                            len,
-                            bits,
-                            subs,
-                            Word::Float,
-                            t,
-                            out,
-                        )?;
-                    }
-                }
+                let done =
+                    pair::decode_elements(layout, n, ctx.sub_symbols, p, len, bits, subs, t, out)?;
+                debug_assert!(done, "fused is set only for layouts decode_elements writes");
                 continue;
             }
             Pairing::Pair { bits } => {

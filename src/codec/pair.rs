@@ -17,6 +17,7 @@ use super::Coding;
 use crate::error::{Error, Result};
 use crate::format::{put_varint, WireReader};
 use crate::huffman::build::{canonical_codes_of, limited_lengths};
+use crate::layout::Layout;
 
 /// Longest pair code, in bits; the decode table has `2^PAIR_TABLE_LOG` entries.
 pub const PAIR_TABLE_LOG: u32 = 12;
@@ -347,23 +348,50 @@ pub fn decode(
     a: &mut Vec<u8>,
     b: &mut Vec<u8>,
 ) -> Result<()> {
-    let mut words = vec![0u8; 2 * n];
-    decode_into::<2, 0>(
-        n,
-        sub_symbols,
-        payload,
-        comp_len,
-        bits,
-        subs,
-        Word::Joined,
-        tables,
-        &mut words,
-    )?;
-    a.clear();
+    // The `a << 8 | b` words are decoded into `a` (2n bytes, little-endian: b then a) and split
+    // in place: element i's bytes sit at 2i and 2i + 1, never before i, so a forward pass reads
+    // each before it is overwritten.
+    a.resize(2 * n, 0);
+    let d = (n, sub_symbols, payload, comp_len, bits, subs);
+    decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Joined, tables, a)?;
     b.clear();
-    a.extend(words.chunks_exact(2).map(|w| w[1]));
-    b.extend(words.chunks_exact(2).map(|w| w[0]));
+    b.extend(a.iter().step_by(2));
+    for i in 0..n {
+        a[i] = a[2 * i + 1];
+    }
+    a.truncate(n);
     Ok(())
+}
+
+/// Decodes the pair stream over the first two streams of a `layout` chunk straight into its
+/// elements `out` (BF16 and FP16 whole, FP32's top halves); `false` for a layout it does not
+/// apply to (nothing decoded).
+#[allow(clippy::too_many_arguments)]
+pub fn decode_elements(
+    layout: Layout,
+    n: usize,
+    sub_symbols: usize,
+    payload: &[u8],
+    comp_len: usize,
+    bits: u8,
+    subs: &[u32],
+    tables: &mut WordTable,
+    out: &mut [u8],
+) -> Result<bool> {
+    let d = (n, sub_symbols, payload, comp_len, bits, subs);
+    match layout {
+        Layout::Bf16 => {
+            decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Float, tables, out)?
+        }
+        Layout::Fp16 => {
+            decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Joined, tables, out)?
+        }
+        Layout::Fp32 => {
+            decode_into::<4, 2>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Float, tables, out)?
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Decodes a pair stream whose payload is `payload[..comp_len]` into `out` (`n` elements of `ES`
