@@ -195,8 +195,8 @@ pub fn decode_chunk(
     }
     let recs = idx.chunk_streams(c);
     // Raw streams are read straight from the payload; the others are decoded into scratch. A pair
-    // code over the first two streams of a float layout writes the elements' top 16 bits straight
-    // into `out`, and the merge then only adds FP32's low bytes.
+    // code over the first two streams of a float layout writes BF16 and FP16 elements straight
+    // into `out`, and FP32's top halves into stream 0's buffer for one streaming merge.
     let mut direct: [Option<Range<usize>>; MAX_STREAMS] = Default::default();
     let fused = matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32)
         && matches!(recs.first().map(|s| s.pairing), Some(Pairing::Pair { .. }));
@@ -227,8 +227,15 @@ pub fn decode_chunk(
                 let subs = idx.stream_sub_lens(s, n);
                 let p = &payload[off..];
                 let t = &mut scratch.pair;
+                // FP32's top halves go to stream 0's buffer, merged with the low bytes below.
+                let dst = if layout == Layout::Fp32 {
+                    buf.resize(2 * n, 0);
+                    &mut buf[..]
+                } else {
+                    &mut *out
+                };
                 let done =
-                    pair::decode_elements(layout, n, ctx.sub_symbols, p, len, bits, subs, t, out)?;
+                    pair::decode_elements(layout, n, ctx.sub_symbols, p, len, bits, subs, t, dst)?;
                 debug_assert!(done, "fused is set only for layouts decode_elements writes");
                 continue;
             }
@@ -271,7 +278,9 @@ pub fn decode_chunk(
     }
     match layout {
         _ if !fused => layout.merge(&refs[..recs.len()], out),
-        Layout::Fp32 => crate::layout::merge_fp32_low(refs[2], refs[3], out),
+        Layout::Fp32 => {
+            crate::layout::merge_fp32(&scratch.streams[0][..2 * n], refs[2], refs[3], out)
+        }
         _ => {}
     }
     if idx.is_delta(c) {

@@ -363,9 +363,11 @@ pub fn decode(
     Ok(())
 }
 
-/// Decodes the pair stream over the first two streams of a `layout` chunk straight into its
-/// elements `out` (BF16 and FP16 whole, FP32's top halves); `false` for a layout it does not
-/// apply to (nothing decoded).
+/// Decodes the pair stream over the first two streams of a `layout` chunk: BF16 and FP16 straight
+/// into their elements `out` (`2n` bytes), FP32 into its elements' top halves, 2-byte words back
+/// to back in `out` (`2n` bytes: [`crate::layout::merge_fp32`] adds the low bytes in a streaming
+/// pass, much faster than storing halves at a stride of 4 and merging in place). `false` for a
+/// layout it does not apply to (nothing decoded).
 #[allow(clippy::too_many_arguments)]
 pub fn decode_elements(
     layout: Layout,
@@ -380,14 +382,11 @@ pub fn decode_elements(
 ) -> Result<bool> {
     let d = (n, sub_symbols, payload, comp_len, bits, subs);
     match layout {
-        Layout::Bf16 => {
-            decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Float, tables, out)?
-        }
         Layout::Fp16 => {
             decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Joined, tables, out)?
         }
-        Layout::Fp32 => {
-            decode_into::<4, 2>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Float, tables, out)?
+        Layout::Bf16 | Layout::Fp32 => {
+            decode_into::<2, 0>(d.0, d.1, d.2, d.3, d.4, d.5, Word::Float, tables, out)?
         }
         _ => return Ok(false),
     }
