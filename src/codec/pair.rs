@@ -139,7 +139,8 @@ impl PairTable {
         }
         let mut kraft = 0u64;
         let mut present = 0;
-        for &l in &lens {
+        // Symbols outside first..=last have length 0 by construction.
+        for &l in &lens[first..=last] {
             if l as u32 > PAIR_TABLE_LOG {
                 return Err(Error::corrupt(format!(
                     "pair code length {l} > {PAIR_TABLE_LOG}"
@@ -304,15 +305,34 @@ pub fn encode(a: &[u8], b: &[u8], p: &Plan, sub_symbols: usize, out: &mut Vec<u8
 /// `take` its code length + `8 − K` raw bits. The CPU ([`super::pair_decode`]) and GPU
 /// (`gpu::pair`) tables differ only in `entry`.
 pub fn fill_table(t: &PairTable, table: &mut [u32; TABLE], entry: impl Fn(u8, u8, u32) -> u32) {
-    let codes = canonical_codes_of(&t.lens, PAIR_TABLE_LOG);
+    // Canonical codes (FORMAT.md: by length, then symbol value) assigned on the fly, over the
+    // table's range only: this runs once per chunk, so no allocation and no pass over the whole
+    // alphabet.
+    let (first, last) = PairTable::range(&t.lens);
+    let lens = &t.lens[first..=last];
+    const L: usize = PAIR_TABLE_LOG as usize;
+    let mut count = [0u32; L + 1];
+    for &l in lens {
+        count[l as usize] += 1;
+    }
+    count[0] = 0;
+    let mut next = [0u32; L + 1];
+    let mut code = 0u32;
+    for l in 1..=L {
+        code = (code + count[l - 1]) << 1;
+        next[l] = code;
+    }
     let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
-    for (s, &l) in t.lens.iter().enumerate() {
+    for (i, &l) in lens.iter().enumerate() {
         if l == 0 {
             continue;
         }
+        let s = first + i;
+        let c = next[l as usize];
+        next[l as usize] += 1;
         let a = (s >> k) as u8;
         let b_hi = (((s as u32) & ((1 << k) - 1)) << raw) as u8;
-        let start = (codes[s] as usize) << (PAIR_TABLE_LOG - l as u32);
+        let start = (c as usize) << (PAIR_TABLE_LOG - l as u32);
         table[start..start + (1 << (PAIR_TABLE_LOG - l as u32))].fill(entry(
             a,
             b_hi,
