@@ -109,6 +109,7 @@ pub mod bench;
 mod decoder;
 mod device;
 mod dispatch;
+pub mod fused;
 mod output;
 mod pair;
 mod pipelines;
@@ -123,7 +124,7 @@ mod upload;
 mod verify;
 
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
-pub use decoder::{GpuDecoder, GpuOutput, TensorEntry};
+pub use decoder::{GpuDecoder, GpuOutput, PathCounts, TensorEntry};
 pub use device::{backends, hardware_adapter};
 pub use range::GpuRange;
 pub use timing::HostTimes;
