@@ -498,7 +498,14 @@ impl GpuDecoder {
             Some(p) => p,
             None => &img[..data_len],
         };
-        let w = build_window(idx, range.clone(), data, out_base, &mut self.zstd, self.fuse)?;
+        let w = build_window(
+            idx,
+            range.clone(),
+            data,
+            out_base,
+            &mut self.zstd,
+            self.fuse,
+        )?;
         self.paths.fused += w.fused_chunks;
         self.paths.two_pass += w.chunks.len() - w.fused_chunks;
         let t2 = Instant::now();

@@ -116,8 +116,12 @@ pub(super) fn add_chunk(
     let mut at = off + tsize as u64;
     for (k, &len) in lens.iter().enumerate() {
         let first = k * sub_symbols;
-        w.subs
-            .push([at as u32, len, first as u32, (n - first).min(sub_symbols) as u32]);
+        w.subs.push([
+            at as u32,
+            len,
+            first as u32,
+            (n - first).min(sub_symbols) as u32,
+        ]);
         w.sub_chunk.push(ci as u32);
         at += len as u64;
     }

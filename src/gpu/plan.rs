@@ -237,7 +237,9 @@ pub fn build_window(
         desc[3] = NO_BASE;
         if let Some(f) = fusable(idx, ci, out_base).filter(|_| fuse) {
             let (jobs, sc) = (&mut fused_jobs, &mut scratch);
-            add_chunk(&mut w, jobs, sc, idx, ci, slot, data, first_data, f, &mut desc)?;
+            add_chunk(
+                &mut w, jobs, sc, idx, ci, slot, data, first_data, f, &mut desc,
+            )?;
             w.chunk_words.extend_from_slice(&desc);
             continue;
         }
@@ -286,8 +288,7 @@ pub fn build_window(
                 }
                 Coding::Huffman { .. } => {
                     let lens = idx.stream_sub_lens(s, n);
-                    let (ti, tsize) =
-                        push_huffman_table(&mut w, &mut scratch.huffman, body, lens)?;
+                    let (ti, tsize) = push_huffman_table(&mut w, &mut scratch.huffman, body, lens)?;
                     let out_word = w.huff_words;
                     let sub_symbols = idx.sub_symbols() as usize;
                     let at = off + tsize as u64;
@@ -450,7 +451,10 @@ mod tests {
         // Fused: no staged stream at all.
         let f = build_window(&a.index, all.clone(), data, 0, &mut None, true).unwrap();
         assert_eq!(f.fused_chunks, all.len());
-        assert_eq!((f.huff_words, f.fused_jobs, f.pair_jobs), (0, f.jobs.len(), 0));
+        assert_eq!(
+            (f.huff_words, f.fused_jobs, f.pair_jobs),
+            (0, f.jobs.len(), 0)
+        );
         let w = build_window(&a.index, all, data, 0, &mut None, false).unwrap();
         assert_eq!((w.fused_chunks, w.fused_jobs), (0, 0));
         assert!(w.chunk_words.len() > a.index.chunks().len() * CHUNK_WORDS);
