@@ -283,6 +283,11 @@ fn models_match_the_cpu_on_the_fused_path() {
             };
             let z = compress_bytes(src, &o).unwrap();
             let p = check(&mut d, &z, src, &format!("{name} {set:?}"));
+            println!(
+                "{name} {set:?}: {} of {} chunks fused",
+                p.fused,
+                p.fused + p.two_pass
+            );
             assert!(p.fused * 2 > p.fused + p.two_pass, "{name} {set:?}: {p:?}");
         }
     }

@@ -3,6 +3,8 @@
 
 use super::device::{default_window_bytes, open, window_limits};
 use super::dispatch::{gpu_checksum_error, kernel_error, params};
+use super::fused::PathCounts;
+use super::output::tensor_table;
 use super::pipelines::Pipelines;
 use super::plan::{build_window, plan_windows, WindowLimits};
 use super::readback::{map_read, map_view, wait};
@@ -20,15 +22,6 @@ use std::io::Write;
 use std::ops::Range;
 use std::time::Instant;
 use xxhash_rust::xxh3::xxh3_64;
-
-/// Chunks decoded by each path ([`GpuDecoder::take_path_counts`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PathCounts {
-    /// By `shaders/fused_decode.wgsl`, straight into the output.
-    pub fused: usize,
-    /// By the decode kernels into staged streams, then the merge (or the merge alone).
-    pub two_pass: usize,
-}
 
 /// One tensor of a decoded safetensors file: where its bytes lie in [`GpuOutput::buffer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -703,23 +696,4 @@ fn bind(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
 
 fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource }
-}
-
-/// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
-/// small and needed on the host anyway). Empty when the original is not a safetensors file.
-fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
-    let idx = engine.index();
-    let Some(h) = crate::reader::header_via(idx, &mut |s, e| engine.read_range(s, e))? else {
-        return Ok(Vec::new());
-    };
-    Ok(h.tensors
-        .into_iter()
-        .map(|t| TensorEntry {
-            name: t.name,
-            dtype: t.dtype,
-            shape: t.shape,
-            offset: t.start,
-            len: t.end - t.start,
-        })
-        .collect())
 }

@@ -17,6 +17,15 @@ use crate::error::Result;
 use crate::format::{Index, StreamRec};
 use crate::layout::Layout;
 
+/// Chunks decoded by each path ([`GpuDecoder::take_path_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCounts {
+    /// By `shaders/fused_decode.wgsl`, straight into the output.
+    pub fused: usize,
+    /// By the decode kernels into staged streams, then the merge (or the merge alone).
+    pub two_pass: usize,
+}
+
 /// How a fused chunk's stream 0 is coded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fuse {
