@@ -380,3 +380,43 @@ fn a_corrupted_raw_byte_of_a_fused_chunk_fails_the_device_check() {
         cli::fails_with(&o, &["corrupt"], &format!("{layout:?} {set:?} cli verify"));
     }
 }
+
+/// A delta file whose new tensors are standalone segments: those chunks are fused, the delta
+/// chunks (XOR with the base) take the merge, in the same windows.
+#[test]
+fn deltas_mix_fused_standalone_chunks_with_merged_delta_chunks() {
+    let Some(mut d) = gpu() else { return };
+    let w = |n, seed| data_for(Layout::Bf16, n, seed, CodecSet::Fast);
+    let old = safetensors(
+        &[
+            tensor("a", "BF16", &[20_000], w(20_000, 1)),
+            tensor("b", "F32", &[6_000], data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast)),
+        ],
+        None,
+        true,
+    );
+    let mut a2 = w(20_000, 1);
+    for i in (0..a2.len()).step_by(61) {
+        a2[i] ^= 0x03;
+    }
+    let new = safetensors(
+        &[
+            tensor("a", "BF16", &[20_000], a2),
+            tensor("c", "BF16", &[30_000], w(30_000, 3)),
+            tensor("b", "F32", &[6_000], data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast)),
+        ],
+        None,
+        true,
+    );
+    let base = std::sync::Arc::new(znn_gpu::Base::from_bytes(old));
+    let o = with_base(&opts(8192, 256, Layout::Bf16), &base);
+    let z = compress_bytes(&new, &o).unwrap();
+    let a = Archive::from_bytes(&z).unwrap();
+    d.take_path_counts();
+    let out = d
+        .decode_delta_to_buffer(&a, &z.as_slice(), Some(&base))
+        .unwrap();
+    let p = d.take_path_counts();
+    assert_same(&d.read_back(&out.buffer, out.len).unwrap(), &new, "delta");
+    assert!(p.fused >= 5 && p.two_pass >= 5, "{p:?}");
+}
