@@ -390,7 +390,12 @@ fn deltas_mix_fused_standalone_chunks_with_merged_delta_chunks() {
     let old = safetensors(
         &[
             tensor("a", "BF16", &[20_000], w(20_000, 1)),
-            tensor("b", "F32", &[6_000], data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast)),
+            tensor(
+                "b",
+                "F32",
+                &[6_000],
+                data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast),
+            ),
         ],
         None,
         true,
@@ -403,7 +408,12 @@ fn deltas_mix_fused_standalone_chunks_with_merged_delta_chunks() {
         &[
             tensor("a", "BF16", &[20_000], a2),
             tensor("c", "BF16", &[30_000], w(30_000, 3)),
-            tensor("b", "F32", &[6_000], data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast)),
+            tensor(
+                "b",
+                "F32",
+                &[6_000],
+                data_for(Layout::Fp32, 6_000, 2, CodecSet::Fast),
+            ),
         ],
         None,
         true,
