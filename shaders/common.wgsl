@@ -23,6 +23,12 @@ struct Params {
     // their 2D dispatch.
     pair_count: u32,
     pair_x: u32,
+    // Fused decode: fused jobs (in `jobs` after the Huffman and pair jobs) and the x extent of
+    // their 2D dispatch.
+    fused_count: u32,
+    fused_x: u32,
+    unused0: u32,
+    unused1: u32,
 }
 
 // Error flags (ERR_*, OR-ed into errors[0]); errors[1] is the smallest failing sub-stream (Huffman)
@@ -35,15 +41,18 @@ struct Params {
 // half.
 @group(0) @binding(2) var<storage, read> tables: array<u32>;
 // Huffman jobs: (table index, first sub-stream, sub-stream count <= HUFF_WG, unused); then pair
-// jobs: (table index, first sub-stream, count | K << 8, words from stream k's output to k + 1's).
+// jobs: (table index, first sub-stream, count | K << 8, words from stream k's output to k + 1's);
+// then fused jobs: (table index, first sub-stream, count | K << 8 (K = 0: Huffman), chunk).
 @group(0) @binding(3) var<storage, read> jobs: array<vec4<u32>>;
-// Sub-streams: (start byte in comp, byte length, first output word in huff, symbol count).
+// Sub-streams: (start byte in comp, byte length, first output word in huff, symbol count); for
+// fused jobs the third word is the first element's index in its chunk instead.
 @group(0) @binding(4) var<storage, read> subs: array<vec4<u32>>;
 // Decoded Huffman and pair streams, each starting on a word boundary.
 @group(0) @binding(5) var<storage, read_write> huff: array<u32>;
 // Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, base, source of
 // streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,
-// SRC_HUFF = byte offset in huff, SRC_CONST = const byte `value`. `base` is NO_BASE, or for a delta
+// SRC_HUFF = byte offset in huff, SRC_CONST = const byte `value`, SRC_FUSED = decoded by the fused
+// kernel straight into `out` (no staged stream: the merge leaves the chunk alone). `base` is NO_BASE, or for a delta
 // chunk the byte offset in comp of the base bytes its decoded bytes are XORed with.
 @group(0) @binding(6) var<storage, read> chunks: array<u32>;
 @group(0) @binding(7) var<storage, read_write> out: array<u32>;
@@ -73,6 +82,24 @@ struct Bits {
     w: u32,
     a: u32,
     b: u32,
+}
+
+// The 32 bits from `pos` on, MSB first.
+fn peek(st: ptr<function, Bits>) -> u32 {
+    let o = (*st).pos & 31u;
+    // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it.
+    return ((*st).a << o) | (((*st).b >> 1u) >> (31u - o));
+}
+
+// Consumes `take` < 32 bits of the stream whose first word is `first`: the window moves by at most
+// one word.
+fn advance(st: ptr<function, Bits>, first: u32, take: u32) {
+    (*st).pos += take;
+    if (((*st).pos >> 5u) != (*st).w) {
+        (*st).w++;
+        (*st).a = (*st).b;
+        (*st).b = load_be(first + (*st).w + 1u);
+    }
 }
 
 

@@ -16,17 +16,9 @@ fn entry(i: u32) -> u32 {
 // Decodes one symbol: returns its table entry (length << 8 | symbol) and advances. A length-0
 // entry (an incomplete table) does not advance; the caller checks once per batch.
 fn next(st: ptr<function, Bits>, first: u32) -> u32 {
-    let o = (*st).pos & 31u;
-    // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it.
-    let bits = ((*st).a << o) | (((*st).b >> 1u) >> (31u - o));
-    let e = entry(bits >> (32u - TABLE_LOG));
-    (*st).pos += e >> 8u;
-    // len <= TABLE_LOG < 32: the window advances by at most one word per symbol.
-    if (((*st).pos >> 5u) != (*st).w) {
-        (*st).w++;
-        (*st).a = (*st).b;
-        (*st).b = load_be(first + (*st).w + 1u);
-    }
+    let e = entry(peek(st) >> (32u - TABLE_LOG));
+    // len <= TABLE_LOG < 32.
+    advance(st, first, e >> 8u);
     return e;
 }
 

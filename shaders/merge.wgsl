@@ -7,7 +7,8 @@
 // first element on (two u32 loads, funnel-shifted) and builds its bytes from registers. A word
 // that spans chunks, segments or the window's edge takes the per-byte path; bytes outside the
 // window [win_start, win_end) keep the word's current value, so windows and segments may start at
-// any byte.
+// any byte. Chunks written by the fused kernel are skipped (the host fuses only chunks that start
+// and end on a word, so no word is shared with a merged chunk).
 
 // Word `w` of stream buffer `kind` (SRC_COMP or SRC_HUFF); 0 past its end.
 fn buf_word(kind: u32, w: u32) -> u32 {
@@ -161,6 +162,11 @@ fn base_bytes(c: u32, rel: u32) -> u32 {
     return load4(b, rel);
 }
 
+// Chunk `c` is written by fused_decode.wgsl (its stream 0 is SRC_FUSED): the merge keeps its bytes.
+fn fused(c: u32) -> bool {
+    return (chunks[c * CHUNK_WORDS + 4u] >> SRC_SHIFT) == SRC_FUSED;
+}
+
 // The last chunk in [lo, hi) whose first byte is <= p (chunk descriptors are in byte order).
 fn find_chunk(p: u32, lo_in: u32, hi_in: u32) -> u32 {
     var lo = lo_in;
@@ -197,6 +203,9 @@ fn merge_word(block: u32, gi: u32) {
     let start = chunks[c * CHUNK_WORDS];
     let end = start + chunks[c * CHUNK_WORDS + 1u];
     if (p0 >= start && p0 + 4u <= end && p0 >= params.win_start && p0 + 4u <= params.win_end) {
+        if (fused(c)) {
+            return;
+        }
         out[word] = word_in_chunk(c, p0) ^ base_bytes(c, p0 - start);
         return;
     }
@@ -214,6 +223,9 @@ fn merge_word(block: u32, gi: u32) {
         if (p < s || p >= s + chunks[c * CHUNK_WORDS + 1u]) {
             flag(ERR_MERGE, 0xFFFFFFFFu);
             return;
+        }
+        if (fused(c)) {
+            continue;
         }
         let v = out_byte(c, p) ^ (base_bytes(c, p - s) & 0xFFu);
         result = (result & ~(0xFFu << (j * 8u))) | (v << (j * 8u));

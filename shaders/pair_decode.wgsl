@@ -19,9 +19,7 @@ fn pair_entry(i: u32) -> u32 {
 // Decodes one element: returns a | b << 8 | code length << 16, and advances. A length-0 entry
 // (an incomplete table) takes only the raw bits; the caller checks once per batch.
 fn next_pair(st: ptr<function, Bits>, first: u32, k: u32, raw: u32) -> u32 {
-    let o = (*st).pos & 31u;
-    // (b >> 1) >> (31 - o): a shift by 32 would wrap in WGSL, so split it. 32 valid bits.
-    let bits = ((*st).a << o) | (((*st).b >> 1u) >> (31u - o));
+    let bits = peek(st);
     let e = pair_entry(bits >> (32u - PAIR_TABLE_LOG));
     let len = e >> PAIR_LEN_SHIFT;
     let x = e & ((1u << PAIR_LEN_SHIFT) - 1u);
@@ -31,12 +29,7 @@ fn next_pair(st: ptr<function, Bits>, first: u32, k: u32, raw: u32) -> u32 {
     let r = (bits >> (32u - take)) & ((1u << raw) - 1u);
     let av = x >> k;
     let bv = ((x & ((1u << k) - 1u)) << raw) | r;
-    (*st).pos += take;
-    if (((*st).pos >> 5u) != (*st).w) {
-        (*st).w++;
-        (*st).a = (*st).b;
-        (*st).b = load_be(first + (*st).w + 1u);
-    }
+    advance(st, first, take);
     return av | (bv << 8u) | (len << 16u);
 }
 

@@ -3,6 +3,8 @@
 
 use super::device::{default_window_bytes, open, window_limits};
 use super::dispatch::{gpu_checksum_error, kernel_error, params};
+use super::fused::PathCounts;
+use super::output::tensor_table;
 use super::pipelines::Pipelines;
 use super::plan::{build_window, plan_windows, WindowLimits};
 use super::readback::{map_read, map_view, wait};
@@ -88,6 +90,9 @@ pub struct GpuDecoder {
     /// staging buffers (for side-by-side figures).
     legacy_upload: bool,
     host: HostTimes,
+    /// Chunks that may take the fused kernel (`fused.rs`); off: every chunk takes decode + merge.
+    fuse: bool,
+    paths: PathCounts,
     /// What the adapter offers (the device's own features when it came from a caller).
     adapter_features: wgpu::Features,
 }
@@ -124,6 +129,8 @@ impl GpuDecoder {
             payload: Vec::new(),
             legacy_upload: false,
             host: HostTimes::default(),
+            fuse: true,
+            paths: PathCounts::default(),
             adapter_features: device_features,
         })
     }
@@ -183,6 +190,19 @@ impl GpuDecoder {
     #[doc(hidden)]
     pub fn set_legacy_upload(&mut self, on: bool) {
         self.legacy_upload = on;
+    }
+
+    /// Lets chunks take the fused decode kernel (the default) or sends every chunk through the
+    /// decode and merge passes, so that tests and `bench` can compare the two.
+    #[doc(hidden)]
+    pub fn set_fused(&mut self, on: bool) {
+        self.fuse = on;
+    }
+
+    /// How many chunks took each path since the last call (or since the decoder was made), and a
+    /// reset.
+    pub fn take_path_counts(&mut self) -> PathCounts {
+        std::mem::take(&mut self.paths)
     }
 
     /// The host time spent since the last call (or since the decoder was made), and a reset.
@@ -471,7 +491,16 @@ impl GpuDecoder {
             Some(p) => p,
             None => &img[..data_len],
         };
-        let w = build_window(idx, range.clone(), data, out_base, &mut self.zstd)?;
+        let w = build_window(
+            idx,
+            range.clone(),
+            data,
+            out_base,
+            &mut self.zstd,
+            self.fuse,
+        )?;
+        self.paths.fused += w.fused_chunks;
+        self.paths.two_pass += w.chunks.len() - w.fused_chunks;
         let t2 = Instant::now();
         let lay = StageLayout::of(&w);
         let out_bytes = (w.orig_end - out_base).div_ceil(4) * 4;
@@ -562,10 +591,17 @@ impl GpuDecoder {
                 pass.set_pipeline(&self.pipes.pair);
                 pass.dispatch_workgroups(params.pair_groups.0, params.pair_groups.1, 1);
             }
+            if params.fused_groups.0 > 0 {
+                pass.set_pipeline(&self.pipes.fused);
+                pass.dispatch_workgroups(params.fused_groups.0, params.fused_groups.1, 1);
+            }
             // WebGPU orders dispatches of one pass, writes before reads: the merge sees the
-            // decoded streams, the checksums the merged bytes.
-            pass.set_pipeline(&self.pipes.merge);
-            pass.dispatch_workgroups(params.merge_groups.0, params.merge_groups.1, 1);
+            // decoded streams, the checksums the merged and the fused bytes. A window of fused
+            // chunks only needs no merge.
+            if w.fused_chunks < w.chunks.len() {
+                pass.set_pipeline(&self.pipes.merge);
+                pass.dispatch_workgroups(params.merge_groups.0, params.merge_groups.1, 1);
+            }
             if gpu_verify {
                 pass.set_pipeline(&self.pipes.checksum);
                 pass.dispatch_workgroups(params.sum_groups.0, params.sum_groups.1, 1);
@@ -660,23 +696,4 @@ fn bind(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
 
 fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource }
-}
-
-/// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
-/// small and needed on the host anyway). Empty when the original is not a safetensors file.
-fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
-    let idx = engine.index();
-    let Some(h) = crate::reader::header_via(idx, &mut |s, e| engine.read_range(s, e))? else {
-        return Ok(Vec::new());
-    };
-    Ok(h.tensors
-        .into_iter()
-        .map(|t| TensorEntry {
-            name: t.name,
-            dtype: t.dtype,
-            shape: t.shape,
-            offset: t.start,
-            len: t.end - t.start,
-        })
-        .collect())
 }

@@ -41,6 +41,7 @@ pub(super) struct Params {
     pub words: [u32; PARAMS_WORDS],
     pub huff_groups: (u32, u32),
     pub pair_groups: (u32, u32),
+    pub fused_groups: (u32, u32),
     pub merge_groups: (u32, u32),
     pub sum_groups: (u32, u32),
 }
@@ -65,9 +66,10 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
     let win_end = (w.orig_end - w.out_base) as u32;
     let first_word = win_start / 4;
     let word_count = win_end.div_ceil(4) - first_word;
-    let huff_jobs = w.jobs.len() - w.pair_jobs;
+    let huff_jobs = w.jobs.len() - w.pair_jobs - w.fused_jobs;
     let huff_groups = grid(huff_jobs as u64, max_dim)?;
     let pair_groups = grid(w.pair_jobs as u64, max_dim)?;
+    let fused_groups = grid(w.fused_jobs as u64, max_dim)?;
     let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
     let sum_groups = grid(w.chunks.len() as u64, max_dim)?;
     debug_assert!(w.jobs.iter().all(|j| j[2] & 0xFF <= GPU_HUFF_WG));
@@ -85,9 +87,14 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
             sum_groups.0,
             w.pair_jobs as u32,
             pair_groups.0,
+            w.fused_jobs as u32,
+            fused_groups.0,
+            0,
+            0,
         ],
         huff_groups,
         pair_groups,
+        fused_groups,
         merge_groups,
         sum_groups,
     })

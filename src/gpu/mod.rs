@@ -65,6 +65,11 @@
 //!   sub-streams get descriptors as for Huffman streams, their jobs go to
 //!   `shaders/pair_decode.wgsl`, which writes the two streams into two word-aligned regions that
 //!   the two streams' chunk descriptors point at (`pair.rs`).
+//! - Fused chunks ([`fused::fusable`]: BF16, FP16 or FP32, word-aligned, not a delta, stream 0
+//!   Huffman- or pair-coded and the others raw or const): the same tables, sub-stream descriptors
+//!   that name the first element, and fused jobs for `shaders/fused_decode.wgsl`, which writes the
+//!   chunk's finished elements into the output itself: no staged stream, no merge
+//!   ([`GpuDecoder::take_path_counts`] counts them).
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
 //!   rare in weights, and a GPU zstd decoder is out of scope.
@@ -75,8 +80,8 @@
 //! memory, then each invocation decodes one sub-stream (start at any byte; a 64-bit bit window in two
 //! u32) into word-aligned output. `shaders/merge.wgsl` runs one invocation per output u32 word: it
 //! finds the chunk of each byte by binary search, rebuilds the byte from the chunk's streams with
-//! the layout's merge rule, and leaves bytes outside the window untouched, so windows and segments
-//! may start at any byte. Both dispatches are 2D when they exceed 65,535 workgroups per dimension.
+//! the layout's merge rule, and leaves bytes outside the window and of fused chunks untouched, so
+//! windows and segments may start at any byte. Both dispatches are 2D when they exceed 65,535 workgroups per dimension.
 //! Every descriptor index is checked in the shaders; a violation (a sub-stream running past its end
 //! or leaving a byte over, a descriptor out of bounds) sets a flag in an error buffer that the host
 //! reads after each window and turns into `Error::Corrupt`.
@@ -109,6 +114,7 @@ pub mod bench;
 mod decoder;
 mod device;
 mod dispatch;
+pub mod fused;
 mod output;
 mod pair;
 mod pipelines;
@@ -125,5 +131,6 @@ mod verify;
 pub use bench::{measure, measure_file, GpuBenchFigures, KernelTimer};
 pub use decoder::{GpuDecoder, GpuOutput, TensorEntry};
 pub use device::{backends, hardware_adapter};
+pub use fused::PathCounts;
 pub use range::GpuRange;
 pub use timing::HostTimes;

@@ -1,4 +1,4 @@
-//! Output buffers without wgpu's zero fill.
+//! Output buffers without wgpu's zero fill, and the tensor table of a decoded output.
 //!
 //! wgpu zero-initialises every buffer it creates, lazily, before the first use that could read
 //! it: for an output that the kernels overwrite, that is a second full write of the output (a
@@ -7,6 +7,9 @@
 //! bytes that no kernel writes (before the first decoded byte of a range buffer, and the rounding
 //! up to a whole word) are cleared explicitly, so the buffer's documented contents hold either way.
 
+use super::decoder::TensorEntry;
+use crate::engine::Engine;
+use crate::error::Result;
 use std::ops::Range;
 
 const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -77,4 +80,23 @@ fn vulkan_uninit(device: &wgpu::Device, desc: &wgpu::BufferDescriptor) -> Option
         drop(hal);
         Some(device.create_buffer_from_hal::<Vulkan>(raw, desc))
     }
+}
+
+/// The safetensors tensor table of the output, from its header, decoded on the CPU (the header is
+/// small and needed on the host anyway). Empty when the original is not a safetensors file.
+pub(super) fn tensor_table(engine: &Engine) -> Result<Vec<TensorEntry>> {
+    let idx = engine.index();
+    let Some(h) = crate::reader::header_via(idx, &mut |s, e| engine.read_range(s, e))? else {
+        return Ok(Vec::new());
+    };
+    Ok(h.tensors
+        .into_iter()
+        .map(|t| TensorEntry {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            offset: t.start,
+            len: t.end - t.start,
+        })
+        .collect())
 }

@@ -30,6 +30,22 @@ fn push_table(t: &PairTable, scratch: &mut PairScratch, out: &mut Vec<u32>) {
     out.extend(scratch.chunks_exact(2).map(|p| p[0] | p[1] << 16));
 }
 
+/// Parses the pair table at the start of `body` (K = `bits`, sub-stream lengths `lens`) and
+/// appends its GPU table to `w`; returns the table's index (in `TABLE_WORDS` units) and its size
+/// in the payload.
+pub(super) fn push_pair_table(
+    w: &mut Window,
+    scratch: &mut PairScratch,
+    body: &[u8],
+    bits: u8,
+    lens: &[u32],
+) -> Result<(u32, usize)> {
+    let (code, tsize) = pair::table(body, bits, lens)?;
+    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
+    push_table(&code, scratch, &mut w.tables);
+    Ok((ti, tsize))
+}
+
 /// Entries of one table while it is packed, reused across streams.
 pub(super) type PairScratch = [u32; 1 << pair::PAIR_TABLE_LOG];
 
@@ -50,9 +66,7 @@ pub(super) fn add_stream(
     bits: u8,
     lens: &[u32],
 ) -> Result<(u32, u32)> {
-    let (code, tsize) = pair::table(body, bits, lens)?;
-    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-    push_table(&code, tables, &mut w.tables);
+    let (ti, tsize) = push_pair_table(w, tables, body, bits, lens)?;
     // Stream k + 1 starts `stride` words after stream k.
     let stride = (n as u64).div_ceil(4);
     let out_word = w.huff_words;

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const PAIR: &str = include_str!("../../shaders/pair_decode.wgsl");
+const FUSED: &str = include_str!("../../shaders/fused_decode.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
@@ -17,16 +18,18 @@ pub struct Pipelines {
     pub layout: wgpu::BindGroupLayout,
     pub huffman: wgpu::ComputePipeline,
     pub pair: wgpu::ComputePipeline,
+    pub fused: wgpu::ComputePipeline,
     pub merge: wgpu::ComputePipeline,
     pub checksum: wgpu::ComputePipeline,
 }
 
 /// The kernels, by name.
-pub const KERNELS: [(&str, &str); 4] = [
+pub const KERNELS: [(&str, &str); 5] = [
     ("huffman_decode.wgsl", HUFFMAN),
     ("merge.wgsl", MERGE),
     ("checksum.wgsl", CHECKSUM),
     ("pair_decode.wgsl", PAIR),
+    ("fused_decode.wgsl", FUSED),
 ];
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
@@ -120,6 +123,7 @@ impl Pipelines {
         let merge = make(KERNELS[1].0, KERNELS[1].1);
         let checksum = make(KERNELS[2].0, KERNELS[2].1);
         let pair = make(KERNELS[3].0, KERNELS[3].1);
+        let fused = make(KERNELS[4].0, KERNELS[4].1);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating pipelines: {e}")));
         }
@@ -127,6 +131,7 @@ impl Pipelines {
             layout,
             huffman,
             pair,
+            fused,
             merge,
             checksum,
         })

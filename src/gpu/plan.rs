@@ -9,6 +9,7 @@
 //! descriptors' widths. The kernels check
 //! every descriptor index again (they run on bytes the host did not decode).
 
+use super::fused::{add_chunk, fusable, Tables};
 use super::shader_consts::{
     CHUNK_WORDS, NO_BASE, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT,
 };
@@ -164,9 +165,13 @@ pub struct Window {
     /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
     pub sum_base: u32,
     pub tables: Vec<u32>,
-    /// Huffman jobs, then the last `pair_jobs` of them: pair jobs (`shaders/pair_decode.wgsl`).
+    /// Huffman jobs, then `pair_jobs` pair jobs (`shaders/pair_decode.wgsl`), then the last
+    /// `fused_jobs`: fused jobs (`shaders/fused_decode.wgsl`).
     pub jobs: Vec<[u32; 4]>,
     pub pair_jobs: usize,
+    pub fused_jobs: usize,
+    /// Chunks decoded by the fused kernel (the rest take the decode + merge passes).
+    pub fused_chunks: usize,
     pub subs: Vec<[u32; 4]>,
     /// For each sub-stream, its chunk (for error messages).
     pub sub_chunk: Vec<u32>,
@@ -190,13 +195,15 @@ impl Window {
 
 /// Builds the descriptors of `range`. `data` holds the window's payloads (it starts at the first
 /// chunk's data offset); `out_base` is the absolute original byte that offset 0 of the output
-/// binding holds (at or before the window's first byte).
+/// binding holds (at or before the window's first byte). `fuse` lets chunks that
+/// [`fusable`] accepts take the fused kernel.
 pub fn build_window(
     idx: &Index,
     range: Range<usize>,
     data: &[u8],
     out_base: u64,
     zstd: &mut Option<crate::codec::zstd::Decoder>,
+    fuse: bool,
 ) -> Result<Window> {
     let span = idx.span(range.clone());
     let (first_data, data_len) = (span.data.start, span.data_len() as u64);
@@ -216,12 +223,11 @@ pub fn build_window(
         out_base,
         ..Default::default()
     };
-    let mut table16 = [0u16; TABLE_SIZE];
-    let mut pair_tables: Box<super::pair::PairScratch> =
-        Box::new([0; 1 << crate::codec::pair::PAIR_TABLE_LOG]);
+    let mut scratch = Tables::default();
     let mut pair_jobs = Vec::new();
+    let mut fused_jobs = Vec::new();
     let mut buf = Vec::new();
-    for ci in range {
+    for (slot, ci) in range.enumerate() {
         let c = &idx.chunks()[ci];
         let n = idx.elements(c);
         let mut desc = [0u32; CHUNK_WORDS];
@@ -229,6 +235,14 @@ pub fn build_window(
         desc[1] = c.orig_len;
         desc[2] = idx.layout(c).id() as u32;
         desc[3] = NO_BASE;
+        if let Some(f) = fusable(idx, ci, out_base).filter(|_| fuse) {
+            let (jobs, sc) = (&mut fused_jobs, &mut scratch);
+            add_chunk(
+                &mut w, jobs, sc, idx, ci, slot, data, first_data, f, &mut desc,
+            )?;
+            w.chunk_words.extend_from_slice(&desc);
+            continue;
+        }
         // The source of the stream after a pair stream (decoded with it).
         let mut partner = None;
         for (k, s) in idx.chunk_streams(c).iter().enumerate() {
@@ -248,7 +262,7 @@ pub fn build_window(
                     let (a, b) = super::pair::add_stream(
                         &mut w,
                         &mut pair_jobs,
-                        &mut pair_tables,
+                        &mut scratch.pair,
                         ci,
                         body,
                         off,
@@ -274,14 +288,7 @@ pub fn build_window(
                 }
                 Coding::Huffman { .. } => {
                     let lens = idx.stream_sub_lens(s, n);
-                    let (table, tsize) = huffman::table(body, lens)?;
-                    single_table(&table.lens, &mut table16);
-                    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-                    w.tables.extend(
-                        table16
-                            .chunks_exact(2)
-                            .map(|p| p[0] as u32 | (p[1] as u32) << 16),
-                    );
+                    let (ti, tsize) = push_huffman_table(&mut w, &mut scratch.huffman, body, lens)?;
                     let out_word = w.huff_words;
                     let sub_symbols = idx.sub_symbols() as usize;
                     let at = off + tsize as u64;
@@ -302,6 +309,8 @@ pub fn build_window(
     }
     w.pair_jobs = pair_jobs.len();
     w.jobs.extend(pair_jobs);
+    w.fused_jobs = fused_jobs.len();
+    w.jobs.extend(fused_jobs);
     block_table(&mut w);
     w.sum_base = w.chunk_words.len() as u32;
     for ci in w.chunks.clone() {
@@ -323,6 +332,26 @@ pub fn build_window(
         return Err(Error::Gpu("window too large for 30-bit offsets".into()));
     }
     Ok(w)
+}
+
+/// Parses the Huffman table at the start of `body` (sub-stream lengths `lens`), expands it
+/// (`table16` holds the entries meanwhile) and appends it to `w`; returns the table's index and its
+/// size in the payload.
+pub(super) fn push_huffman_table(
+    w: &mut Window,
+    table16: &mut [u16; TABLE_SIZE],
+    body: &[u8],
+    lens: &[u32],
+) -> Result<(u32, usize)> {
+    let (table, tsize) = huffman::table(body, lens)?;
+    single_table(&table.lens, table16);
+    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
+    w.tables.extend(
+        table16
+            .chunks_exact(2)
+            .map(|p| p[0] as u32 | (p[1] as u32) << 16),
+    );
+    Ok((ti, tsize))
 }
 
 /// Appends the sub-stream descriptors of a coded stream of `n` elements whose sub-streams (byte
@@ -418,7 +447,16 @@ mod tests {
     fn descriptors_point_inside_the_window() {
         let (z, a) = archive(30_000);
         let data = &z[Archive::DATA_START as usize..];
-        let w = build_window(&a.index, 0..a.index.chunks().len(), data, 0, &mut None).unwrap();
+        let all = 0..a.index.chunks().len();
+        // Fused: no staged stream at all.
+        let f = build_window(&a.index, all.clone(), data, 0, &mut None, true).unwrap();
+        assert_eq!(f.fused_chunks, all.len());
+        assert_eq!(
+            (f.huff_words, f.fused_jobs, f.pair_jobs),
+            (0, f.jobs.len(), 0)
+        );
+        let w = build_window(&a.index, all, data, 0, &mut None, false).unwrap();
+        assert_eq!((w.fused_chunks, w.fused_jobs), (0, 0));
         assert!(w.chunk_words.len() > a.index.chunks().len() * CHUNK_WORDS);
         assert_eq!(
             w.tables.len(),

@@ -114,11 +114,22 @@ pub fn report(
     if d.decompress_bytes(&znn)? != original {
         return Err(Error::corrupt("GPU output differs from the original"));
     }
+    d.take_path_counts();
     d.decode_to_buffer(&a, data)?;
+    let paths = d.take_path_counts();
     line(
         &mut o,
         "check: GPU output == original; every chunk's xxh3 verified on the device".into(),
     );
+    line(
+        &mut o,
+        format!(
+            "paths: {} chunks fused (fused_decode.wgsl), {} two-pass (decode + merge)",
+            paths.fused, paths.two_pass
+        ),
+    );
+    j.insert("fused_chunks".into(), paths.fused.into());
+    j.insert("two_pass_chunks".into(), paths.two_pass.into());
 
     let mut timer = "wall";
     let kernel = median(runs, || {
@@ -142,6 +153,21 @@ pub fn report(
     j.insert("kernel_timer".into(), timer.into());
     j.insert("kernel_decode_gbs".into(), gbs(kernel).into());
     j.insert("kernel_decode_checksum_gbs".into(), gbs(kernel_sum).into());
+    // The same kernels with every chunk on the two-pass path (before the fused kernel).
+    d.set_fused(false);
+    let two_pass = median(runs, || {
+        Ok(d.kernel_time(&a, data, false)?.total.as_secs_f64())
+    });
+    d.set_fused(true);
+    let two_pass = two_pass?;
+    line(
+        &mut o,
+        format!(
+            "kernel-only two-pass (no fused kernel, median of {runs}): decode {:.2} GB/s",
+            gbs(two_pass)
+        ),
+    );
+    j.insert("kernel_two_pass_decode_gbs".into(), gbs(two_pass).into());
 
     for legacy in [false, true] {
         d.set_legacy_upload(legacy);

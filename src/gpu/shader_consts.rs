@@ -33,7 +33,8 @@ pub const PAIR_LEN_SHIFT: u32 = 8 + MAX_PAIR_BITS as u32;
 /// 7 raw bits.
 pub const MAX_PAIR_SUB_BYTES: u32 =
     MAX_SUB_SYMBOLS * (PAIR_TABLE_LOG + 8 - MIN_PAIR_BITS as u32) / 8 + 1;
-/// Bytes of `pair_decode.wgsl`'s workgroup table (half the 16 KiB every device offers).
+/// Bytes of the workgroup table of `pair_decode.wgsl` and of `fused_decode.wgsl` (which holds a
+/// Huffman or a pair table): half the 16 KiB every device offers.
 pub const PAIR_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32;
 /// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
 /// `CSUM_WG / 8` blocks computed at once.
@@ -45,6 +46,9 @@ pub const CHUNK_WORDS: usize = 4 + MAX_STREAMS;
 pub const SRC_COMP: u32 = 0;
 pub const SRC_HUFF: u32 = 1;
 pub const SRC_CONST: u32 = 2;
+/// Stream 0 (and a paired stream 1) of a chunk that `fused_decode.wgsl` writes straight into the
+/// output: nothing is staged, and the merge leaves the chunk's words alone.
+pub const SRC_FUSED: u32 = 3;
 pub const SRC_SHIFT: u32 = 30;
 /// Largest byte offset a source can hold (30 bits).
 pub const SRC_MAX: u64 = (1 << SRC_SHIFT) - 1;
@@ -137,6 +141,11 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
         ("SRC_COMP", SRC_COMP, "stream source: byte offset in comp"),
         ("SRC_HUFF", SRC_HUFF, "stream source: byte offset in huff"),
         ("SRC_CONST", SRC_CONST, "stream source: a constant byte"),
+        (
+            "SRC_FUSED",
+            SRC_FUSED,
+            "stream source: written by the fused kernel",
+        ),
         ("SRC_SHIFT", SRC_SHIFT, "source kind bit position"),
         ("SRC_MASK", SRC_MAX as u32, "source value bits"),
         ("TABLE_LOG", TABLE_LOG, "longest Huffman code, bits"),

@@ -17,7 +17,7 @@ use crate::format::Index;
 use std::ops::Range;
 
 /// Bytes of the kernel parameters (the `Params` uniform of `shaders/common.wgsl`).
-pub const PARAMS_WORDS: usize = 12;
+pub const PARAMS_WORDS: usize = 16;
 /// Bytes of the error reset: flags, smallest failing sub-stream, smallest failing chunk, unused.
 pub const ERROR_WORDS: usize = 4;
 /// Payload bytes each host thread reads per task when filling a staging buffer.
