@@ -16,7 +16,7 @@ use super::pair_decode::{decode_words, Word, WordTable};
 use super::Coding;
 use crate::error::{Error, Result};
 use crate::format::{put_varint, WireReader};
-use crate::huffman::build::{canonical_codes_of, limited_lengths};
+use crate::huffman::build::{canonical_codes_of, first_codes, limited_lengths};
 use crate::layout::Layout;
 
 /// Longest pair code, in bits; the decode table has `2^PAIR_TABLE_LOG` entries.
@@ -310,18 +310,7 @@ pub fn fill_table(t: &PairTable, table: &mut [u32; TABLE], entry: impl Fn(u8, u8
     // alphabet.
     let (first, last) = PairTable::range(&t.lens);
     let lens = &t.lens[first..=last];
-    const L: usize = PAIR_TABLE_LOG as usize;
-    let mut count = [0u32; L + 1];
-    for &l in lens {
-        count[l as usize] += 1;
-    }
-    count[0] = 0;
-    let mut next = [0u32; L + 1];
-    let mut code = 0u32;
-    for l in 1..=L {
-        code = (code + count[l - 1]) << 1;
-        next[l] = code;
-    }
+    let mut next = first_codes(lens, PAIR_TABLE_LOG);
     let (k, raw) = (t.bits as u32, 8 - t.bits as u32);
     for (i, &l) in lens.iter().enumerate() {
         if l == 0 {

@@ -84,20 +84,29 @@ pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
     lens
 }
 
-/// Canonical codes for lengths `lens` of at most `limit` bits: `code[s]` holds the code of `s` in
-/// its low `lens[s]` bits (FORMAT.md, "Huffman streams": by length, then symbol value).
-pub fn canonical_codes_of(lens: &[u8], limit: u32) -> Vec<u16> {
-    let mut count = vec![0u32; limit as usize + 1];
+/// The first canonical code of each length 1 ..= `limit` (index = length) for lengths `lens`
+/// (FORMAT.md, "Huffman streams": by length, then symbol value): symbols of length `l` take
+/// `first[l]`, `first[l] + 1`, … in symbol order. No allocation: table builders call it per chunk.
+pub fn first_codes(lens: &[u8], limit: u32) -> [u32; 16] {
+    assert!(limit < 16, "code lengths above 15 bits");
+    let mut count = [0u32; 16];
     for &l in lens {
         count[l as usize] += 1;
     }
     count[0] = 0;
-    let mut next = vec![0u32; limit as usize + 2];
+    let mut next = [0u32; 16];
     let mut code = 0u32;
     for l in 1..=limit as usize {
         code = (code + count[l - 1]) << 1;
         next[l] = code;
     }
+    next
+}
+
+/// Canonical codes for lengths `lens` of at most `limit` bits: `code[s]` holds the code of `s` in
+/// its low `lens[s]` bits.
+pub fn canonical_codes_of(lens: &[u8], limit: u32) -> Vec<u16> {
+    let mut next = first_codes(lens, limit);
     let mut codes = vec![0u16; lens.len()];
     for (s, &l) in lens.iter().enumerate() {
         if l > 0 {
