@@ -60,7 +60,8 @@ pub fn decompress_archive_to<W: Write + Send>(
         for win in a.index.windows(WINDOW_BYTES) {
             let span = a.index.span(win.clone());
             // Every byte is overwritten by the decode: a recycled buffer is only resized.
-            let mut out = sink.buffer(span.orig_len());
+            // One buffer decoding, one queued, one being written.
+            let mut out = sink.bounded_buffer(span.orig_len(), 3);
             out.resize(span.orig_len(), 0);
             engine.decode(win, &mut out)?;
             sink.send(out)?;
