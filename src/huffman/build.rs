@@ -16,6 +16,7 @@ pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
 /// `limit` bits, forming a complete code. Needs at least two symbols with a non-zero count and
 /// `2^limit` ≥ their number; absent symbols get length 0.
 pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
+    assert!(hist.len() <= 1 << 16, "alphabet above 16 bits");
     let mut syms: Vec<(u64, u16)> = (0..hist.len())
         .filter(|&s| hist[s] > 0)
         .map(|s| (hist[s], s as u16))
@@ -26,8 +27,18 @@ pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
         syms.len() <= 1 << limit,
         "more symbols than codes of the limit"
     );
-    // Ascending by count; ties by symbol so the result is deterministic.
-    syms.sort_unstable();
+    // Ascending by count; ties by symbol so the result is deterministic. Counts below 2^48 (every
+    // chunk's) sort as one u64 key `count << 16 | symbol`, the same order as the pairs: sorting the
+    // pairs was ~6% of a one-thread FP32 compress.
+    if syms.iter().all(|&(c, _)| c < 1 << 48) {
+        let mut keys: Vec<u64> = syms.iter().map(|&(c, s)| c << 16 | s as u64).collect();
+        keys.sort_unstable();
+        for (p, k) in syms.iter_mut().zip(keys) {
+            *p = (k >> 16, k as u16);
+        }
+    } else {
+        syms.sort_unstable();
+    }
     let n = syms.len();
     // Two-queue Huffman over sorted leaves: node i < n is a leaf, i >= n internal.
     let mut weight: Vec<u64> = syms.iter().map(|&(c, _)| c).collect();
@@ -59,13 +70,15 @@ pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
     let unit = |l: u32| 1u64 << (limit - l);
     let target = 1u64 << limit;
     let mut kraft: u64 = len.iter().map(|&l| unit(l)).sum();
+    // syms is ascending by count: the first entry below the limit is the cheapest to lengthen.
+    // Lengths only grow here, so that entry's index never decreases.
+    let mut first_short = 0;
     while kraft > target {
-        // syms is ascending by count: the first entry below the limit is the cheapest to lengthen.
-        let i = (0..n)
-            .find(|&i| len[i] < limit)
-            .expect("a code below the limit");
-        len[i] += 1;
-        kraft -= unit(len[i]);
+        while *len.get(first_short).expect("a code below the limit") >= limit {
+            first_short += 1;
+        }
+        len[first_short] += 1;
+        kraft -= unit(len[first_short]);
     }
     // Then use any slack on the most frequent symbols. The gap is a multiple of the smallest unit in
     // use, so this always ends with a complete code.
