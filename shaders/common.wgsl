@@ -37,12 +37,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 // Compressed window data (then CPU-decoded zstd streams), bytes packed little-endian in u32.
 @group(0) @binding(1) var<storage, read> comp: array<u32>;
-// Decode tables, TABLE_WORDS words each: entry 2i in the low half of word i, entry 2i+1 in the high
-// half.
-@group(0) @binding(2) var<storage, read> tables: array<u32>;
-// Huffman jobs: (table index, first sub-stream, sub-stream count <= HUFF_WG, unused); then pair
-// jobs: (table index, first sub-stream, count | K << 8, words from stream k's output to k + 1's);
-// then fused jobs: (table index, first sub-stream, count | K << 8 (K = 0: Huffman), chunk).
 @group(0) @binding(3) var<storage, read> jobs: array<vec4<u32>>;
 // Sub-streams: (start byte in comp, byte length, first output word in huff, symbol count); for
 // fused jobs the third word is the first element's index in its chunk instead.

@@ -2,9 +2,9 @@
 // decode of a chunk's stream 0 (and 1), merged with the chunk's raw or const streams and written
 // as finished elements straight into `out`: no staged stream in `huff`, no merge pass.
 //
-// One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup copies the
-// stream's table into workgroup memory (Huffman: TABLE_WORDS words, entry = length << 8 | symbol;
-// pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
+// One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup builds the
+// stream's table in workgroup memory (table_build.wgsl; Huffman: TABLE_WORDS words, entry = length
+// << 8 | symbol; pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
 // decodes one sub-stream: a contiguous range of elements, so its output is a contiguous range of
 // words. Per batch of 4 elements it decodes 4 bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`:
 // Huffman: one raw word; pair: decoded with stream 0), loads one word of each further raw stream,
@@ -15,10 +15,8 @@
 // every loop is bounded by the descriptor's element count, every index is checked, violations
 // are ERR_DESCRIPTOR.
 
-var<workgroup> ftable: array<u32, PAIR_TABLE_WORDS>;
-
 fn fentry(i: u32) -> u32 {
-    let t = ftable[i >> 1u];
+    let t = table[i >> 1u];
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
 }
 
@@ -257,22 +255,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         job = jobs[ji];
     }
     let k = (job.z >> 8u) & 0xFFu;
-    let twords = select(TABLE_WORDS, PAIR_TABLE_WORDS, k != 0u);
-    let tlen = arrayLength(&tables);
-    let tbase = job.x * TABLE_WORDS;
-    let tvalid = live && job.x < tlen / TABLE_WORDS && tlen - tbase >= twords;
-    for (var i = lid; i < twords; i += HUFF_WG) {
-        ftable[i] = select(0u, tables[min(tbase + i, tlen - 1u)], tvalid);
-    }
-    // Every invocation reaches this barrier: nothing above returns, and `twords` is uniform.
-    workgroupBarrier();
+    // job.x: the table's byte offset in comp (K = 0: Huffman).
+    let tvalid = build_table(live, job.x, k, lid);
     let count = job.z & 0xFFu;
     if (!live || lid >= min(count, HUFF_WG)) {
         return;
     }
     let si = job.y + lid;
-    if (!tvalid || (k != 0u && (k < MIN_PAIR_BITS || k > MAX_PAIR_BITS)) || si >= arrayLength(&subs)) {
+    if ((k != 0u && (k < MIN_PAIR_BITS || k > MAX_PAIR_BITS)) || si >= arrayLength(&subs)) {
         flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    if (!tvalid) {
+        flag(ERR_TABLE, si);
         return;
     }
     fused_sub(si, job.w, k);

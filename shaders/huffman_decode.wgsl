@@ -1,12 +1,10 @@
 // Table-driven Huffman decode (FORMAT.md, "Huffman streams").
 //
-// One workgroup per job: a job is up to HUFF_WG sub-streams of one stream. The workgroup copies the
-// stream's 2^TABLE_LOG-entry table (built on the host by `huffman::build::single_table`, packed two
-// entries per u32: 4 KiB) into workgroup memory, then each invocation decodes one sub-stream.
+// One workgroup per job: a job is up to HUFF_WG sub-streams of one stream. The workgroup builds the
+// stream's 2^TABLE_LOG-entry table (table_build.wgsl, from the code lengths at the payload's start;
+// two entries per u32: 4 KiB) in workgroup memory, then each invocation decodes one sub-stream.
 // Bits are read MSB first from a 64-bit window held in two byte-swapped u32 words (`a`, `b`);
 // every loop is bounded by the descriptor's symbol count, every index is checked.
-
-var<workgroup> table: array<u32, TABLE_WORDS>;
 
 fn entry(i: u32) -> u32 {
     let t = table[i >> 1u];
@@ -81,20 +79,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) {
         job = jobs[ji];
     }
-    let tlen = arrayLength(&tables);
-    let tbase = job.x * TABLE_WORDS;
-    let tvalid = live && job.x < tlen / TABLE_WORDS;
-    for (var i = lid; i < TABLE_WORDS; i += HUFF_WG) {
-        table[i] = select(0u, tables[min(tbase + i, tlen - 1u)], tvalid);
-    }
-    // Every invocation reaches this barrier: nothing above returns.
-    workgroupBarrier();
+    // job.x: the table's byte offset in comp.
+    let tvalid = build_table(live, job.x, 0u, lid);
     if (!live || lid >= min(job.z, HUFF_WG)) {
         return;
     }
     let si = job.y + lid;
-    if (!tvalid || si >= arrayLength(&subs)) {
+    if (si >= arrayLength(&subs)) {
         flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    if (!tvalid) {
+        flag(ERR_TABLE, si);
         return;
     }
     decode_sub(si);

@@ -1,18 +1,16 @@
 // Table-driven pair decode (FORMAT.md, "Pair streams": codecs 4 and 5).
 //
-// One workgroup per pair job: up to HUFF_WG sub-streams of one pair stream. The workgroup copies
-// the stream's 2^PAIR_TABLE_LOG-entry table (src/gpu/pair.rs: entry = x | code length <<
-// PAIR_LEN_SHIFT, two u16 entries per u32: 8 KiB) into workgroup memory, then each invocation
+// One workgroup per pair job: up to HUFF_WG sub-streams of one pair stream. The workgroup builds
+// the stream's 2^PAIR_TABLE_LOG-entry table (table_build.wgsl: entry = x | code length <<
+// PAIR_LEN_SHIFT, two u16 entries per u32: 8 KiB) in workgroup memory, then each invocation
 // decodes one sub-stream. An element is a code for x = a << K | b >> (8 - K) and then the 8 - K
 // raw low bits of b; `a` goes to stream k's region of `huff` (the sub-stream's output word on),
 // `b` to stream k + 1's, `stride` words further. Bits are read MSB first through the `Bits`
 // window of common.wgsl; every loop is bounded by the descriptor's element count, every index is
 // checked.
 
-var<workgroup> pair_table: array<u32, PAIR_TABLE_WORDS>;
-
 fn pair_entry(i: u32) -> u32 {
-    let t = pair_table[i >> 1u];
+    let t = table[i >> 1u];
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
 }
 
@@ -107,22 +105,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) {
         job = jobs[ji];
     }
-    let tlen = arrayLength(&tables);
-    let tbase = job.x * TABLE_WORDS;
-    let tvalid = live && job.x < tlen / TABLE_WORDS && tlen - tbase >= PAIR_TABLE_WORDS;
-    for (var i = lid; i < PAIR_TABLE_WORDS; i += HUFF_WG) {
-        pair_table[i] = select(0u, tables[min(tbase + i, tlen - 1u)], tvalid);
-    }
-    // Every invocation reaches this barrier: nothing above returns.
-    workgroupBarrier();
-    let count = job.z & 0xFFu;
     let k = (job.z >> 8u) & 0xFFu;
+    // job.x: the table's byte offset in comp.
+    let tvalid = build_table(live, job.x, max(k, 1u), lid);
+    let count = job.z & 0xFFu;
     if (!live || lid >= min(count, HUFF_WG)) {
         return;
     }
     let si = job.y + lid;
-    if (!tvalid || k < MIN_PAIR_BITS || k > MAX_PAIR_BITS || si >= arrayLength(&subs)) {
+    if (k < MIN_PAIR_BITS || k > MAX_PAIR_BITS || si >= arrayLength(&subs)) {
         flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    if (!tvalid) {
+        flag(ERR_TABLE, si);
         return;
     }
     decode_pair_sub(si, k, job.w);

@@ -538,7 +538,6 @@ impl GpuDecoder {
             entries: &[
                 entry(0, bind(&set.params)),
                 entry(1, bind(&set.comp.buf)),
-                entry(2, bind(&set.tables.buf)),
                 entry(3, bind(&set.jobs.buf)),
                 entry(4, bind(&set.subs.buf)),
                 entry(5, bind(&set.huff.buf)),

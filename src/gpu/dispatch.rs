@@ -2,7 +2,9 @@
 
 use super::decoder::Pending;
 use super::plan::{Window, MERGE_BLOCK};
-use super::shader_consts::{ERR_BAD_CODE, ERR_DESCRIPTOR, ERR_LENGTH, ERR_MERGE, ERR_PAST_END};
+use super::shader_consts::{
+    ERR_BAD_CODE, ERR_DESCRIPTOR, ERR_LENGTH, ERR_MERGE, ERR_PAST_END, ERR_TABLE,
+};
 use super::upload::PARAMS_WORDS;
 use crate::constants::GPU_HUFF_WG;
 use crate::error::{Error, Result};
@@ -19,6 +21,8 @@ pub(super) fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
         "a huffman or pair sub-stream runs past its end"
     } else if flags & ERR_LENGTH != 0 {
         "huffman or pair sub-stream length does not match its codes"
+    } else if flags & ERR_TABLE != 0 {
+        "a huffman or pair table in the payload is not a complete code"
     } else if flags & ERR_BAD_CODE != 0 {
         "huffman or pair table is incomplete"
     } else if flags & ERR_DESCRIPTOR != 0 {

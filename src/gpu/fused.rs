@@ -9,7 +9,7 @@
 //! zstd or Huffman-coded mantissas, pair codes elsewhere than at stream 0, deltas, segment edges
 //! off a word) takes the two-pass path of `plan.rs`.
 
-use super::plan::{push_huffman_table, Window};
+use super::plan::{huffman_table, Window};
 use super::shader_consts::{CHUNK_WORDS, SRC_COMP, SRC_CONST, SRC_FUSED, SRC_SHIFT};
 use crate::codec::{Coding, Pairing};
 use crate::constants::GPU_HUFF_WG;
@@ -78,21 +78,6 @@ pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
     }
 }
 
-/// Scratch the table builders reuse across streams.
-pub(super) struct Tables {
-    pub huffman: [u16; crate::constants::TABLE_SIZE],
-    pub pair: Box<super::pair::PairScratch>,
-}
-
-impl Default for Tables {
-    fn default() -> Self {
-        Tables {
-            huffman: [0; crate::constants::TABLE_SIZE],
-            pair: Box::new([0; 1 << crate::codec::pair::PAIR_TABLE_LOG]),
-        }
-    }
-}
-
 /// The descriptor, table, sub-streams and jobs (appended to `jobs`, which the window puts after
 /// its pair jobs) of chunk `ci`, fused as `fuse`, the `slot`-th chunk of window `w`. `data` is
 /// the window's payload, whose byte 0 is data byte `first_data`.
@@ -100,7 +85,6 @@ impl Default for Tables {
 pub(super) fn add_chunk(
     w: &mut Window,
     jobs: &mut Vec<[u32; 4]>,
-    scratch: &mut Tables,
     idx: &Index,
     ci: usize,
     slot: usize,
@@ -117,8 +101,8 @@ pub(super) fn add_chunk(
     let body = &data[off as usize..(off + s0.comp_len as u64) as usize];
     let lens = idx.stream_sub_lens(s0, n);
     let (ti, tsize) = match fuse {
-        Fuse::Huffman => push_huffman_table(w, &mut scratch.huffman, body, lens)?,
-        Fuse::Pair(bits) => super::pair::push_pair_table(w, &mut scratch.pair, body, bits, lens)?,
+        Fuse::Huffman => huffman_table(body, off, lens)?,
+        Fuse::Pair(bits) => super::pair::pair_table(body, off, bits, lens)?,
     };
     let sub_symbols = idx.sub_symbols() as usize;
     let first_sub = w.subs.len() as u32;

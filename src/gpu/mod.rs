@@ -56,12 +56,14 @@
 //! [`GpuDecoder::set_window_bytes`]. For each window the host builds descriptors from the chunk map
 //! ([`plan::build_window`]):
 //!
-//! - Huffman streams: the table is parsed and validated on the host and expanded with the CPU's own
-//!   [`crate::huffman::build::single_table`] into 2048 16-bit entries, packed two per u32 (4 KiB);
+//! - Huffman streams: the table is parsed and validated on the host with the CPU's own parser
+//!   (ranges, lengths, a complete code), not expanded: each job names the table's byte offset in
+//!   comp, and the kernel builds its 2048 16-bit entries in workgroup memory from the code lengths
+//!   there (`shaders/table_build.wgsl`, the entries of [`crate::huffman::build::single_table`]);
 //!   one descriptor per sub-stream (start byte, byte length, output word, symbol count) and one job
 //!   per group of up to [`crate::constants::GPU_HUFF_WG`] sub-streams of a stream.
-//! - Pair streams (codecs 4 and 5, format v3): the table is parsed, validated and filled by the
-//!   CPU decoder's own code (`codec::pair`) and repacked into 4096 16-bit entries (8 KiB); the
+//! - Pair streams (codecs 4 and 5, format v3): the table is parsed and validated by the CPU
+//!   decoder's own code (`codec::pair`); the kernel builds its 4096 16-bit entries the same way; the
 //!   sub-streams get descriptors as for Huffman streams, their jobs go to
 //!   `shaders/pair_decode.wgsl`, which writes the two streams into two word-aligned regions that
 //!   the two streams' chunk descriptors point at (`pair.rs`).

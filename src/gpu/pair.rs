@@ -1,53 +1,26 @@
 //! Host side of the GPU pair decode (codecs 4 and 5, FORMAT.md "Pair streams";
-//! `shaders/pair_decode.wgsl`). The table is parsed and validated by [`pair::table`] and filled by
-//! [`pair::fill_table`], as the CPU decoder's is: one definition of the codec, the entry format
-//! the only difference. A pair stream decodes into two regions of the `huff` binding, stream *k* then stream
+//! `shaders/pair_decode.wgsl`). The table is parsed and validated by [`pair::table`], as the CPU
+//! decoder's is; the kernel builds its entries from the code lengths in the payload
+//! (`shaders/table_build.wgsl`, the same canonical codes as [`pair::fill_table`]). A pair stream decodes into two regions of the `huff` binding, stream *k* then stream
 //! *k + 1*, each `ceil(n / 4)` words; the two streams' chunk descriptors point there, so the merge
 //! kernel reads them like any Huffman-decoded stream.
 
 use super::plan::{push_subs, Window};
-use super::shader_consts::{PAIR_LEN_SHIFT, PAIR_TABLE_WORDS, SRC_HUFF, SRC_SHIFT};
-use crate::codec::pair::{self, PairTable};
-use crate::constants::{GPU_HUFF_WG, GPU_TABLE_WORDS};
+use super::shader_consts::{SRC_HUFF, SRC_SHIFT};
+use crate::codec::pair;
+use crate::constants::GPU_HUFF_WG;
 use crate::error::Result;
 
-/// The GPU entry of a symbol with bytes `a`, `b_hi` and `take` bits (code length + `8 − K`):
-/// `x | code length << PAIR_LEN_SHIFT`, with `x = a << K | b_hi >> (8 − K)`.
-fn gpu_entry(a: u8, b_hi: u8, take: u32, bits: u8) -> u16 {
-    let raw = 8 - bits as u32;
-    let x = (a as u32) << bits | (b_hi as u32) >> raw;
-    (x | (take - raw) << PAIR_LEN_SHIFT) as u16
+/// Validates the pair table at the start of `body` (the stream's payload, at byte `off` of the
+/// window data; K = `bits`, sub-stream lengths `lens`); returns the table's offset in comp (what a
+/// job names) and its size in the payload.
+pub(super) fn pair_table(body: &[u8], off: u64, bits: u8, lens: &[u32]) -> Result<(u32, usize)> {
+    if let Some(size) = super::plan::unchecked_table_size(body, 2) {
+        return Ok((off as u32, size?));
+    }
+    let (_, tsize) = pair::table(body, bits, lens)?;
+    Ok((off as u32, tsize))
 }
-
-/// Appends the GPU table of the code `t` (`PAIR_TABLE_WORDS` words, entry `2i` in the low half of
-/// word `i`); `scratch` holds the entries meanwhile.
-fn push_table(t: &PairTable, scratch: &mut PairScratch, out: &mut Vec<u32>) {
-    let bits = t.bits;
-    pair::fill_table(t, scratch, |a, b_hi, take| {
-        gpu_entry(a, b_hi, take, bits) as u32
-    });
-    debug_assert_eq!(scratch.len(), 2 * PAIR_TABLE_WORDS);
-    out.extend(scratch.chunks_exact(2).map(|p| p[0] | p[1] << 16));
-}
-
-/// Parses the pair table at the start of `body` (K = `bits`, sub-stream lengths `lens`) and
-/// appends its GPU table to `w`; returns the table's index (in `TABLE_WORDS` units) and its size
-/// in the payload.
-pub(super) fn push_pair_table(
-    w: &mut Window,
-    scratch: &mut PairScratch,
-    body: &[u8],
-    bits: u8,
-    lens: &[u32],
-) -> Result<(u32, usize)> {
-    let (code, tsize) = pair::table(body, bits, lens)?;
-    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-    push_table(&code, scratch, &mut w.tables);
-    Ok((ti, tsize))
-}
-
-/// Entries of one table while it is packed, reused across streams.
-pub(super) type PairScratch = [u32; 1 << pair::PAIR_TABLE_LOG];
 
 /// The pair stream of chunk `ci` with payload `body` (at byte `off` of the window data), `n`
 /// elements, `K = bits` and sub-stream lengths `lens`: its table, sub-streams and jobs (appended
@@ -57,7 +30,6 @@ pub(super) type PairScratch = [u32; 1 << pair::PAIR_TABLE_LOG];
 pub(super) fn add_stream(
     w: &mut Window,
     jobs: &mut Vec<[u32; 4]>,
-    tables: &mut PairScratch,
     ci: usize,
     body: &[u8],
     off: u64,
@@ -66,7 +38,7 @@ pub(super) fn add_stream(
     bits: u8,
     lens: &[u32],
 ) -> Result<(u32, u32)> {
-    let (ti, tsize) = push_pair_table(w, tables, body, bits, lens)?;
+    let (ti, tsize) = pair_table(body, off, bits, lens)?;
     // Stream k + 1 starts `stride` words after stream k.
     let stride = (n as u64).div_ceil(4);
     let out_word = w.huff_words;
@@ -89,10 +61,24 @@ pub(super) fn add_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::pair::{MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
+    use crate::codec::pair::{PairTable, MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
     use crate::codec::pair_decode::{Word, WordTable};
+    use crate::gpu::shader_consts::{PAIR_LEN_SHIFT, PAIR_TABLE_WORDS};
 
-    /// Every entry of every K decodes to the CPU decoder's bytes and bit count.
+    /// The table `shaders/table_build.wgsl` builds for `t`, by the host's expansion: entry
+    /// `symbol | length << PAIR_LEN_SHIFT` (the symbol is x = a << K | b_hi >> (8 − K), length =
+    /// take − (8 − K)), two per word.
+    fn push_table(t: &PairTable, scratch: &mut [u32; 1 << PAIR_TABLE_LOG], out: &mut Vec<u32>) {
+        let bits = t.bits as u32;
+        let raw = 8 - bits;
+        pair::fill_table(t, scratch, |a, b_hi, take| {
+            ((a as u32) << bits | (b_hi as u32) >> raw) | (take - raw) << PAIR_LEN_SHIFT
+        });
+        out.extend(scratch.chunks_exact(2).map(|p| p[0] | p[1] << 16));
+    }
+
+    /// Every entry of every K of the kernel's table format decodes to the CPU decoder's bytes and bit
+    /// count.
     #[test]
     fn gpu_entries_hold_the_cpu_entries() {
         for bits in MIN_PAIR_BITS..=MAX_PAIR_BITS {

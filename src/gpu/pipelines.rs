@@ -2,15 +2,17 @@
 //! Created once per [`super::GpuDecoder`].
 
 use super::shader_consts::{
-    preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES, PAIR_WORKGROUP_BYTES,
+    preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES, PAIR_TABLE_WORDS,
+    PAIR_WORKGROUP_BYTES,
 };
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_TABLE_WORDS};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const PAIR: &str = include_str!("../../shaders/pair_decode.wgsl");
 const FUSED: &str = include_str!("../../shaders/fused_decode.wgsl");
+const TABLE_BUILD: &str = include_str!("../../shaders/table_build.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
@@ -33,14 +35,22 @@ pub const KERNELS: [(&str, &str); 5] = [
 ];
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
-/// kernel also gets xxh3's secret).
+/// kernel also gets xxh3's secret; the kernels that decode with a table get its builder, sized for
+/// the largest table they build: the Huffman kernel's 4 KiB, the others' 8 KiB).
 pub fn source(kernel: &str) -> String {
-    let secret = if kernel.contains("XXH3_SECRET") {
-        xxh3_secret_wgsl()
-    } else {
-        String::new()
-    };
-    format!("{}{COMMON}\n{secret}{kernel}", preamble())
+    let mut extra = String::new();
+    if kernel.contains("XXH3_SECRET") {
+        extra = xxh3_secret_wgsl();
+    }
+    if kernel.contains("build_table(") {
+        let words = if kernel.contains("PAIR_TABLE_LOG") {
+            PAIR_TABLE_WORDS
+        } else {
+            GPU_TABLE_WORDS
+        };
+        extra = format!("const BUILD_WORDS: u32 = {words}u;\n{TABLE_BUILD}\n");
+    }
+    format!("{}{COMMON}\n{extra}{kernel}", preamble())
 }
 
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -64,7 +74,7 @@ impl Pipelines {
             .max(CSUM_WG * 8 + 4);
         if l.max_compute_workgroup_storage_size < workgroup_bytes
             || l.max_compute_invocations_per_workgroup < GPU_MERGE_WG.max(GPU_HUFF_WG).max(CSUM_WG)
-            || l.max_storage_buffers_per_shader_stage < 8
+            || l.max_storage_buffers_per_shader_stage < 7
         {
             return Err(Error::Gpu(format!(
                 "device limits too small: {} B workgroup storage, {} invocations, {} storage buffers",
@@ -86,7 +96,6 @@ impl Pipelines {
         }];
         for (b, ro) in [
             (1, true),
-            (2, true),
             (3, true),
             (4, true),
             (5, false),

@@ -1,23 +1,24 @@
 //! Host side of the GPU decode: splits the chunk map into windows that fit the adapter's limits and
-//! builds each window's descriptors (Huffman tables, jobs, sub-streams, chunk sources) from the
-//! [`Index`]. Nothing here touches wgpu, so it is tested without an adapter.
+//! builds each window's descriptors (jobs, sub-streams, chunk sources) from the [`Index`]. Decode
+//! tables are not expanded here: a job names its table's byte offset in comp and the kernel builds
+//! it from the code lengths there (`shaders/table_build.wgsl`). Nothing here touches wgpu, so it is tested without an adapter.
 //!
 //! The [`Index`] is valid by construction (parsed or built by the compressor): stream records,
 //! sub-stream lengths and payload offsets lie where FORMAT.md says. What the host still checks
 //! here is what the index cannot promise: that the window's payload bytes are present, that each
-//! Huffman and pair table parses (with the CPU decoder's checks), and that every offset fits the
-//! descriptors' widths. The kernels check
-//! every descriptor index again (they run on bytes the host did not decode).
+//! Huffman and pair table parses (with the CPU decoder's checks: ranges, lengths within the limit,
+//! a complete code), and that every offset fits the descriptors' widths. The kernels check every
+//! descriptor index again and reject a table that lies outside comp or is not a complete code
+//! (they run on bytes the host did not decode).
 
-use super::fused::{add_chunk, fusable, Tables};
+use super::fused::{add_chunk, fusable};
 use super::shader_consts::{
     CHUNK_WORDS, NO_BASE, SRC_COMP, SRC_CONST, SRC_HUFF, SRC_MAX, SRC_SHIFT,
 };
 use crate::codec::{huffman, Coding, Pairing};
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, TABLE_SIZE};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI};
 use crate::error::{Error, Result};
 use crate::format::Index;
-use crate::huffman::build::single_table;
 use std::ops::Range;
 
 /// Output words per merge workgroup (`MERGE_BLOCK` in `shaders/merge.wgsl`).
@@ -47,7 +48,6 @@ impl WindowLimits {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WindowSizes {
     pub comp: u64,
-    pub tables: u64,
     pub jobs: u64,
     pub subs: u64,
     pub huff: u64,
@@ -58,7 +58,6 @@ pub struct WindowSizes {
 impl WindowSizes {
     fn add(&mut self, o: &WindowSizes) {
         self.comp += o.comp;
-        self.tables += o.tables;
         self.jobs += o.jobs;
         self.subs += o.subs;
         self.huff += o.huff;
@@ -68,7 +67,6 @@ impl WindowSizes {
     fn fits(&self, lim: &WindowLimits) -> bool {
         let b = lim.max_binding;
         self.comp + 8 <= b
-            && self.tables <= b
             && self.jobs <= b
             && self.subs <= b
             && self.huff <= b
@@ -101,14 +99,13 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
         match s.coding {
             Coding::Zstd => w.comp += round4(n) + 4,
             Coding::Huffman { .. } => {
-                // A pair stream: a table and an output region twice a Huffman stream's.
+                // A pair stream: an output region twice a Huffman stream's.
                 let k = if matches!(s.pairing, Pairing::Pair { .. }) {
                     2
                 } else {
                     1
                 };
                 let subs = idx.sub_count(n as usize) as u64;
-                w.tables += k * (GPU_TABLE_WORDS * 4) as u64;
                 w.subs += 16 * subs;
                 w.jobs += 16 * subs.div_ceil(GPU_HUFF_WG as u64);
                 w.huff += k * round4(n);
@@ -164,7 +161,6 @@ pub struct Window {
     pub base_len: u64,
     /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
     pub sum_base: u32,
-    pub tables: Vec<u32>,
     /// Huffman jobs, then `pair_jobs` pair jobs (`shaders/pair_decode.wgsl`), then the last
     /// `fused_jobs`: fused jobs (`shaders/fused_decode.wgsl`).
     pub jobs: Vec<[u32; 4]>,
@@ -223,7 +219,6 @@ pub fn build_window(
         out_base,
         ..Default::default()
     };
-    let mut scratch = Tables::default();
     let mut pair_jobs = Vec::new();
     let mut fused_jobs = Vec::new();
     let mut buf = Vec::new();
@@ -236,10 +231,8 @@ pub fn build_window(
         desc[2] = idx.layout(c).id() as u32;
         desc[3] = NO_BASE;
         if let Some(f) = fusable(idx, ci, out_base).filter(|_| fuse) {
-            let (jobs, sc) = (&mut fused_jobs, &mut scratch);
-            add_chunk(
-                &mut w, jobs, sc, idx, ci, slot, data, first_data, f, &mut desc,
-            )?;
+            let jobs = &mut fused_jobs;
+            add_chunk(&mut w, jobs, idx, ci, slot, data, first_data, f, &mut desc)?;
             w.chunk_words.extend_from_slice(&desc);
             continue;
         }
@@ -262,7 +255,6 @@ pub fn build_window(
                     let (a, b) = super::pair::add_stream(
                         &mut w,
                         &mut pair_jobs,
-                        &mut scratch.pair,
                         ci,
                         body,
                         off,
@@ -288,7 +280,7 @@ pub fn build_window(
                 }
                 Coding::Huffman { .. } => {
                     let lens = idx.stream_sub_lens(s, n);
-                    let (ti, tsize) = push_huffman_table(&mut w, &mut scratch.huffman, body, lens)?;
+                    let (ti, tsize) = huffman_table(body, off, lens)?;
                     let out_word = w.huff_words;
                     let sub_symbols = idx.sub_symbols() as usize;
                     let at = off + tsize as u64;
@@ -334,24 +326,50 @@ pub fn build_window(
     Ok(w)
 }
 
-/// Parses the Huffman table at the start of `body` (sub-stream lengths `lens`), expands it
-/// (`table16` holds the entries meanwhile) and appends it to `w`; returns the table's index and its
-/// size in the payload.
-pub(super) fn push_huffman_table(
-    w: &mut Window,
-    table16: &mut [u16; TABLE_SIZE],
-    body: &[u8],
-    lens: &[u32],
-) -> Result<(u32, usize)> {
-    let (table, tsize) = huffman::table(body, lens)?;
-    single_table(&table.lens, table16);
-    let ti = (w.tables.len() / GPU_TABLE_WORDS) as u32;
-    w.tables.extend(
-        table16
-            .chunks_exact(2)
-            .map(|p| p[0] as u32 | (p[1] as u32) << 16),
-    );
-    Ok((ti, tsize))
+/// Validates the Huffman table at the start of `body` (the stream's payload, at byte `off` of the
+/// window data; sub-stream lengths `lens`) with the CPU decoder's parser; returns the table's
+/// offset in comp (what a job names) and its size in the payload.
+pub(super) fn huffman_table(body: &[u8], off: u64, lens: &[u32]) -> Result<(u32, usize)> {
+    if let Some(size) = unchecked_table_size(body, 1) {
+        return Ok((off as u32, size?));
+    }
+    let (_, tsize) = huffman::table(body, lens)?;
+    Ok((off as u32, tsize))
+}
+
+thread_local! {
+    static SKIP_TABLE_CHECKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Test hook: while `on`, windows built on this thread take each table's size from its header
+/// and skip the host's table checks, so that the kernels' own checks (`shaders/table_build.wgsl`)
+/// are the only defence. Never set outside tests.
+#[doc(hidden)]
+pub fn skip_host_table_checks(on: bool) {
+    SKIP_TABLE_CHECKS.with(|c| c.set(on));
+}
+
+/// `None` unless [`skip_host_table_checks`] is on; then the size of the table at the start of
+/// `body` from its header alone (`first` and `last` of `width` bytes each, then the nibbles).
+pub(super) fn unchecked_table_size(body: &[u8], width: usize) -> Option<Result<usize>> {
+    if !SKIP_TABLE_CHECKS.with(|c| c.get()) {
+        return None;
+    }
+    let field = |i: usize| {
+        body[i * width..(i + 1) * width]
+            .iter()
+            .rev()
+            .fold(0usize, |v, &b| v << 8 | b as usize)
+    };
+    if body.len() < 2 * width {
+        return Some(Err(Error::truncated("table header")));
+    }
+    let size = 2 * width + (field(1).saturating_sub(field(0)) + 1).div_ceil(2);
+    Some(if size <= body.len() {
+        Ok(size)
+    } else {
+        Err(Error::truncated("table lengths"))
+    })
 }
 
 /// Appends the sub-stream descriptors of a coded stream of `n` elements whose sub-streams (byte
@@ -458,10 +476,11 @@ mod tests {
         let w = build_window(&a.index, all, data, 0, &mut None, false).unwrap();
         assert_eq!((w.fused_chunks, w.fused_jobs), (0, 0));
         assert!(w.chunk_words.len() > a.index.chunks().len() * CHUNK_WORDS);
-        assert_eq!(
-            w.tables.len(),
-            w.jobs.iter().map(|j| j[0]).max().unwrap() as usize * GPU_TABLE_WORDS + GPU_TABLE_WORDS
-        );
+        // Every job names its table's offset in the window data, before its first sub-stream.
+        for j in &w.jobs {
+            assert!((j[0] as u64) < w.data_len);
+            assert!(j[0] < w.subs[j[1] as usize][0]);
+        }
         for s in &w.subs {
             assert!(s[0] as u64 + s[1] as u64 <= w.data_len);
             assert!(s[2] as u64 + (s[3] as u64).div_ceil(4) <= w.huff_words);

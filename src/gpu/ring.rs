@@ -115,7 +115,6 @@ pub struct BufferSet {
     pub stage: Staging,
     pub params: wgpu::Buffer,
     pub comp: Slot,
-    pub tables: Slot,
     pub jobs: Slot,
     pub subs: Slot,
     pub huff: Slot,
@@ -132,13 +131,12 @@ impl BufferSet {
     pub fn new(device: &wgpu::Device) -> BufferSet {
         use wgpu::BufferUsages as U;
         let st = U::STORAGE | U::COPY_DST;
-        // Kernels read the comp/tables/jobs/subs/chunks buffers only where the window's copies
+        // Kernels read the comp/jobs/subs/chunks buffers only where the window's copies
         // wrote them; `errors` is reset by a copy before each window.
         BufferSet {
             stage: Staging::new(device, 1 << 20),
             params: create(device, "params", 256, U::UNIFORM | U::COPY_DST),
             comp: Slot::new(device, "comp", st),
-            tables: Slot::new(device, "tables", st),
             jobs: Slot::new(device, "jobs", st),
             subs: Slot::new(device, "subs", st),
             huff: Slot::new(device, "huff", st),
@@ -162,7 +160,6 @@ impl BufferSet {
         cap: u64,
     ) {
         self.comp.ensure(device, w.comp_len() + 8, cap);
-        self.tables.ensure(device, w.tables.len() as u64 * 4, cap);
         self.jobs.ensure(device, w.jobs.len() as u64 * 16, cap);
         self.subs.ensure(device, w.subs.len() as u64 * 16, cap);
         self.huff.ensure(device, w.huff_words * 4, cap);

@@ -15,6 +15,7 @@ pub const ERR_DESCRIPTOR: u32 = 4;
 pub const ERR_MERGE: u32 = 8;
 pub const ERR_BAD_CODE: u32 = 16;
 pub const ERR_CHECKSUM: u32 = 32;
+pub const ERR_TABLE: u32 = 64;
 
 /// Chunk descriptor word 3 of a standalone chunk (a delta chunk holds its base bytes' offset).
 pub const NO_BASE: u32 = u32::MAX;
@@ -22,9 +23,8 @@ pub const NO_BASE: u32 = u32::MAX;
 /// A longer descriptor is corrupt, and the bound keeps the kernel's relative bit positions
 /// (counted from the sub-stream's first word) far inside a u32.
 pub const MAX_SUB_BYTES: u32 = MAX_SUB_SYMBOLS * TABLE_LOG / 8 + 1;
-/// u32 words of one pair decode table (`pair_decode.wgsl`): `2^PAIR_TABLE_LOG` u16 entries, two
-/// per word. It fills whole Huffman table slots, so jobs of both kernels name tables in
-/// `TABLE_WORDS` units.
+/// u32 words of one pair decode table (`table_build.wgsl`): `2^PAIR_TABLE_LOG` u16 entries, two
+/// per word.
 pub const PAIR_TABLE_WORDS: usize = (1 << PAIR_TABLE_LOG) / 2;
 /// A GPU pair entry is `x | code length << PAIR_LEN_SHIFT`: the symbol `x < 2^(8 + K) <= 2^12`,
 /// the length `<= 12` in the 4 bits above it, so every K of 1..=4 fits 16 bits.
@@ -33,9 +33,12 @@ pub const PAIR_LEN_SHIFT: u32 = 8 + MAX_PAIR_BITS as u32;
 /// 7 raw bits.
 pub const MAX_PAIR_SUB_BYTES: u32 =
     MAX_SUB_SYMBOLS * (PAIR_TABLE_LOG + 8 - MIN_PAIR_BITS as u32) / 8 + 1;
-/// Bytes of the workgroup table of `pair_decode.wgsl` and of `fused_decode.wgsl` (which holds a
-/// Huffman or a pair table): half the 16 KiB every device offers.
-pub const PAIR_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32;
+/// Workgroup bytes of `table_build.wgsl` besides the table: block counts (16 per invocation), the
+/// first code per length, each invocation's last mark, the verdict.
+pub const BUILD_SCRATCH_BYTES: u32 = (GPU_HUFF_WG * 16 + 16 + GPU_HUFF_WG + 1) * 4;
+/// Workgroup bytes of `pair_decode.wgsl` and of `fused_decode.wgsl` (which build a Huffman or a
+/// pair table): 12.3 KiB of the 16 KiB every device offers.
+pub const PAIR_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
 /// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
 /// `CSUM_WG / 8` blocks computed at once.
 pub const CSUM_WG: u32 = 256;
@@ -55,14 +58,17 @@ pub const SRC_MAX: u64 = (1 << SRC_SHIFT) - 1;
 /// Largest binding the kernels address: byte offsets in descriptors are 30-bit sources
 /// ([`SRC_MAX`]); bit positions are relative to a sub-stream, so they no longer bound it.
 pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
-/// Bytes of `huffman_decode.wgsl`'s workgroup table; wgpu 30 does not check it against the limit.
-pub const HUFF_WORKGROUP_BYTES: u32 = (GPU_TABLE_WORDS * 4) as u32;
+/// Workgroup bytes of `huffman_decode.wgsl` (its table and the builder's scratch); wgpu 30 does not
+/// check them against the limit.
+pub const HUFF_WORKGROUP_BYTES: u32 = (GPU_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
 
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
-const _: () = assert!(PAIR_TABLE_WORDS % GPU_TABLE_WORDS == 0);
 const _: () = assert!(PAIR_TABLE_LOG <= PAIR_LEN_SHIFT && PAIR_LEN_SHIFT + 4 <= 16);
 const _: () = assert!(PAIR_WORKGROUP_BYTES <= 16384);
+// table_build.wgsl: every invocation owns the same number of whole table words, and one
+// invocation per length bin exists.
+const _: () = assert!(GPU_TABLE_WORDS % GPU_HUFF_WG as usize == 0 && GPU_HUFF_WG >= 16);
 const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES);
 const _: () = assert!(CSUM_WG % 8 == 0);
 const _: () = assert!(GPU_MERGE_WG % GPU_HUFF_WG == 0 || GPU_HUFF_WG % GPU_MERGE_WG == 0);
@@ -99,6 +105,11 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
             "ERR_CHECKSUM",
             ERR_CHECKSUM,
             "a chunk's xxh3-64 differs from its record",
+        ),
+        (
+            "ERR_TABLE",
+            ERR_TABLE,
+            "a code-length table outside comp or not a complete code",
         ),
         ("NO_BASE", NO_BASE, "chunk descriptor: no delta base"),
         (

@@ -69,7 +69,7 @@ impl Timestamps {
 pub struct HostTimes {
     /// Reading the payload (and delta bases) into staging memory.
     pub fill: Duration,
-    /// Window descriptors from the chunk map: table parsing and expansion, CPU zstd.
+    /// Window descriptors from the chunk map: table checks (no expansion), CPU zstd.
     pub build: Duration,
     /// Writing descriptors into the image, unmapping, encoding copies and kernels, submitting
     /// (the legacy path's `write_buffer` copies land here).

@@ -28,7 +28,6 @@ pub const FILL_PIECE: usize = 8 << 20;
 pub struct StageLayout {
     /// Payload, zero padding, zstd streams, delta bases: the comp buffer's bytes.
     pub comp_len: u64,
-    pub tables: u64,
     pub jobs: u64,
     pub subs: u64,
     pub chunks: u64,
@@ -40,15 +39,13 @@ pub struct StageLayout {
 impl StageLayout {
     pub fn of(w: &Window) -> StageLayout {
         let comp_len = w.comp_len().div_ceil(4) * 4;
-        let tables = comp_len;
-        let jobs = tables + w.tables.len() as u64 * 4;
+        let jobs = comp_len;
         let subs = jobs + w.jobs.len() as u64 * 16;
         let chunks = subs + w.subs.len() as u64 * 16;
         let errors = chunks + w.chunk_words.len() as u64 * 4;
         let params = errors + ERROR_WORDS as u64 * 4;
         StageLayout {
             comp_len,
-            tables,
             jobs,
             subs,
             chunks,
@@ -65,7 +62,7 @@ pub fn stage_bound(idx: &Index, range: Range<usize>) -> u64 {
     let mut b = 16 + ((ERROR_WORDS + PARAMS_WORDS) * 4) as u64;
     for ci in range {
         let s = chunk_sizes(idx, ci);
-        b += s.comp + 8 + s.tables + s.jobs + s.subs + s.chunks;
+        b += s.comp + 8 + s.jobs + s.subs + s.chunks;
     }
     b.div_ceil(4) * 4
 }
@@ -104,7 +101,6 @@ pub fn write_image(
         let at = o(at);
         img[at..at + words.len() * 4].copy_from_slice(bytemuck::cast_slice(words));
     };
-    put(img, lay.tables, &w.tables);
     put(img, lay.jobs, bytemuck::cast_slice(&w.jobs));
     put(img, lay.subs, bytemuck::cast_slice(&w.subs));
     put(img, lay.chunks, &w.chunk_words);
@@ -117,7 +113,6 @@ pub fn write_image(
 fn regions<'a>(set: &'a BufferSet, lay: &StageLayout) -> Vec<(u64, u64, &'a wgpu::Buffer)> {
     [
         (0, lay.comp_len, &set.comp.buf),
-        (lay.tables, lay.jobs - lay.tables, &set.tables.buf),
         (lay.jobs, lay.subs - lay.jobs, &set.jobs.buf),
         (lay.subs, lay.chunks - lay.subs, &set.subs.buf),
         (lay.chunks, lay.errors - lay.chunks, &set.chunks.buf),
