@@ -22,7 +22,7 @@ while [[ $# -ge 2 ]]; do
     echo "size $c: $(python3 -c "print(f'{100*$s/$o:.3f}%')") ($s B)"
   done
   if [[ -f $BASE ]]; then bash "$BASE" "$F" "$DT" 1 "${RUNS:-3}"; fi
-  "$PY" "$HERE/scripts/entropy.py" "$F" | grep -E "per tensor (H\(A\)\+H\(B\|A\)|H\(P3\)|huff\(P3\))|per chunk  (H\(A\)\+H\(B\|A\)|H\(P3\))" || true
+  "$PY" "$HERE/scripts/entropy.py" "$F" | grep -E "per tensor (H\(A\)\+H\(B\|A\)|H\(P3\)|huff\(P3\)|H\(A,B\) 2-fold)|per chunk  (H\(A\)\+H\(B\|A\)|H\(P3\))" || true
   if [[ ${SPEED:-1} == 1 ]]; then
     for c in fast balanced; do
       "$B" --threads 2 bench "$F" --dtype "$D" --codecs "$c" --runs "${RUNS:-3}" --device cpu --json |
