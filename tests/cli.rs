@@ -627,7 +627,11 @@ fn interrupted_run_leaves_no_temp_file() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let mut child = znn_gpu()
+        let mut c = znn_gpu();
+        // The child starts with every signal at its default action, whatever this test process
+        // inherited (a background job ignores SIGINT, `nohup` SIGHUP), so that it can be stopped.
+        with_signals(&mut c, libc::SIG_DFL);
+        let mut child = c
             .args([cmd, "-", "-o", "out"])
             .current_dir(d)
             .stdin(Stdio::piped())
@@ -664,6 +668,74 @@ fn interrupted_run_leaves_no_temp_file() {
             Vec::<String>::new(),
             "{sig}: files left after an interrupted run"
         );
+    }
+}
+
+/// Sets SIGINT, SIGTERM and SIGHUP to `action` (`SIG_DFL` or `SIG_IGN`) in the child `c` starts.
+#[cfg(unix)]
+fn with_signals(c: &mut Command, action: libc::sighandler_t) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls signal(2), which is async-signal-safe,
+    // and allocates nothing.
+    unsafe {
+        c.pre_exec(move || {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, action);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_ignored_hangup_stays_ignored() {
+    // Under `nohup` (SIGHUP ignored) a hang-up mid-run must not stop the run: it finishes and
+    // writes its output once its input ends.
+    for cmd in ["compress", "decompress"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let input = if cmd == "compress" {
+            sample()
+        } else {
+            compress_bytes(&sample(), &CompressOptions::default()).unwrap()
+        };
+        let mut c = znn_gpu();
+        with_signals(&mut c, libc::SIG_IGN);
+        let mut child = c
+            .args([cmd, "-", "-o", "out"])
+            .current_dir(d)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let half = input.len() / 2;
+        stdin.write_all(&input[..half]).unwrap();
+        let t = std::time::Instant::now();
+        while !output_open(child.id(), d) && t.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let sent = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status();
+        if !sent.is_ok_and(|s| s.success()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIPPED an_ignored_hangup_stays_ignored: cannot run kill");
+            return;
+        }
+        stdin.write_all(&input[half..]).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: a hang-up stopped the run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(listing(d), vec!["out".to_string()], "{cmd}");
     }
 }
 

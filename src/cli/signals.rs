@@ -39,8 +39,17 @@ mod imp {
     pub fn register(path: &Path) {
         INSTALL.call_once(|| {
             for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                // SAFETY: installing a handler that only calls async-signal-safe functions.
+                // A signal the caller ignores stays ignored (`nohup` ignores SIGHUP, a shell's
+                // background job SIGINT): the run must go on, not stop at the first hang-up.
+                // SAFETY: sigaction with a null new action only reads the current one into `old`;
+                // the handler installed otherwise only calls async-signal-safe functions.
                 unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                        && old.sa_sigaction == libc::SIG_IGN
+                    {
+                        continue;
+                    }
                     libc::signal(sig, on_signal as *const () as libc::sighandler_t);
                 }
             }
