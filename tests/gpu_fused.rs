@@ -9,25 +9,15 @@
 use znn_test_support as common;
 
 use common::*;
+mod gpu_common;
+use gpu_common::gpu;
 use znn_gpu::codec::CodecSet;
 use znn_gpu::format::{Codec, Index, HEADER_LEN};
 use znn_gpu::gpu::fused::{fusable, Fuse};
 use znn_gpu::gpu::PathCounts;
 use znn_gpu::{
-    compress_bytes, decompress_bytes, Archive, CompressOptions, Error, ErrorKind, GpuDecoder,
-    Layout,
+    compress_bytes, decompress_bytes, Archive, CompressOptions, ErrorKind, GpuDecoder, Layout,
 };
-
-fn gpu() -> Option<GpuDecoder> {
-    match GpuDecoder::new() {
-        Ok(d) => Some(d),
-        Err(Error::NoAdapter(m)) => {
-            say_skipped(&format!("SKIPPED: no GPU adapter ({m})"));
-            None
-        }
-        Err(e) => panic!("GPU decoder: {e}"),
-    }
-}
 
 const SETS: [CodecSet; 3] = [CodecSet::Fast, CodecSet::Balanced, CodecSet::Small];
 const FUSED_LAYOUTS: [Layout; 3] = [Layout::Bf16, Layout::Fp16, Layout::Fp32];

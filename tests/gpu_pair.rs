@@ -7,6 +7,8 @@
 use znn_test_support as common;
 
 use common::*;
+mod gpu_common;
+use gpu_common::gpu;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use znn_gpu::codec::CodecSet;
@@ -14,17 +16,6 @@ use znn_gpu::format::{Codec, Coding, Index, Pairing, StreamRec, HEADER_LEN};
 use znn_gpu::{
     compress_bytes, decompress_bytes, Archive, Base, Error, ErrorKind, GpuDecoder, Layout,
 };
-
-fn gpu() -> Option<GpuDecoder> {
-    match GpuDecoder::new() {
-        Ok(d) => Some(d),
-        Err(Error::NoAdapter(m)) => {
-            say_skipped(&format!("SKIPPED: no GPU adapter ({m})"));
-            None
-        }
-        Err(e) => panic!("GPU decoder: {e}"),
-    }
-}
 
 const SETS: [CodecSet; 2] = [CodecSet::Balanced, CodecSet::Small];
 

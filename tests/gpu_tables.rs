@@ -8,21 +8,12 @@
 use znn_test_support as common;
 
 use common::*;
+mod gpu_common;
+use gpu_common::gpu;
 use znn_gpu::codec::{CodecSet, Coding, Pairing};
 use znn_gpu::format::HEADER_LEN;
 use znn_gpu::gpu::plan::skip_host_table_checks;
-use znn_gpu::{compress_bytes, decompress_bytes, Archive, Error, ErrorKind, GpuDecoder, Layout};
-
-fn gpu() -> Option<GpuDecoder> {
-    match GpuDecoder::new() {
-        Ok(d) => Some(d),
-        Err(Error::NoAdapter(m)) => {
-            say_skipped(&format!("SKIPPED: no GPU adapter ({m})"));
-            None
-        }
-        Err(e) => panic!("GPU decoder: {e}"),
-    }
-}
+use znn_gpu::{compress_bytes, decompress_bytes, Archive, ErrorKind, Layout};
 
 /// File byte of the first code-length byte (after `first` and `last`) of the first coded stream
 /// of `z`.
