@@ -69,13 +69,21 @@ fn load_be(w: u32) -> u32 {
 }
 
 // The bit reader of one sub-stream: `pos` is the next bit (relative to the stream's first word,
-// so that no absolute bit offset of the binding is ever formed), `a` and `b` the words at `w` and
-// `w + 1`.
+// so that no absolute bit offset of the binding is ever formed), `a`, `b` and `c` the words at `w`,
+// `w + 1` and `w + 2`. `c` is the look-ahead: the load issued when the reader crosses a word is
+// first needed at the next crossing, 32 bits later, so no global load sits on the per-symbol
+// chain (`peek` reads only `a` and `b`).
 struct Bits {
     pos: u32,
     w: u32,
     a: u32,
     b: u32,
+    c: u32,
+}
+
+// The reader at bit `start_bit` (< 32) of the stream whose first word is `first`.
+fn bits_open(first: u32, start_bit: u32) -> Bits {
+    return Bits(start_bit, 0u, load_be(first), load_be(first + 1u), load_be(first + 2u));
 }
 
 // The 32 bits from `pos` on, MSB first.
@@ -92,7 +100,8 @@ fn advance(st: ptr<function, Bits>, first: u32, take: u32) {
     if (((*st).pos >> 5u) != (*st).w) {
         (*st).w++;
         (*st).a = (*st).b;
-        (*st).b = load_be(first + (*st).w + 1u);
+        (*st).b = (*st).c;
+        (*st).c = load_be(first + (*st).w + 2u);
     }
 }
 

@@ -181,7 +181,7 @@ fn fused_sub(si: u32, c: u32, k: u32) {
     let first = s.x >> 2u;
     let start_bit = (s.x & 3u) * 8u;
     let end_bit = start_bit + s.y * 8u;
-    var st = Bits(start_bit, 0u, load_be(first), load_be(first + 1u));
+    var st = bits_open(first, start_bit);
     var o = ow;
     let step = 1u << lg;
     // Four elements per iteration, checks once per batch: the loop count stays at n / 4

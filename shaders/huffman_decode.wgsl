@@ -38,7 +38,7 @@ fn decode_sub(si: u32) {
     let first = s.x >> 2u;
     let start_bit = (s.x & 3u) * 8u;
     let end_bit = start_bit + s.y * 8u;
-    var st = Bits(start_bit, 0u, load_be(first), load_be(first + 1u));
+    var st = bits_open(first, start_bit);
     var ow = s.z;
     // Four symbols per iteration (one output word), checks once per word: the loop count stays
     // at n / 4 (lavapipe stops a shader invocation after 65,535 loop iterations in all, and a

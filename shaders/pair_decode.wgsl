@@ -56,7 +56,7 @@ fn decode_pair_sub(si: u32, k: u32, stride: u32) {
     let first = s.x >> 2u;
     let start_bit = (s.x & 3u) * 8u;
     let end_bit = start_bit + s.y * 8u;
-    var st = Bits(start_bit, 0u, load_be(first), load_be(first + 1u));
+    var st = bits_open(first, start_bit);
     var oa = s.z;
     let ob = s.z + stride;
     // Four elements per iteration (one output word of each stream), checks once per word: the loop
