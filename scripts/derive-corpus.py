@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Derives test models from ../shared/corpus (needs numpy): mobilenet as FP16 and as BF16 (round to
-nearest even), and a "clean" FP32 minilm widened from BF16. Writes to DIR (default /dev/shm)."""
+nearest even), a "clean" FP32 minilm widened from BF16, and a fine-tuned minilm (every BF16 weight
+times 1 + 0.002 N(0, 1), seed 0, rounded to nearest even: a checkpoint delta against the corpus
+file). Writes to DIR (default /dev/shm)."""
 import json, os, struct, sys
 import numpy as np
 OUT = sys.argv[1] if len(sys.argv) > 1 else "/dev/shm"
@@ -36,3 +38,15 @@ for k,v in h.items():
         c[k]=('F32',v['shape'],a.astype('<u4').tobytes())
     else: c[k]=(v['dtype'],v['shape'],raw)
 save(OUT+'/minilm.clean-f32.safetensors',c)
+rng=np.random.default_rng(0)
+m={}
+for k,v in h.items():
+    if k=='__metadata__': continue
+    s,e=v['data_offsets']; raw=d[base+s:base+e]
+    if v['dtype']=='BF16':
+        a=(np.frombuffer(raw,dtype='<u2').astype('<u4')<<16).view('<f4')
+        a=(a*(1+0.002*rng.standard_normal(a.shape))).astype('<f4')
+        u=a.view('<u4').astype(np.uint64); r=((u + 0x7FFF + ((u>>16)&1))>>16).astype('<u2')
+        m[k]=('BF16',v['shape'],r.tobytes())
+    else: m[k]=(v['dtype'],v['shape'],raw)
+save(OUT+'/minilm.moved.safetensors',m)

@@ -1,17 +1,20 @@
-// Fused decode: Huffman (FORMAT.md "Huffman streams", K = 0) or pair (codecs 4 and 5, K = 1..4)
-// decode of a chunk's stream 0 (and 1), merged with the chunk's raw or const streams and written
-// as finished elements straight into `out`: no staged stream in `huff`, no merge pass.
+// Fused decode: Huffman (FORMAT.md "Huffman streams", K = 0) decode of a chunk's stream 0 or 1,
+// or pair (codecs 4 and 5, K = 1..4) decode of its streams 0 and 1, merged with the chunk's raw or
+// const streams, XORed with the base of a delta chunk (FORMAT.md "Deltas") and written as finished
+// elements straight into `out`: no staged stream in `huff`, no merge pass.
 //
 // One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup builds the
 // stream's table in workgroup memory (table_build.wgsl; Huffman: TABLE_WORDS words, entry = length
 // << 8 | symbol; pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
 // decodes one sub-stream: a contiguous range of elements, so its output is a contiguous range of
 // words. Per batch of 4 elements it decodes 4 bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`:
-// Huffman: one raw word; pair: decoded with stream 0), loads one word of each further raw stream,
-// and stores 2 (BF16, FP16) or 4 (FP32) output words.
+// Huffman: one raw word; pair: decoded with stream 0; a Huffman stream 1 swaps the two roles),
+// loads one word of each further raw stream (and of a delta's base), and stores 2 (BF16, FP16) or
+// 4 (FP32) output words.
 //
 // The host fuses only chunks of layout BF16, FP16 or FP32 whose bytes start and end on a word of
-// `out` and whose other streams are raw or const (src/gpu/fused.rs); the kernel trusts none of it:
+// `out` and whose other streams are raw or const (src/gpu/fused.rs; zstd streams are decoded on
+// the host and read raw); the kernel trusts none of it:
 // every loop is bounded by the descriptor's element count, every index is checked, violations
 // are ERR_DESCRIPTOR.
 
@@ -100,18 +103,27 @@ fn top16(lay: u32, s0: u32, s1: u32) -> u32 {
     return ((s1 & 0x80u) << 8u) | (s0 << 7u) | (s1 & 0x7Fu);
 }
 
+// Word `j` of the base bytes from comp word `bw` on (NO_BASE: a standalone chunk, 0).
+fn base_word(bw: u32, j: u32) -> u32 {
+    if (bw == NO_BASE) {
+        return 0u;
+    }
+    return comp_word(bw + j);
+}
+
 // Stores elements 0 .. cnt (cnt in 1..=4, whole words: cnt is even for 2-byte layouts) of a batch
-// whose stream bytes are a4, b4 (streams 0, 1) and c4, d4 (FP32: streams 2, 3), from word `ow` on.
+// whose stream bytes are a4, b4 (streams 0, 1) and c4, d4 (FP32: streams 2, 3), from word `ow` on,
+// each word XORed with base word `bw` on (NO_BASE: none).
 // Straight-line code: lavapipe counts every loop iteration against its per-invocation cap.
-fn store(lay: u32, ow: u32, cnt: u32, a4: u32, b4: u32, c4: u32, d4: u32) {
+fn store(lay: u32, ow: u32, bw: u32, cnt: u32, a4: u32, b4: u32, c4: u32, d4: u32) {
     let t0 = top16(lay, a4 & 0xFFu, b4 & 0xFFu);
     let t1 = top16(lay, (a4 >> 8u) & 0xFFu, (b4 >> 8u) & 0xFFu);
     let t2 = top16(lay, (a4 >> 16u) & 0xFFu, (b4 >> 16u) & 0xFFu);
     let t3 = top16(lay, a4 >> 24u, b4 >> 24u);
     if (lay != LAYOUT_FP32) {
-        out[ow] = t0 | (t1 << 16u);
+        out[ow] = (t0 | (t1 << 16u)) ^ base_word(bw, 0u);
         if (cnt == 4u) {
-            out[ow + 1u] = t2 | (t3 << 16u);
+            out[ow + 1u] = (t2 | (t3 << 16u)) ^ base_word(bw, 1u);
         }
         return;
     }
@@ -119,15 +131,15 @@ fn store(lay: u32, ow: u32, cnt: u32, a4: u32, b4: u32, c4: u32, d4: u32) {
     let l4 = (d4 & 0x00FF00FFu) | ((c4 & 0x00FF00FFu) << 8u);
     let h4 = ((d4 >> 8u) & 0x00FF00FFu) | (c4 & 0xFF00FF00u);
     // l4: elements 0 and 2's low halves; h4: elements 1 and 3's.
-    out[ow] = (t0 << 16u) | (l4 & 0xFFFFu);
+    out[ow] = ((t0 << 16u) | (l4 & 0xFFFFu)) ^ base_word(bw, 0u);
     if (cnt >= 2u) {
-        out[ow + 1u] = (t1 << 16u) | (h4 & 0xFFFFu);
+        out[ow + 1u] = ((t1 << 16u) | (h4 & 0xFFFFu)) ^ base_word(bw, 1u);
     }
     if (cnt >= 3u) {
-        out[ow + 2u] = (t2 << 16u) | (l4 >> 16u);
+        out[ow + 2u] = ((t2 << 16u) | (l4 >> 16u)) ^ base_word(bw, 2u);
     }
     if (cnt == 4u) {
-        out[ow + 3u] = (t3 << 16u) | (h4 >> 16u);
+        out[ow + 3u] = ((t3 << 16u) | (h4 >> 16u)) ^ base_word(bw, 3u);
     }
 }
 
@@ -162,13 +174,29 @@ fn fused_sub(si: u32, c: u32, k: u32) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }
-    // Streams read raw: 1 (Huffman), 2 and 3 (FP32). Unused readers are const.
+    // A delta's base bytes: word-aligned in comp (plan.rs), the chunk's length of them.
+    let base = chunks[cb + 3u];
+    var bw = NO_BASE;
+    if (base != NO_BASE) {
+        if ((base & 3u) != 0u || base > comp_bytes || len > comp_bytes - base) {
+            flag(ERR_DESCRIPTOR, si);
+            return;
+        }
+        bw = (base >> 2u) + (ow - (start >> 2u));
+    }
+    // K = 0: the Huffman stream `hs` (the one marked SRC_FUSED: 0 or 1); the other is read raw.
+    let hs = select(0u, 1u, (chunks[cb + 4u] >> SRC_SHIFT) != SRC_FUSED);
+    if (k == 0u && (chunks[cb + 4u + hs] >> SRC_SHIFT) != SRC_FUSED) {
+        flag(ERR_DESCRIPTOR, si);
+        return;
+    }
+    // Streams read raw: 1 - hs (Huffman), 2 and 3 (FP32). Unused readers are const.
     var ok = 1u;
     var r1 = Raw(0u, 0u, 0u, 1u, 0u);
     var r2 = Raw(0u, 0u, 0u, 1u, 0u);
     var r3 = Raw(0u, 0u, 0u, 1u, 0u);
     if (k == 0u) {
-        r1 = raw_open(chunks[cb + 5u], i0, n, &ok);
+        r1 = raw_open(chunks[cb + 5u - hs], i0, n, &ok);
     }
     if (lay == LAYOUT_FP32) {
         r2 = raw_open(chunks[cb + 6u], i0, n, &ok);
@@ -197,8 +225,10 @@ fn fused_sub(si: u32, c: u32, k: u32) {
             let e1 = next_sym(&st, first);
             let e2 = next_sym(&st, first);
             let e3 = next_sym(&st, first);
-            a4 = (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
-            b4 = raw_next(&r1);
+            let h4 = (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
+            let r4 = raw_next(&r1);
+            a4 = select(h4, r4, hs == 1u);
+            b4 = select(r4, h4, hs == 1u);
             bad |= select(0u, 1u, (e0 >> 8u) == 0u || (e1 >> 8u) == 0u || (e2 >> 8u) == 0u
                 || (e3 >> 8u) == 0u);
         } else {
@@ -212,8 +242,9 @@ fn fused_sub(si: u32, c: u32, k: u32) {
             bad |= select(0u, 1u, (e0 >> 16u) == 0u || (e1 >> 16u) == 0u || (e2 >> 16u) == 0u
                 || (e3 >> 16u) == 0u);
         }
-        store(lay, o, 4u, a4, b4, raw_next(&r2), raw_next(&r3));
+        store(lay, o, bw, 4u, a4, b4, raw_next(&r2), raw_next(&r3));
         o += step;
+        bw = select(bw + step, NO_BASE, bw == NO_BASE);
         if (bad != 0u || st.pos > end_bit) {
             break;
         }
@@ -235,9 +266,11 @@ fn fused_sub(si: u32, c: u32, k: u32) {
             }
         }
         if (k == 0u) {
-            b4 = raw_next(&r1);
+            let r4 = raw_next(&r1);
+            b4 = select(r4, a4, hs == 1u);
+            a4 = select(a4, r4, hs == 1u);
         }
-        store(lay, o, tail, a4, b4, raw_next(&r2), raw_next(&r3));
+        store(lay, o, bw, tail, a4, b4, raw_next(&r2), raw_next(&r3));
     }
     check_sub_end(si, bad, st.pos, start_bit, s.y);
 }

@@ -162,9 +162,11 @@ fn base_bytes(c: u32, rel: u32) -> u32 {
     return load4(b, rel);
 }
 
-// Chunk `c` is written by fused_decode.wgsl (its stream 0 is SRC_FUSED): the merge keeps its bytes.
+// Chunk `c` is written by fused_decode.wgsl (its stream 0 or 1 is SRC_FUSED): the merge keeps its
+// bytes.
 fn fused(c: u32) -> bool {
-    return (chunks[c * CHUNK_WORDS + 4u] >> SRC_SHIFT) == SRC_FUSED;
+    return (chunks[c * CHUNK_WORDS + 4u] >> SRC_SHIFT) == SRC_FUSED
+        || (chunks[c * CHUNK_WORDS + 5u] >> SRC_SHIFT) == SRC_FUSED;
 }
 
 // The last chunk in [lo, hi) whose first byte is <= p (chunk descriptors are in byte order).

@@ -45,6 +45,20 @@ impl std::fmt::Display for Ran {
     }
 }
 
+impl Ran {
+    /// A GPU run's description with the chunks each kernel path decoded.
+    #[cfg(feature = "gpu")]
+    fn with_paths(self, p: crate::gpu::PathCounts) -> Ran {
+        match self {
+            Ran::Gpu(d) => Ran::Gpu(format!(
+                "{d}; {} chunks fused, {} two-pass",
+                p.fused, p.two_pass
+            )),
+            cpu => cpu,
+        }
+    }
+}
+
 /// A decoder for any number of jobs (files of a folder, ranges): the GPU, when used, is opened
 /// once and serves one job at a time.
 pub struct Decoder {
@@ -149,6 +163,19 @@ impl Decoder {
         f(&mut g.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Runs `f` on the GPU decoder; returns its result and the chunks each kernel path took.
+    #[cfg(feature = "gpu")]
+    fn counted<T>(
+        &self,
+        f: impl FnOnce(&mut crate::gpu::GpuDecoder) -> Result<T>,
+    ) -> Result<(T, crate::gpu::PathCounts)> {
+        self.with_gpu(|g| {
+            g.take_path_counts();
+            let t = f(g)?;
+            Ok((t, g.take_path_counts()))
+        })
+    }
+
     /// What a job on `a` of `len` bytes runs on (`range`: a range read, not the whole file): the
     /// CPU for range reads of deltas.
     fn route(&self, a: &Archive, len: u64, range: bool) -> Result<Ran> {
@@ -167,9 +194,9 @@ impl Decoder {
         let ran = self.route(a, a.original_len(), false)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
-            self.with_gpu(|g| g.decompress_to_writer_with_base(a, src, base, w))?;
+            let (_, paths) = self.counted(|g| g.decompress_to_writer_with_base(a, src, base, w))?;
             progress(a.original_len());
-            return Ok(ran);
+            return Ok(ran.with_paths(paths));
         }
         decompress_archive_to(a, src, w, &DecompressOptions { base }, progress)?;
         Ok(ran)
@@ -187,9 +214,9 @@ impl Decoder {
         let ran = self.route(a, a.original_len(), false)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
-            self.with_gpu(|g| g.verify(a, src, base))?;
+            let (_, paths) = self.counted(|g| g.verify(a, src, base))?;
             progress(a.original_len());
-            return Ok(ran);
+            return Ok(ran.with_paths(paths));
         }
         decompress_archive_to(
             a,
@@ -213,8 +240,9 @@ impl Decoder {
         let ran = self.route(a, end.saturating_sub(start), true)?;
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
-            let stats = self.with_gpu(|g| g.extract_range_to(&**r.source(), a, start, end, w))?;
-            return Ok((stats, ran));
+            let (stats, paths) =
+                self.counted(|g| g.extract_range_to(&**r.source(), a, start, end, w))?;
+            return Ok((stats, ran.with_paths(paths)));
         }
         Ok((r.write_range(start, end, w)?, ran))
     }

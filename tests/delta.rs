@@ -394,6 +394,12 @@ fn cli_gpu_runs_deltas() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{args:?}: {err}");
         assert!(err.contains("device: gpu"), "{args:?}: {err}");
+        // The delta chunks decode in the fused kernel, base XOR included.
+        let (head, _) = err
+            .split_once(" chunks fused")
+            .unwrap_or_else(|| panic!("{args:?}: no fused count in {err}"));
+        let fused: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(fused > 0, "{args:?}: {err}");
     }
     assert_same(
         &std::fs::read(d.join("out")).unwrap(),
@@ -503,6 +509,61 @@ fn cli_base_round_trip_and_errors() {
         &p.base,
         "standalone with --base",
     );
+}
+
+/// `info` on a delta: sizes and codec mix without the base (the delta segments' bounds shown as
+/// `-`, `null` in JSON); with it, the bounds of the XOR bytes; a wrong base is refused.
+#[test]
+fn cli_info_of_a_delta() {
+    let p = model_pair(11);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
+    run_ok(
+        d,
+        &["compress", "new.safetensors", "--base", "base.safetensors"],
+    );
+    let info = |args: &[&str]| {
+        let o = znn_gpu_cli().current_dir(d).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let bf16_row = |out: &str| -> Vec<String> {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("bf16 "))
+            .expect("a bf16 row");
+        row.split_whitespace().map(str::to_string).collect()
+    };
+    let without = info(&["info", "new.safetensors.znn"]);
+    assert!(
+        without.contains("delta:") && without.contains("info --base"),
+        "{without}"
+    );
+    assert_eq!(bf16_row(&without)[4..6], ["-", "-"], "{without}");
+    let with = info(&["info", "new.safetensors.znn", "--base", "base.safetensors"]);
+    let row = bf16_row(&with);
+    let (ratio, bound): (f64, f64) = (row[3].parse().unwrap(), row[4].parse().unwrap());
+    assert!(bound > 0.0 && bound <= ratio, "{with}");
+    let j = info(&["info", "new.safetensors.znn", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let bf16 = v["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["layout"] == "bf16")
+        .unwrap();
+    assert!(bf16["bound_joint_percent"].is_null(), "{j}");
+    let e = run_err(
+        d,
+        &["info", "new.safetensors.znn", "--base", "new.safetensors"],
+    );
+    assert!(e.contains("wrong base"), "{e}");
 }
 
 #[test]

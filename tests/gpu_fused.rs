@@ -92,7 +92,7 @@ fn every_layout_codec_set_and_pattern_matches_the_cpu() {
                     let (z, a) = compress(&data, layout, 8192, sub, set);
                     for f in plan(&a).into_iter().flatten() {
                         match f {
-                            Fuse::Huffman => huffman += 1,
+                            Fuse::Huffman { .. } => huffman += 1,
                             Fuse::Pair(_) => pair += 1,
                         }
                     }
@@ -419,4 +419,71 @@ fn deltas_mix_fused_standalone_chunks_with_merged_delta_chunks() {
     let p = d.take_path_counts();
     assert_same(&d.read_back(&out.buffer, out.len).unwrap(), &new, "delta");
     assert!(p.fused >= 5 && p.two_pass >= 5, "{p:?}");
+}
+
+/// Fine-tune deltas (each weight moved by a small relative step, as between two checkpoints):
+/// the exponent XOR is mostly zero (zstd or const), the sign and mantissa XOR Huffman-coded, so
+/// the kernel decodes stream 1, reads stream 0 as bytes and XORs the base in as it stores; for
+/// every fused layout, with several windows, GPU == CPU on the device buffer and on read-back.
+#[test]
+fn fine_tune_deltas_fuse_with_the_base_xored_in_the_kernel() {
+    let Some(mut d) = gpu() else { return };
+    for layout in FUSED_LAYOUTS {
+        let n = 120_000 / layout.elem_size() * 2;
+        let mut g = Rng::new(layout.elem_size() as u64);
+        let w: Vec<f64> = (0..n).map(|_| g.normal(0.02)).collect();
+        let moved: Vec<f64> = w.iter().map(|x| x * (1.0 + g.normal(2e-3))).collect();
+        let (old, new) = (encode_floats(layout, &w), encode_floats(layout, &moved));
+        let base = std::sync::Arc::new(znn_gpu::Base::from_bytes(old));
+        let z = compress_bytes(&new, &with_base(&opts(16384, 256, layout), &base)).unwrap();
+        let a = Archive::from_bytes(&z).unwrap();
+        let cpu = decompress_with_base(&z, Some(&base)).unwrap();
+        assert_same(&cpu, &new, &format!("{layout:?} CPU"));
+        let planned = plan(&a);
+        let deltas = (0..planned.len()).filter(|&ci| a.index.is_delta(&a.index.chunks()[ci]));
+        let fused_deltas = deltas.filter(|&ci| planned[ci].is_some()).count();
+        let chunks = a.index.chunks().len();
+        assert!(fused_deltas * 4 >= chunks * 3, "{layout:?}: {planned:?}");
+        let hs1 = planned
+            .iter()
+            .filter(|f| **f == Some(Fuse::Huffman { stream: 1 }))
+            .count();
+        if layout != Layout::Fp16 {
+            // FP16's high byte holds the sign and two mantissa bits: its XOR is not zero-heavy.
+            assert!(hs1 * 2 >= chunks, "{layout:?}: {planned:?}");
+        }
+        for window in [1u64 << 30, 40_000] {
+            d.set_window_bytes(window);
+            d.take_path_counts();
+            let out = d
+                .decode_delta_to_buffer(&a, &z.as_slice(), Some(&base))
+                .unwrap();
+            let p = d.take_path_counts();
+            let what = format!("{layout:?} window {window}");
+            assert_same(&d.read_back(&out.buffer, out.len).unwrap(), &cpu, &what);
+            let want = planned.iter().filter(|f| f.is_some()).count();
+            assert_eq!(p.fused, want, "{what}: {p:?}");
+            let mut back = Vec::new();
+            d.decompress_to_writer_with_base(&a, &z.as_slice(), Some(&base), &mut back)
+                .unwrap();
+            assert_same(&back, &cpu, &format!("{what} writer"));
+        }
+        d.set_window_bytes(znn_gpu::constants::GPU_WINDOW_BYTES);
+        // A flipped byte in the payload of the stream the kernel decodes: the kernel's checks or
+        // the device checksum (of the bytes after the XOR) catch it.
+        let ci = planned.iter().position(|f| f.is_some()).unwrap();
+        let Some(Fuse::Huffman { stream }) = planned[ci] else {
+            panic!("{layout:?}: a delta chunk fused with a pair code: {planned:?}")
+        };
+        let s = a.index.chunk_streams(&a.index.chunks()[ci])[stream as usize];
+        let mut bad = z.clone();
+        bad[HEADER_LEN + s.data_offset as usize + s.comp_len as usize / 2] ^= 0x10;
+        let e = d
+            .decode_delta_to_buffer(&a, &bad.as_slice(), Some(&base))
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
+            "{layout:?}: {e}"
+        );
+    }
 }

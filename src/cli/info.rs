@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use znn_gpu::bound::{segment_bound, Bound};
 use znn_gpu::extract::covering_bytes;
+use znn_gpu::files::{open_base, open_input};
 use znn_gpu::format::Codec;
-use znn_gpu::{Archive, Error, FileSource, Layout, Reader, Result};
+use znn_gpu::{Error, Layout, Reader, ReaderOptions, Result};
 
 /// Per-stream totals of one segment.
 #[derive(Default, Clone)]
@@ -19,15 +20,32 @@ struct StreamSum {
     codecs: [u64; Codec::ALL.len()],
 }
 
-pub fn run(path: &Path, json: bool, tensors: bool, segments: bool) -> Result<()> {
+pub fn run(
+    path: &Path,
+    base: Option<&Path>,
+    json: bool,
+    tensors: bool,
+    segments: bool,
+) -> Result<()> {
     if path.is_dir() {
+        if base.is_some() {
+            return Err(Error::invalid(
+                "info --base takes one .znn file, not a folder",
+            ));
+        }
         return super::info_folder::run(path, json);
     }
+    // A delta without its base still shows everything but its delta segments' bounds.
+    let opts = ReaderOptions {
+        base: base.map(open_base).transpose()?.map(Arc::new),
+        ..Default::default()
+    };
+    let r = Reader::new(Arc::new(open_input(path)?.into_source()?), &opts)?;
     let mut o = String::new();
     if tensors {
-        tensor_report(path, json, &mut o)?;
+        tensor_report(path, &r, json, &mut o)?;
     } else {
-        report(path, json, segments, &mut o)?;
+        report(path, &r, json, segments, &mut o)?;
     }
     super::print_stdout(&o)
 }
@@ -40,11 +58,14 @@ struct LayoutSum {
     comp: u64,
     codecs: [u64; Codec::ALL.len()],
     bound: Bound,
+    /// Delta segments left out of `bound` (no base given): the bound is then not shown.
+    unbounded: usize,
 }
 
-/// Per-layout sums, the bounds from the decoded bytes (read in pieces of whole elements).
-fn layout_sums(path: &Path) -> Result<Vec<LayoutSum>> {
-    let r = Reader::new(Arc::new(FileSource::open(path)?), &Default::default())?;
+/// Per-layout sums, the bounds from the bytes the coder saw (read in pieces of whole elements):
+/// the original bytes of a standalone segment, the XOR with the base of a delta segment (left out
+/// when `r` has no base).
+fn layout_sums(r: &Reader) -> Result<Vec<LayoutSum>> {
     let idx = &r.archive().index;
     let mut sums: Vec<LayoutSum> = Vec::new();
     for seg in idx.segments() {
@@ -58,6 +79,7 @@ fn layout_sums(path: &Path) -> Result<Vec<LayoutSum>> {
                     comp: 0,
                     codecs: [0; Codec::ALL.len()],
                     bound: Bound::default(),
+                    unbounded: 0,
                 });
                 sums.len() - 1
             }
@@ -71,22 +93,37 @@ fn layout_sums(path: &Path) -> Result<Vec<LayoutSum>> {
                 sum.codecs[s.codec().index()] += 1;
             }
         }
+        let base = match (seg.base_offset, r.base()) {
+            (Some(_), None) => {
+                sum.unbounded += 1;
+                continue;
+            }
+            (Some(at), Some(b)) => Some((at, b)),
+            (None, _) => None,
+        };
         let piece = 64 << 20;
         let mut off = seg.offset;
+        let mut old = Vec::new();
         while off < seg.offset + seg.len {
             let end = (off + piece).min(seg.offset + seg.len);
-            sum.bound += segment_bound(seg.layout, &r.read_range(off, end)?);
+            let mut bytes = r.read_range(off, end)?;
+            if let Some((at, b)) = base {
+                old.resize(bytes.len(), 0);
+                b.read_at(at + (off - seg.offset), &mut old)?;
+                znn_gpu::delta::xor_into(&mut bytes, &old);
+            }
+            sum.bound += segment_bound(seg.layout, &bytes);
             off = end;
         }
     }
     Ok(sums)
 }
 
-fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()> {
+fn report(path: &Path, r: &Reader, json: bool, segments: bool, o: &mut String) -> Result<()> {
     use std::fmt::Write;
-    let a = Archive::read(&FileSource::open(path)?)?;
+    let a = r.archive();
     let idx = &a.index;
-    let sums = layout_sums(path)?;
+    let sums = layout_sums(r)?;
     let orig = a.original_len();
     let mut rows = Vec::new();
     for seg in idx.segments() {
@@ -141,8 +178,10 @@ fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()>
                     "layout": s.layout.name(), "segments": s.segments, "original": s.orig,
                     "compressed": s.comp, "ratio_percent": pct(s.comp, s.orig),
                     "streams": codecs,
-                    "bound_separate_percent": 100.0 * s.bound.separate / s.orig.max(1) as f64,
-                    "bound_joint_percent": 100.0 * s.bound.joint / s.orig.max(1) as f64,
+                    "bound_separate_percent": (s.unbounded == 0)
+                        .then(|| 100.0 * s.bound.separate / s.orig.max(1) as f64),
+                    "bound_joint_percent": (s.unbounded == 0)
+                        .then(|| 100.0 * s.bound.joint / s.orig.max(1) as f64),
                 })
             }).collect::<Vec<_>>(),
             "base": idx.base().map(|b| serde_json::json!({
@@ -192,10 +231,13 @@ fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()>
     )
     .unwrap();
     for s in &sums {
-        let b = |x: f64| 100.0 * x / s.orig.max(1) as f64;
+        let b = |x: f64| match s.unbounded {
+            0 => format!("{:.2}", 100.0 * x / s.orig.max(1) as f64),
+            _ => "-".to_string(),
+        };
         writeln!(
             o,
-            "{:<7} {:>5} {:>14} {:>7.2} {:>8.2} {:>8.2}  {}",
+            "{:<7} {:>5} {:>14} {:>7.2} {:>8} {:>8}  {}",
             s.layout.name(),
             s.segments,
             s.orig,
@@ -209,9 +251,17 @@ fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()>
     writeln!(
         o,
         "bound%: order-0 entropy per segment, each stream alone; H(E,M)%: the first two streams \
-         jointly (exponent with sign and mantissa), payload only"
+         jointly (exponent with sign and mantissa), payload only; of delta segments, of the XOR \
+         with the base"
     )
     .unwrap();
+    if sums.iter().any(|s| s.unbounded > 0) {
+        writeln!(
+            o,
+            "(bounds of delta segments, shown as -: info --base BASE)"
+        )
+        .unwrap();
+    }
     if !segments {
         writeln!(o, "(per-segment table: --segments)").unwrap();
         return Ok(());
@@ -260,10 +310,9 @@ fn report(path: &Path, json: bool, segments: bool, o: &mut String) -> Result<()>
 /// `info --tensors`: the safetensors tensor table, from the header's chunks only. Per tensor, the
 /// chunks covering it and their payload bytes: what `extract --tensor` reads (tiny tensors merged
 /// into one segment share chunks, so these do not add up to the file).
-fn tensor_report(path: &Path, json: bool, o: &mut String) -> Result<()> {
+fn tensor_report(path: &Path, r: &Reader, json: bool, o: &mut String) -> Result<()> {
     use std::fmt::Write;
     let shown = path.display();
-    let r = Reader::new(Arc::new(FileSource::open(path)?), &Default::default())?;
     let a = r.archive();
     let h = r
         .tensors()?

@@ -181,6 +181,11 @@ enum Cmd {
         /// Also the per-segment, per-stream table (always in --json).
         #[arg(long)]
         segments: bool,
+        /// The base a delta was made against: its delta segments' bounds are then of the XOR
+        /// bytes the coder saw (without it they are left out, and --tensors reads standalone
+        /// chunks only).
+        #[arg(long)]
+        base: Option<PathBuf>,
     },
     /// Mount a .znn file or a compressed folder (or Hugging Face snapshot) read-only at MOUNTPOINT,
     /// every NAME.znn shown as NAME with its original bytes (FUSE). Returns once the mount is live;
@@ -314,7 +319,8 @@ fn run(cli: Cli) -> Result<()> {
             json,
             tensors,
             segments,
-        } => info::run(&file, json, tensors, segments),
+            base,
+        } => info::run(&file, base.as_deref(), json, tensors, segments),
         Cmd::Mount {
             src,
             mountpoint,

@@ -1,16 +1,19 @@
 //! Host side of the fused decode (`shaders/fused_decode.wgsl`): which chunks skip the staged
 //! streams and the merge pass, and their descriptors.
 //!
-//! A chunk is fused when its layout is BF16, FP16 or FP32, it is standalone (not a delta), its
-//! bytes start and end on a word of the output binding (so no output word is shared with a chunk
-//! the merge writes, and the kernel stores whole words only), and its streams are either a
-//! Huffman stream 0 with every other stream raw or const (v1, `--codecs fast`), or a pair stream
-//! 0 + 1 with every other stream raw or const (codecs 4 and 5). Every other chunk (other layouts,
-//! zstd or Huffman-coded mantissas, pair codes elsewhere than at stream 0, deltas, segment edges
-//! off a word) takes the two-pass path of `plan.rs`.
+//! A chunk is fused when its layout is BF16, FP16 or FP32, its bytes start and end on a word of
+//! the output binding (so no output word is shared with a chunk the merge writes, and the kernel
+//! stores whole words only), and one of stream 0 or 1 is decoded by the kernel while every other
+//! stream is raw, const or zstd (zstd streams are decoded on the host, as on the two-pass path,
+//! and read raw): a Huffman stream 0 (v1, `--codecs fast`), a Huffman stream 1 (the sign and
+//! mantissa XOR of a delta, whose exponent XOR is mostly zero and so zstd or const), or a pair
+//! stream 0 + 1 (codecs 4 and 5). Deltas fuse too: the kernel XORs each output word with the base
+//! word the window uploads for the chunk (descriptor word 3). Every other chunk (other layouts,
+//! two Huffman-coded streams, pair codes elsewhere than at stream 0, segment edges off a word)
+//! takes the two-pass path of `plan.rs`.
 
 use super::plan::{huffman_table, Window};
-use super::shader_consts::{CHUNK_WORDS, SRC_COMP, SRC_CONST, SRC_FUSED, SRC_SHIFT};
+use super::shader_consts::{CHUNK_WORDS, SRC_FUSED, SRC_SHIFT};
 use crate::codec::{Coding, Pairing};
 use crate::constants::GPU_HUFF_WG;
 use crate::error::Result;
@@ -26,11 +29,12 @@ pub struct PathCounts {
     pub two_pass: usize,
 }
 
-/// How a fused chunk's stream 0 is coded.
+/// Which of a fused chunk's streams the kernel decodes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fuse {
-    /// Codec 2: the exponent (FP16: the high byte); stream 1 raw or const.
-    Huffman,
+    /// Codec 2 at stream `stream` (0: the exponent, FP16: the high byte; 1: sign and mantissa,
+    /// FP16: the low byte); the other of streams 0 and 1 raw, const or zstd.
+    Huffman { stream: u8 },
     /// Codec 4 with K = `bits`: streams 0 and 1 together.
     Pair(u8),
 }
@@ -39,14 +43,25 @@ impl Fuse {
     /// K as the kernel reads it from a job (0: Huffman).
     fn k(self) -> u32 {
         match self {
-            Fuse::Huffman => 0,
+            Fuse::Huffman { .. } => 0,
             Fuse::Pair(bits) => bits as u32,
+        }
+    }
+
+    /// True for the streams the kernel decodes (the rest are read raw or const).
+    pub fn decodes(self, stream: usize) -> bool {
+        match self {
+            Fuse::Huffman { stream: s } => stream == s as usize,
+            Fuse::Pair(_) => stream < 2,
         }
     }
 }
 
-fn raw_or_const(s: &StreamRec) -> bool {
-    s.pairing == Pairing::Alone && matches!(s.coding, Coding::Raw | Coding::Const { .. })
+/// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd decoded on the
+/// host into the window's extra bytes.
+fn read_as_bytes(s: &StreamRec) -> bool {
+    s.pairing == Pairing::Alone
+        && matches!(s.coding, Coding::Raw | Coding::Const { .. } | Coding::Zstd)
 }
 
 /// How chunk `ci` is fused when byte 0 of the output binding is original byte `out_base`, or
@@ -54,8 +69,7 @@ fn raw_or_const(s: &StreamRec) -> bool {
 pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
     let c = &idx.chunks()[ci];
     let layout = idx.layout(c);
-    if idx.is_delta(c)
-        || !matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32)
+    if !matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32)
         || c.orig_offset < out_base
         || (c.orig_offset - out_base) % 4 != 0
         || c.orig_len % 4 != 0
@@ -63,24 +77,22 @@ pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
         return None;
     }
     let st = idx.chunk_streams(c);
-    match (st.first()?.pairing, st[0].coding) {
-        (Pairing::Alone, Coding::Huffman { .. }) if st[1..].iter().all(raw_or_const) => {
-            Some(Fuse::Huffman)
-        }
-        (Pairing::Pair { bits }, Coding::Huffman { .. })
-            if st.len() >= 2
-                && st[1].pairing == Pairing::Paired
-                && st[2..].iter().all(raw_or_const) =>
-        {
-            Some(Fuse::Pair(bits))
-        }
-        _ => None,
-    }
+    let huffman =
+        |s: &StreamRec| s.pairing == Pairing::Alone && matches!(s.coding, Coding::Huffman { .. });
+    let (a, b) = (st.first()?, st.get(1)?);
+    let fuse = match (a.pairing, a.coding, b.pairing) {
+        (Pairing::Pair { bits }, Coding::Huffman { .. }, Pairing::Paired) => Fuse::Pair(bits),
+        _ if huffman(a) && read_as_bytes(b) => Fuse::Huffman { stream: 0 },
+        _ if read_as_bytes(a) && huffman(b) => Fuse::Huffman { stream: 1 },
+        _ => return None,
+    };
+    st[2..].iter().all(read_as_bytes).then_some(fuse)
 }
 
-/// The descriptor, table, sub-streams and jobs (appended to `jobs`, which the window puts after
-/// its pair jobs) of chunk `ci`, fused as `fuse`, the `slot`-th chunk of window `w`. `data` is
-/// the window's payload, whose byte 0 is data byte `first_data`.
+/// The table, sub-streams and jobs (appended to `jobs`, which the window puts after its pair
+/// jobs) of chunk `ci`, fused as `fuse`, the `slot`-th chunk of window `w`; marks the streams the
+/// kernel decodes in `desc` (the caller fills in the others). `data` is the window's payload,
+/// whose byte 0 is data byte `first_data`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn add_chunk(
     w: &mut Window,
@@ -96,12 +108,16 @@ pub(super) fn add_chunk(
     let c = &idx.chunks()[ci];
     let n = idx.elements(c);
     let streams = idx.chunk_streams(c);
-    let s0 = &streams[0];
+    let coded = match fuse {
+        Fuse::Huffman { stream } => stream as usize,
+        Fuse::Pair(_) => 0,
+    };
+    let s0 = &streams[coded];
     let off = s0.data_offset - first_data;
     let body = &data[off as usize..(off + s0.comp_len as u64) as usize];
     let lens = idx.stream_sub_lens(s0, n);
     let (ti, tsize) = match fuse {
-        Fuse::Huffman => huffman_table(body, off, lens)?,
+        Fuse::Huffman { .. } => huffman_table(body, off, lens)?,
         Fuse::Pair(bits) => super::pair::pair_table(body, off, bits, lens)?,
     };
     let sub_symbols = idx.sub_symbols() as usize;
@@ -122,14 +138,10 @@ pub(super) fn add_chunk(
         let count = (lens.len() - j).min(GPU_HUFF_WG as usize) as u32;
         jobs.push([ti, first_sub + j as u32, count | fuse.k() << 8, slot as u32]);
     }
-    let src = |kind: u32, value: u64| (kind << SRC_SHIFT) | value as u32;
-    for (k, s) in streams.iter().enumerate() {
-        desc[4 + k] = match (s.pairing, s.coding) {
-            (Pairing::Alone, Coding::Const { value }) => src(SRC_CONST, value as u64),
-            (Pairing::Alone, Coding::Raw) => src(SRC_COMP, s.data_offset - first_data),
-            // Stream 0, and stream 1 of a pair: decoded by the fused kernel.
-            _ => src(SRC_FUSED, 0),
-        };
+    for (k, d) in desc[4..4 + streams.len()].iter_mut().enumerate() {
+        if fuse.decodes(k) {
+            *d = SRC_FUSED << SRC_SHIFT;
+        }
     }
     w.fused_chunks += 1;
     Ok(())

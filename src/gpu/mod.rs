@@ -67,10 +67,11 @@
 //!   sub-streams get descriptors as for Huffman streams, their jobs go to
 //!   `shaders/pair_decode.wgsl`, which writes the two streams into two word-aligned regions that
 //!   the two streams' chunk descriptors point at (`pair.rs`).
-//! - Fused chunks ([`fused::fusable`]: BF16, FP16 or FP32, word-aligned, not a delta, stream 0
-//!   Huffman- or pair-coded and the others raw or const): the same tables, sub-stream descriptors
-//!   that name the first element, and fused jobs for `shaders/fused_decode.wgsl`, which writes the
-//!   chunk's finished elements into the output itself: no staged stream, no merge
+//! - Fused chunks ([`fused::fusable`]: BF16, FP16 or FP32, word-aligned, standalone or a delta,
+//!   stream 0 or 1 Huffman-coded or a pair code at 0 + 1, the others raw, const or zstd): the same
+//!   tables, sub-stream descriptors that name the first element, and fused jobs for
+//!   `shaders/fused_decode.wgsl`, which writes the chunk's finished elements (XORed with the base
+//!   for a delta) into the output itself: no staged stream, no merge
 //!   ([`GpuDecoder::take_path_counts`] counts them).
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are

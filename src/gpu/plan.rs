@@ -230,15 +230,18 @@ pub fn build_window(
         desc[1] = c.orig_len;
         desc[2] = idx.layout(c).id() as u32;
         desc[3] = NO_BASE;
-        if let Some(f) = fusable(idx, ci, out_base).filter(|_| fuse) {
+        let fused = fusable(idx, ci, out_base).filter(|_| fuse);
+        if let Some(f) = fused {
             let jobs = &mut fused_jobs;
             add_chunk(&mut w, jobs, idx, ci, slot, data, first_data, f, &mut desc)?;
-            w.chunk_words.extend_from_slice(&desc);
-            continue;
         }
         // The source of the stream after a pair stream (decoded with it).
         let mut partner = None;
         for (k, s) in idx.chunk_streams(c).iter().enumerate() {
+            if fused.is_some_and(|f| f.decodes(k)) {
+                // Raw, const or zstd from here on (fusable).
+                continue;
+            }
             let off = s.data_offset - first_data;
             let body = &data[off as usize..(off + s.comp_len as u64) as usize];
             let src = |kind: u32, value: u64| (kind << SRC_SHIFT) | value as u32;

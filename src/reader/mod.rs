@@ -147,6 +147,11 @@ impl Reader {
         &self.0.archive
     }
 
+    /// The base a delta reads with (`None` for a standalone file, or a delta opened without one).
+    pub fn base(&self) -> Option<&Base> {
+        self.0.base.as_deref()
+    }
+
     /// Length of the original.
     pub fn len(&self) -> u64 {
         self.0.archive.original_len()
