@@ -5,7 +5,8 @@
 //
 // One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup builds the
 // stream's table in workgroup memory (table_build.wgsl; Huffman: TABLE_WORDS words, entry = length
-// << 8 | symbol; pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
+// << 8 | symbol, then the second-symbol table in the next TABLE_WORDS words, see `build_second`;
+// pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
 // decodes one sub-stream: a contiguous range of elements, so its output is a contiguous range of
 // words. Per batch of 4 elements it decodes 4 bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`:
 // Huffman: one raw word; pair: decoded with stream 0; a Huffman stream 1 swaps the two roles),
@@ -21,6 +22,37 @@
 fn fentry(i: u32) -> u32 {
     let t = table[i >> 1u];
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
+}
+
+// Entry `i` of the second-symbol table (Huffman only): symbol | total length << 8 of the code
+// after the first in the TABLE_LOG bits at `i`, where both codes lie inside them; 0 where the
+// second does not (total length 0: one symbol).
+fn sentry(i: u32) -> u32 {
+    let t = table[TABLE_WORDS + (i >> 1u)];
+    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
+}
+
+// Builds the second-symbol table from the single-symbol one in the first TABLE_WORDS words, when
+// `huffman` (K = 0: the words after them are free; a pair table fills them). Called by every
+// invocation: the barrier is in uniform control flow. For index i, the first code has length l1,
+// the bits after it are i << l1 (zero-filled), and their code, of length l2, is whole when
+// l1 + l2 <= TABLE_LOG.
+fn build_second(huffman: bool, lid: u32) {
+    if (huffman) {
+        for (var w = lid; w < TABLE_WORDS; w += HUFF_WG) {
+            var v = 0u;
+            for (var h = 0u; h < 2u; h++) {
+                let i = w * 2u + h;
+                let l1 = fentry(i) >> 8u;
+                let e2 = fentry((i << l1) & ((1u << TABLE_LOG) - 1u));
+                let lt = l1 + (e2 >> 8u);
+                let ok = l1 != 0u && (e2 >> 8u) != 0u && lt <= TABLE_LOG;
+                v |= select(0u, (e2 & 0xFFu) | (lt << 8u), ok) << (16u * h);
+            }
+            table[TABLE_WORDS + w] = v;
+        }
+    }
+    workgroupBarrier();
 }
 
 // Word `w` of comp; 0 past its end (bytes past a raw stream's end are read only to be dropped).
@@ -78,6 +110,32 @@ fn next_sym(st: ptr<function, Bits>, first: u32) -> u32 {
     let e = fentry(peek(st) >> (32u - TABLE_LOG));
     advance(st, first, e >> 8u);
     return e;
+}
+
+// Decodes one or two Huffman symbols with one peek (the two table reads are independent, so the
+// dependent chain is one lookup per two symbols where both codes fit in TABLE_LOG bits):
+// s1 | s2 << 8 | count << 16, count 2 when the second-symbol entry has one, else 1; count 0 for
+// a length-0 first entry (an incomplete table: nothing is consumed, the caller checks).
+fn next_two(st: ptr<function, Bits>, first: u32) -> u32 {
+    let i = peek(st) >> (32u - TABLE_LOG);
+    let e1 = fentry(i);
+    let e2 = sentry(i);
+    let two = (e2 >> 8u) != 0u;
+    advance(st, first, select(e1 >> 8u, e2 >> 8u, two));
+    let count = select(select(1u, 2u, two), 0u, (e1 >> 8u) == 0u);
+    return (e1 & 0xFFu) | ((e2 & 0xFFu) << 8u) | (count << 16u);
+}
+
+// Appends the 1 or 2 symbols of `v` (next_two's result) to a batch of `*na` < 4 bytes in `*lo`,
+// the byte past its fourth going to `*hi`.
+fn append_two(v: u32, lo: ptr<function, u32>, hi: ptr<function, u32>, na: ptr<function, u32>) {
+    let count = v >> 16u;
+    let syms = v & select(0xFFu, 0xFFFFu, count == 2u);
+    *lo |= syms << (*na * 8u);
+    if (*na == 3u && count == 2u) {
+        *hi = syms >> 8u;
+    }
+    *na += count;
 }
 
 // Decodes one pair element: a | b << 8 | code length << 16 (pair_decode.wgsl's `next_pair`).
@@ -217,11 +275,57 @@ fn fused_sub(si: u32, c: u32, k: u32) {
     // up to 65,536 elements).
     var bad = 0u;
     let whole = n / 4u;
-    for (var b = 0u; b < whole; b++) {
+    var b = 0u;
+    // K = 0: batches of 4 from one or two symbols per lookup while a batch cannot decode past the
+    // sub-stream's last symbol (4 emitted and at most one carried into the next batch, so
+    // 4 b + 5 <= n), then single-symbol batches and the tail; `carry` holds a decoded symbol not
+    // yet stored (`carried` = 1).
+    var carried = 0u;
+    var carry = 0u;
+    let fast = select(0u, (n - 1u) / 4u, k == 0u && n >= 5u);
+    for (; b < fast; b++) {
+        var lo = carry;
+        var hi = 0u;
+        var na = carried;
+        let v0 = next_two(&st, first);
+        append_two(v0, &lo, &hi, &na);
+        let v1 = next_two(&st, first);
+        append_two(v1, &lo, &hi, &na);
+        var miss = (v0 >> 16u) == 0u || (v1 >> 16u) == 0u;
+        if (na < 4u) {
+            let v2 = next_two(&st, first);
+            append_two(v2, &lo, &hi, &na);
+            miss = miss || (v2 >> 16u) == 0u;
+        }
+        if (na < 4u) {
+            let v3 = next_two(&st, first);
+            append_two(v3, &lo, &hi, &na);
+            miss = miss || (v3 >> 16u) == 0u;
+        }
+        // na is 4 or 5 unless a length-0 entry added nothing.
+        bad |= select(0u, 1u, miss || na < 4u);
+        carried = select(0u, na - 4u, na >= 4u);
+        carry = hi;
+        let r4 = raw_next(&r1);
+        store(lay, o, bw, 4u, select(lo, r4, hs == 1u), select(r4, lo, hs == 1u), raw_next(&r2),
+            raw_next(&r3));
+        o += step;
+        bw = select(bw + step, NO_BASE, bw == NO_BASE);
+        if (bad != 0u || st.pos > end_bit) {
+            b = whole + 1u;
+            break;
+        }
+    }
+    for (; b < whole; b++) {
         var a4 = 0u;
         var b4 = 0u;
         if (k == 0u) {
-            let e0 = next_sym(&st, first);
+            // The carried symbol, as an entry of length 1 (never 0: it passes the check).
+            var e0 = carry | (1u << 8u);
+            if (carried == 0u) {
+                e0 = next_sym(&st, first);
+            }
+            carried = 0u;
             let e1 = next_sym(&st, first);
             let e2 = next_sym(&st, first);
             let e3 = next_sym(&st, first);
@@ -250,12 +354,16 @@ fn fused_sub(si: u32, c: u32, k: u32) {
         }
     }
     let tail = n & 3u;
-    if (bad == 0u && st.pos <= end_bit && tail != 0u) {
+    if (b <= whole && bad == 0u && st.pos <= end_bit && tail != 0u) {
         var a4 = 0u;
         var b4 = 0u;
         for (var i = 0u; i < tail; i++) {
             if (k == 0u) {
-                let e = next_sym(&st, first);
+                var e = carry | (1u << 8u);
+                if (carried == 0u) {
+                    e = next_sym(&st, first);
+                }
+                carried = 0u;
                 a4 |= (e & 0xFFu) << (i * 8u);
                 bad |= select(0u, 1u, (e >> 8u) == 0u);
             } else {
@@ -290,6 +398,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k = (job.z >> 8u) & 0xFFu;
     // job.x: the table's byte offset in comp (K = 0: Huffman).
     let tvalid = build_table(live, job.x, k, lid);
+    build_second(live && tvalid && k == 0u, lid);
     let count = job.z & 0xFFu;
     if (!live || lid >= min(count, HUFF_WG)) {
         return;

@@ -1,7 +1,8 @@
 //! The fused decode kernel (`shaders/fused_decode.wgsl`: Huffman or pair decode writing finished
 //! elements, no staged streams, no merge) == CPU decode, byte for byte: every fused layout (BF16,
 //! FP16, FP32) × v1 and pair codes × stress patterns, sub-stream sizes up to 65,536 elements,
-//! tails not a multiple of 4, multi-chunk files, ranges that start and end mid-chunk, files mixing
+//! tails not a multiple of 4, two-symbol lookups at every code length, fine-tune deltas (the base
+//! XORed in the kernel), multi-chunk files, ranges that start and end mid-chunk, files mixing
 //! fused and two-pass chunks, the corpus and data/ models. The path taken is counted
 //! (`take_path_counts`), hostile descriptors give errors, and a corrupted raw byte fails the
 //! device checksum. Tests skip (with a message) only when no adapter exists at all.
@@ -484,6 +485,49 @@ fn fine_tune_deltas_fuse_with_the_base_xored_in_the_kernel() {
         assert!(
             matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Truncated),
             "{layout:?}: {e}"
+        );
+    }
+}
+
+/// The two-symbol lookups at every code length: exponents drawn geometrically give codes of 1 to
+/// 11 bits, so symbol pairs whose codes fill exactly 11 bits, and pairs that do not fit, both
+/// occur; GPU == CPU, and the replayed schedule (`chain_lookups`) sits strictly between one
+/// lookup per two symbols and one per symbol.
+#[test]
+fn two_symbol_lookups_at_every_code_length_match_the_cpu() {
+    let Some(mut d) = gpu() else { return };
+    for layout in FUSED_LAYOUTS {
+        let mut g = Rng::new(21);
+        let man = match layout {
+            Layout::Bf16 => 7,
+            Layout::Fp16 => 10,
+            _ => 23,
+        };
+        let exp_max = if layout == Layout::Fp16 { 30 } else { 250 };
+        let n = 40_003;
+        let bits = (0..n).map(|_| {
+            let mut e = 1u64;
+            while e < exp_max && g.below(2) == 0 {
+                e += 1;
+            }
+            // A random sign and mantissa: the other streams stay raw, so the chunks fuse.
+            let sign = g.below(2) << (8 * layout.elem_size() as u32 - 1);
+            sign | (e << man) | (g.next_u64() & ((1 << man) - 1))
+        });
+        let data = bits_of(layout, bits);
+        let (z, a) = compress(&data, layout, 1 << 16, 1024, CodecSet::Fast);
+        let (symbols, lookups) =
+            znn_gpu::gpu::fused::chain_lookups(&a.index, &z[HEADER_LEN..], &data).unwrap();
+        let per4 = 4.0 * lookups as f64 / symbols as f64;
+        assert!(
+            symbols > 0 && per4 > 2.0 && per4 < 4.0,
+            "{layout:?}: {per4}"
+        );
+        check(
+            &mut d,
+            &z,
+            &data,
+            &format!("{layout:?} geometric exponents"),
         );
     }
 }

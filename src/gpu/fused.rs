@@ -147,6 +147,65 @@ pub(super) fn add_chunk(
     Ok(())
 }
 
+/// Symbols and table lookups on the dependent chains of every standalone chunk fused with a
+/// Huffman stream (`Fuse::Huffman`), counted by replaying `fused_decode.wgsl`'s schedule over the
+/// symbols of `original` (the file `idx` and `data` describe): per sub-stream, batches of 4 from
+/// one lookup per symbol pair where both codes fit in `TABLE_LOG` bits while `4 b + 5 <= n`, then
+/// one lookup per symbol. A count from the code, not a timing: each lookup is one step of the
+/// serial chain the speed model names as the kernel's limit.
+pub fn chain_lookups(idx: &Index, data: &[u8], original: &[u8]) -> Result<(u64, u64)> {
+    let mut streams = vec![Vec::new(); crate::layout::MAX_STREAMS];
+    let (mut symbols, mut lookups) = (0u64, 0u64);
+    let mut lens = Vec::new();
+    for (ci, c) in idx.chunks().iter().enumerate() {
+        let Some(Fuse::Huffman { stream }) = fusable(idx, ci, 0) else {
+            continue;
+        };
+        if idx.is_delta(c) {
+            continue;
+        }
+        let orig = original
+            .get(c.orig_offset as usize..(c.orig_offset + c.orig_len as u64) as usize)
+            .ok_or_else(|| crate::error::Error::invalid("original shorter than the index says"))?;
+        idx.layout(c).split(orig, &mut streams);
+        let s = &idx.chunk_streams(c)[stream as usize];
+        let table = data
+            .get(s.data_offset as usize..)
+            .ok_or_else(|| crate::error::Error::truncated("stream payload"))?;
+        let (table, _) = crate::huffman::build::CodeTable::parse(table)?;
+        for sub in streams[stream as usize].chunks(idx.sub_symbols() as usize) {
+            lens.clear();
+            lens.extend(sub.iter().map(|&x| table.lens[x as usize] as u32));
+            symbols += lens.len() as u64;
+            lookups += sub_stream_lookups(&lens);
+        }
+    }
+    Ok((symbols, lookups))
+}
+
+/// The kernel's lookups for one sub-stream whose code lengths are `lens` (see [`chain_lookups`]).
+fn sub_stream_lookups(lens: &[u32]) -> u64 {
+    let n = lens.len();
+    let fast = if n >= 5 { (n - 1) / 4 } else { 0 };
+    let (mut j, mut carried, mut lookups) = (0usize, 0usize, 0u64);
+    for _ in 0..fast {
+        let mut na = carried;
+        for k in 0..4 {
+            if k >= 2 && na >= 4 {
+                break;
+            }
+            lookups += 1;
+            let two = j + 1 < n && lens[j] + lens[j + 1] <= crate::constants::TABLE_LOG;
+            let got = if two { 2 } else { 1 };
+            j += got;
+            na += got;
+        }
+        carried = na - 4;
+    }
+    // Single-symbol batches and the tail; the carried symbol costs no lookup.
+    lookups + (n - j) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +249,19 @@ mod tests {
         }
         let idx = index(&src, Layout::Byte, CodecSet::Fast);
         assert!((0..idx.chunks().len()).all(|ci| fusable(&idx, ci, 0).is_none()));
+    }
+
+    #[test]
+    fn lookups_pair_short_codes_and_fall_back_to_one_per_symbol() {
+        // Short codes: two per lookup in the fast batches (3 of them for n = 16: 4 b + 5 <= 16),
+        // the last 4 symbols one each.
+        assert_eq!(sub_stream_lookups(&[2; 16]), 3 * 2 + 4);
+        // Codes that never pair: one lookup per symbol, as before.
+        assert_eq!(sub_stream_lookups(&[6; 16]), 16);
+        // Fewer than 5 symbols: no fast batch.
+        assert_eq!(sub_stream_lookups(&[1; 4]), 4);
+        // Batch 0 pairs (3, 2), takes 9 alone (9 + 3 > 11), pairs (3, 3) and carries one;
+        // batch 1 pairs twice and carries the last symbol, which the tail stores: 5 lookups.
+        assert_eq!(sub_stream_lookups(&[3, 2, 9, 3, 3, 3, 3, 3, 3]), 5);
     }
 }

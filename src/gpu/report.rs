@@ -130,6 +130,18 @@ pub fn report(
     );
     j.insert("fused_chunks".into(), paths.fused.into());
     j.insert("two_pass_chunks".into(), paths.two_pass.into());
+    let (symbols, lookups) = super::fused::chain_lookups(&a.index, data, original)?;
+    if symbols > 0 {
+        let per4 = 4.0 * lookups as f64 / symbols as f64;
+        line(
+            &mut o,
+            format!(
+                "fused Huffman chains: {per4:.2} dependent table lookups per 4 symbols \
+                 (two-symbol entries; one lookup per symbol would be 4.00), {symbols} symbols"
+            ),
+        );
+        j.insert("fused_lookups_per_4_symbols".into(), per4.into());
+    }
 
     let mut timer = "wall";
     let kernel = median(runs, || {

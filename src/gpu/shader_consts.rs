@@ -69,6 +69,9 @@ const _: () = assert!(PAIR_WORKGROUP_BYTES <= 16384);
 // table_build.wgsl: every invocation owns the same number of whole table words, and one
 // invocation per length bin exists.
 const _: () = assert!(GPU_TABLE_WORDS % GPU_HUFF_WG as usize == 0 && GPU_HUFF_WG >= 16);
+// fused_decode.wgsl: a Huffman job keeps its single-symbol table and its second-symbol table
+// (`build_second`, TABLE_WORDS words each) in the table array sized for a pair table.
+const _: () = assert!(PAIR_TABLE_WORDS >= 2 * GPU_TABLE_WORDS);
 const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES);
 const _: () = assert!(CSUM_WG % 8 == 0);
 const _: () = assert!(GPU_MERGE_WG % GPU_HUFF_WG == 0 || GPU_HUFF_WG % GPU_MERGE_WG == 0);

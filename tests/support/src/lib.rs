@@ -133,7 +133,9 @@ pub fn pair_skewed(layout: Layout, n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn bits_of(layout: Layout, bits: impl Iterator<Item = u64>) -> Vec<u8> {
+/// The low `elem_size` bytes of each of `bits`, little-endian: elements of `layout` from raw bit
+/// patterns.
+pub fn bits_of(layout: Layout, bits: impl Iterator<Item = u64>) -> Vec<u8> {
     let es = layout.elem_size();
     bits.flat_map(|w| w.to_le_bytes()[..es].to_vec()).collect()
 }
