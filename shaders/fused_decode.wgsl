@@ -5,7 +5,7 @@
 //
 // One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup builds the
 // stream's table in workgroup memory (table_build.wgsl; Huffman: TABLE_WORDS words, entry = length
-// << 8 | symbol, then the second-symbol table in the next TABLE_WORDS words, see `build_second`;
+// << 8 | symbol, then the second-symbol table in the next TABLE_WORDS words, huffman_symbols.wgsl;
 // pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
 // decodes one sub-stream: a contiguous range of elements, so its output is a contiguous range of
 // words. Per batch of 4 elements it decodes 4 bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`:
@@ -18,42 +18,6 @@
 // the host and read raw); the kernel trusts none of it:
 // every loop is bounded by the descriptor's element count, every index is checked, violations
 // are ERR_DESCRIPTOR.
-
-fn fentry(i: u32) -> u32 {
-    let t = table[i >> 1u];
-    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
-}
-
-// Entry `i` of the second-symbol table (Huffman only): symbol | total length << 8 of the code
-// after the first in the TABLE_LOG bits at `i`, where both codes lie inside them; 0 where the
-// second does not (total length 0: one symbol).
-fn sentry(i: u32) -> u32 {
-    let t = table[TABLE_WORDS + (i >> 1u)];
-    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
-}
-
-// Builds the second-symbol table from the single-symbol one in the first TABLE_WORDS words, when
-// `huffman` (K = 0: the words after them are free; a pair table fills them). Called by every
-// invocation: the barrier is in uniform control flow. For index i, the first code has length l1,
-// the bits after it are i << l1 (zero-filled), and their code, of length l2, is whole when
-// l1 + l2 <= TABLE_LOG.
-fn build_second(huffman: bool, lid: u32) {
-    if (huffman) {
-        for (var w = lid; w < TABLE_WORDS; w += HUFF_WG) {
-            var v = 0u;
-            for (var h = 0u; h < 2u; h++) {
-                let i = w * 2u + h;
-                let l1 = fentry(i) >> 8u;
-                let e2 = fentry((i << l1) & ((1u << TABLE_LOG) - 1u));
-                let lt = l1 + (e2 >> 8u);
-                let ok = l1 != 0u && (e2 >> 8u) != 0u && lt <= TABLE_LOG;
-                v |= select(0u, (e2 & 0xFFu) | (lt << 8u), ok) << (16u * h);
-            }
-            table[TABLE_WORDS + w] = v;
-        }
-    }
-    workgroupBarrier();
-}
 
 // Word `w` of comp; 0 past its end (bytes past a raw stream's end are read only to be dropped).
 fn comp_word(w: u32) -> u32 {
@@ -102,54 +66,6 @@ fn raw_next(r: ptr<function, Raw>) -> u32 {
     (*r).lo = hi;
     (*r).w++;
     return v;
-}
-
-// Decodes one Huffman symbol: its entry (length << 8 | symbol); a length-0 entry (an incomplete
-// table) does not advance, the caller checks once per batch.
-fn next_sym(st: ptr<function, Bits>, first: u32) -> u32 {
-    let e = fentry(peek(st) >> (32u - TABLE_LOG));
-    advance(st, first, e >> 8u);
-    return e;
-}
-
-// Decodes one or two Huffman symbols with one peek (the two table reads are independent, so the
-// dependent chain is one lookup per two symbols where both codes fit in TABLE_LOG bits):
-// s1 | s2 << 8 | count << 16, count 2 when the second-symbol entry has one, else 1; count 0 for
-// a length-0 first entry (an incomplete table: nothing is consumed, the caller checks).
-fn next_two(st: ptr<function, Bits>, first: u32) -> u32 {
-    let i = peek(st) >> (32u - TABLE_LOG);
-    let e1 = fentry(i);
-    let e2 = sentry(i);
-    let two = (e2 >> 8u) != 0u;
-    advance(st, first, select(e1 >> 8u, e2 >> 8u, two));
-    let count = select(select(1u, 2u, two), 0u, (e1 >> 8u) == 0u);
-    return (e1 & 0xFFu) | ((e2 & 0xFFu) << 8u) | (count << 16u);
-}
-
-// Appends the 1 or 2 symbols of `v` (next_two's result) to a batch of `*na` < 4 bytes in `*lo`,
-// the byte past its fourth going to `*hi`.
-fn append_two(v: u32, lo: ptr<function, u32>, hi: ptr<function, u32>, na: ptr<function, u32>) {
-    let count = v >> 16u;
-    let syms = v & select(0xFFu, 0xFFFFu, count == 2u);
-    *lo |= syms << (*na * 8u);
-    if (*na == 3u && count == 2u) {
-        *hi = syms >> 8u;
-    }
-    *na += count;
-}
-
-// Decodes one pair element: a | b << 8 | code length << 16 (pair_decode.wgsl's `next_pair`).
-fn next_elem(st: ptr<function, Bits>, first: u32, k: u32) -> u32 {
-    let raw = 8u - k;
-    let bits = peek(st);
-    let e = fentry(bits >> (32u - PAIR_TABLE_LOG));
-    let len = e >> PAIR_LEN_SHIFT;
-    let x = e & ((1u << PAIR_LEN_SHIFT) - 1u);
-    // 4 <= raw <= take <= 19 < 32: the raw bits are inside `bits`.
-    let take = len + raw;
-    let r = (bits >> (32u - take)) & ((1u << raw) - 1u);
-    advance(st, first, take);
-    return (x >> k) | ((((x & ((1u << k) - 1u)) << raw) | r) << 8u) | (len << 16u);
 }
 
 // The top 16 bits of an element from its stream bytes s0, s1 (layout::float_top for BF16 and
@@ -276,36 +192,12 @@ fn fused_sub(si: u32, c: u32, k: u32) {
     var bad = 0u;
     let whole = n / 4u;
     var b = 0u;
-    // K = 0: batches of 4 from one or two symbols per lookup while a batch cannot decode past the
-    // sub-stream's last symbol (4 emitted and at most one carried into the next batch, so
-    // 4 b + 5 <= n), then single-symbol batches and the tail; `carry` holds a decoded symbol not
-    // yet stored (`carried` = 1).
-    var carried = 0u;
-    var carry = 0u;
-    let fast = select(0u, (n - 1u) / 4u, k == 0u && n >= 5u);
+    // K = 0: the first pair_batches(n) batches by two-symbol lookups (huffman_symbols.wgsl),
+    // then single lookups, the symbol a batch carried first.
+    var carry = Carry(0u, 0u);
+    let fast = select(0u, pair_batches(n), k == 0u);
     for (; b < fast; b++) {
-        var lo = carry;
-        var hi = 0u;
-        var na = carried;
-        let v0 = next_two(&st, first);
-        append_two(v0, &lo, &hi, &na);
-        let v1 = next_two(&st, first);
-        append_two(v1, &lo, &hi, &na);
-        var miss = (v0 >> 16u) == 0u || (v1 >> 16u) == 0u;
-        if (na < 4u) {
-            let v2 = next_two(&st, first);
-            append_two(v2, &lo, &hi, &na);
-            miss = miss || (v2 >> 16u) == 0u;
-        }
-        if (na < 4u) {
-            let v3 = next_two(&st, first);
-            append_two(v3, &lo, &hi, &na);
-            miss = miss || (v3 >> 16u) == 0u;
-        }
-        // na is 4 or 5 unless a length-0 entry added nothing.
-        bad |= select(0u, 1u, miss || na < 4u);
-        carried = select(0u, na - 4u, na >= 4u);
-        carry = hi;
+        let lo = four_by_pairs(&st, first, &carry, &bad);
         let r4 = raw_next(&r1);
         store(lay, o, bw, 4u, select(lo, r4, hs == 1u), select(r4, lo, hs == 1u), raw_next(&r2),
             raw_next(&r3));
@@ -320,12 +212,7 @@ fn fused_sub(si: u32, c: u32, k: u32) {
         var a4 = 0u;
         var b4 = 0u;
         if (k == 0u) {
-            // The carried symbol, as an entry of length 1 (never 0: it passes the check).
-            var e0 = carry | (1u << 8u);
-            if (carried == 0u) {
-                e0 = next_sym(&st, first);
-            }
-            carried = 0u;
+            let e0 = next_or_carried(&st, first, &carry);
             let e1 = next_sym(&st, first);
             let e2 = next_sym(&st, first);
             let e3 = next_sym(&st, first);
@@ -336,10 +223,10 @@ fn fused_sub(si: u32, c: u32, k: u32) {
             bad |= select(0u, 1u, (e0 >> 8u) == 0u || (e1 >> 8u) == 0u || (e2 >> 8u) == 0u
                 || (e3 >> 8u) == 0u);
         } else {
-            let e0 = next_elem(&st, first, k);
-            let e1 = next_elem(&st, first, k);
-            let e2 = next_elem(&st, first, k);
-            let e3 = next_elem(&st, first, k);
+            let e0 = next_pair(&st, first, k);
+            let e1 = next_pair(&st, first, k);
+            let e2 = next_pair(&st, first, k);
+            let e3 = next_pair(&st, first, k);
             a4 = (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
             b4 = ((e0 >> 8u) & 0xFFu) | (e1 & 0xFF00u) | ((e2 & 0xFF00u) << 8u)
                 | ((e3 & 0xFF00u) << 16u);
@@ -359,15 +246,11 @@ fn fused_sub(si: u32, c: u32, k: u32) {
         var b4 = 0u;
         for (var i = 0u; i < tail; i++) {
             if (k == 0u) {
-                var e = carry | (1u << 8u);
-                if (carried == 0u) {
-                    e = next_sym(&st, first);
-                }
-                carried = 0u;
+                let e = next_or_carried(&st, first, &carry);
                 a4 |= (e & 0xFFu) << (i * 8u);
                 bad |= select(0u, 1u, (e >> 8u) == 0u);
             } else {
-                let e = next_elem(&st, first, k);
+                let e = next_pair(&st, first, k);
                 a4 |= (e & 0xFFu) << (i * 8u);
                 b4 |= ((e >> 8u) & 0xFFu) << (i * 8u);
                 bad |= select(0u, 1u, (e >> 16u) == 0u);

@@ -2,23 +2,10 @@
 //
 // One workgroup per job: a job is up to HUFF_WG sub-streams of one stream. The workgroup builds the
 // stream's 2^TABLE_LOG-entry table (table_build.wgsl, from the code lengths at the payload's start;
-// two entries per u32: 4 KiB) in workgroup memory, then each invocation decodes one sub-stream.
-// Bits are read MSB first from a 64-bit window held in two byte-swapped u32 words (`a`, `b`);
-// every loop is bounded by the descriptor's symbol count, every index is checked.
-
-fn entry(i: u32) -> u32 {
-    let t = table[i >> 1u];
-    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
-}
-
-// Decodes one symbol: returns its table entry (length << 8 | symbol) and advances. A length-0
-// entry (an incomplete table) does not advance; the caller checks once per batch.
-fn next(st: ptr<function, Bits>, first: u32) -> u32 {
-    let e = entry(peek(st) >> (32u - TABLE_LOG));
-    // len <= TABLE_LOG < 32.
-    advance(st, first, e >> 8u);
-    return e;
-}
+// two entries per u32: 4 KiB) and its second-symbol table (huffman_symbols.wgsl, 4 KiB) in
+// workgroup memory, then each invocation decodes one sub-stream, two symbols per lookup where
+// both codes fit. Bits are read MSB first through the `Bits` window of common.wgsl; every loop is
+// bounded by the descriptor's symbol count, every index is checked.
 
 fn decode_sub(si: u32) {
     let s = subs[si];
@@ -45,11 +32,21 @@ fn decode_sub(si: u32) {
     // sub-stream holds up to 65,536 symbols).
     var bad = 0u;
     let whole = n / 4u;
-    for (var k = 0u; k < whole; k++) {
-        let e0 = next(&st, first);
-        let e1 = next(&st, first);
-        let e2 = next(&st, first);
-        let e3 = next(&st, first);
+    var k = 0u;
+    var carry = Carry(0u, 0u);
+    for (; k < pair_batches(n); k++) {
+        huff[ow] = four_by_pairs(&st, first, &carry, &bad);
+        ow++;
+        if (bad != 0u || st.pos > end_bit) {
+            k = whole + 1u;
+            break;
+        }
+    }
+    for (; k < whole; k++) {
+        let e0 = next_or_carried(&st, first, &carry);
+        let e1 = next_sym(&st, first);
+        let e2 = next_sym(&st, first);
+        let e3 = next_sym(&st, first);
         huff[ow] = (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
         ow++;
         bad |= select(0u, 1u, (e0 >> 8u) == 0u || (e1 >> 8u) == 0u || (e2 >> 8u) == 0u || (e3 >> 8u) == 0u);
@@ -58,10 +55,10 @@ fn decode_sub(si: u32) {
         }
     }
     var acc = 0u;
-    if (bad == 0u && st.pos <= end_bit) {
-        for (var k = 0u; k < (n & 3u); k++) {
-            let e = next(&st, first);
-            acc |= (e & 0xFFu) << (k * 8u);
+    if (k <= whole && bad == 0u && st.pos <= end_bit) {
+        for (var i = 0u; i < (n & 3u); i++) {
+            let e = next_or_carried(&st, first, &carry);
+            acc |= (e & 0xFFu) << (i * 8u);
             bad |= select(0u, 1u, (e >> 8u) == 0u);
         }
         if ((n & 3u) != 0u) {
@@ -81,6 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     // job.x: the table's byte offset in comp.
     let tvalid = build_table(live, job.x, 0u, lid);
+    build_second(live && tvalid, lid);
     if (!live || lid >= min(job.z, HUFF_WG)) {
         return;
     }

@@ -9,28 +9,6 @@
 // window of common.wgsl; every loop is bounded by the descriptor's element count, every index is
 // checked.
 
-fn pair_entry(i: u32) -> u32 {
-    let t = table[i >> 1u];
-    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
-}
-
-// Decodes one element: returns a | b << 8 | code length << 16, and advances. A length-0 entry
-// (an incomplete table) takes only the raw bits; the caller checks once per batch.
-fn next_pair(st: ptr<function, Bits>, first: u32, k: u32, raw: u32) -> u32 {
-    let bits = peek(st);
-    let e = pair_entry(bits >> (32u - PAIR_TABLE_LOG));
-    let len = e >> PAIR_LEN_SHIFT;
-    let x = e & ((1u << PAIR_LEN_SHIFT) - 1u);
-    // 4 <= raw <= take <= 12 + 7 = 19 < 32: the raw bits are inside `bits`, and the window
-    // advances by at most one word per element.
-    let take = len + raw;
-    let r = (bits >> (32u - take)) & ((1u << raw) - 1u);
-    let av = x >> k;
-    let bv = ((x & ((1u << k) - 1u)) << raw) | r;
-    advance(st, first, take);
-    return av | (bv << 8u) | (len << 16u);
-}
-
 // Bytes 0 and 1 of four decoded elements as one word of stream k and one of stream k + 1.
 fn lo_bytes(e0: u32, e1: u32, e2: u32, e3: u32) -> u32 {
     return (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
@@ -65,10 +43,10 @@ fn decode_pair_sub(si: u32, k: u32, stride: u32) {
     var bad = 0u;
     let whole = n / 4u;
     for (var i = 0u; i < whole; i++) {
-        let e0 = next_pair(&st, first, k, raw);
-        let e1 = next_pair(&st, first, k, raw);
-        let e2 = next_pair(&st, first, k, raw);
-        let e3 = next_pair(&st, first, k, raw);
+        let e0 = next_pair(&st, first, k);
+        let e1 = next_pair(&st, first, k);
+        let e2 = next_pair(&st, first, k);
+        let e3 = next_pair(&st, first, k);
         huff[oa] = lo_bytes(e0, e1, e2, e3);
         huff[oa + stride] = lo_bytes(e0 >> 8u, e1 >> 8u, e2 >> 8u, e3 >> 8u);
         oa++;
@@ -82,7 +60,7 @@ fn decode_pair_sub(si: u32, k: u32, stride: u32) {
     var acc_b = 0u;
     if (bad == 0u && st.pos <= end_bit) {
         for (var i = 0u; i < (n & 3u); i++) {
-            let e = next_pair(&st, first, k, raw);
+            let e = next_pair(&st, first, k);
             acc_a |= (e & 0xFFu) << (i * 8u);
             acc_b |= ((e >> 8u) & 0xFFu) << (i * 8u);
             bad |= select(0u, 1u, (e >> 16u) == 0u);

@@ -34,6 +34,13 @@ var<workgroup> tb_next: array<u32, 16>;
 var<workgroup> tb_last: array<u32, HUFF_WG>;
 var<workgroup> tb_ok: u32;
 
+// Entry `i` of the table being decoded with (two 16-bit entries per word, entry 2i in the low
+// half of word i).
+fn table_entry(i: u32) -> u32 {
+    let t = table[i >> 1u];
+    return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
+}
+
 // Byte `b` of comp; the caller has checked that it lies inside.
 fn tb_byte(b: u32) -> u32 {
     return (comp[b >> 2u] >> ((b & 3u) * 8u)) & 0xFFu;

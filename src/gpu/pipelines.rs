@@ -2,10 +2,9 @@
 //! Created once per [`super::GpuDecoder`].
 
 use super::shader_consts::{
-    preamble, xxh3_secret_wgsl, CSUM_WG, HUFF_WORKGROUP_BYTES, PAIR_TABLE_WORDS,
-    PAIR_WORKGROUP_BYTES,
+    preamble, xxh3_secret_wgsl, CSUM_WG, PAIR_TABLE_WORDS, TABLE_WORKGROUP_BYTES,
 };
-use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG, GPU_TABLE_WORDS};
+use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
 use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -13,6 +12,8 @@ const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const PAIR: &str = include_str!("../../shaders/pair_decode.wgsl");
 const FUSED: &str = include_str!("../../shaders/fused_decode.wgsl");
 const TABLE_BUILD: &str = include_str!("../../shaders/table_build.wgsl");
+const HUFFMAN_SYMBOLS: &str = include_str!("../../shaders/huffman_symbols.wgsl");
+const PAIR_SYMBOLS: &str = include_str!("../../shaders/pair_symbols.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
@@ -36,19 +37,24 @@ pub const KERNELS: [(&str, &str); 5] = [
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
 /// kernel also gets xxh3's secret; the kernels that decode with a table get its builder, sized for
-/// the largest table they build: the Huffman kernel's 4 KiB, the others' 8 KiB).
+/// what they keep there: 8 KiB, a pair table or a Huffman table and its second-symbol table; the
+/// kernels that decode Huffman symbols or pair elements get `huffman_symbols.wgsl` or
+/// `pair_symbols.wgsl`).
 pub fn source(kernel: &str) -> String {
     let mut extra = String::new();
     if kernel.contains("XXH3_SECRET") {
         extra = xxh3_secret_wgsl();
     }
     if kernel.contains("build_table(") {
-        let words = if kernel.contains("PAIR_TABLE_LOG") {
-            PAIR_TABLE_WORDS
-        } else {
-            GPU_TABLE_WORDS
-        };
-        extra = format!("const BUILD_WORDS: u32 = {words}u;\n{TABLE_BUILD}\n");
+        extra = format!("const BUILD_WORDS: u32 = {PAIR_TABLE_WORDS}u;\n{TABLE_BUILD}\n");
+    }
+    if kernel.contains("build_second(") {
+        extra.push_str(HUFFMAN_SYMBOLS);
+        extra.push('\n');
+    }
+    if kernel.contains("next_pair(") {
+        extra.push_str(PAIR_SYMBOLS);
+        extra.push('\n');
     }
     format!("{}{COMMON}\n{extra}{kernel}", preamble())
 }
@@ -69,9 +75,7 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 impl Pipelines {
     pub fn new(device: &wgpu::Device) -> Result<Pipelines> {
         let l = device.limits();
-        let workgroup_bytes = HUFF_WORKGROUP_BYTES
-            .max(PAIR_WORKGROUP_BYTES)
-            .max(CSUM_WG * 8 + 4);
+        let workgroup_bytes = TABLE_WORKGROUP_BYTES.max(CSUM_WG * 8 + 4);
         if l.max_compute_workgroup_storage_size < workgroup_bytes
             || l.max_compute_invocations_per_workgroup < GPU_MERGE_WG.max(GPU_HUFF_WG).max(CSUM_WG)
             || l.max_storage_buffers_per_shader_stage < 7

@@ -36,9 +36,11 @@ pub const MAX_PAIR_SUB_BYTES: u32 =
 /// Workgroup bytes of `table_build.wgsl` besides the table: block counts (16 per invocation), the
 /// first code per length, each invocation's last mark, the verdict.
 pub const BUILD_SCRATCH_BYTES: u32 = (GPU_HUFF_WG * 16 + 16 + GPU_HUFF_WG + 1) * 4;
-/// Workgroup bytes of `pair_decode.wgsl` and of `fused_decode.wgsl` (which build a Huffman or a
-/// pair table): 12.3 KiB of the 16 KiB every device offers.
-pub const PAIR_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
+/// Workgroup bytes of every kernel that decodes with a table (`huffman_decode.wgsl`,
+/// `pair_decode.wgsl`, `fused_decode.wgsl`): the table array (a pair table, or a Huffman table and
+/// its second-symbol table) and the builder's scratch, 12.3 KiB of the 16 KiB every device offers;
+/// wgpu 30 does not check them against the limit.
+pub const TABLE_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
 /// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
 /// `CSUM_WG / 8` blocks computed at once.
 pub const CSUM_WG: u32 = 256;
@@ -58,19 +60,16 @@ pub const SRC_MAX: u64 = (1 << SRC_SHIFT) - 1;
 /// Largest binding the kernels address: byte offsets in descriptors are 30-bit sources
 /// ([`SRC_MAX`]); bit positions are relative to a sub-stream, so they no longer bound it.
 pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
-/// Workgroup bytes of `huffman_decode.wgsl` (its table and the builder's scratch); wgpu 30 does not
-/// check them against the limit.
-pub const HUFF_WORKGROUP_BYTES: u32 = (GPU_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
 
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!(PAIR_TABLE_LOG <= PAIR_LEN_SHIFT && PAIR_LEN_SHIFT + 4 <= 16);
-const _: () = assert!(PAIR_WORKGROUP_BYTES <= 16384);
+const _: () = assert!(TABLE_WORKGROUP_BYTES <= 16384);
 // table_build.wgsl: every invocation owns the same number of whole table words, and one
 // invocation per length bin exists.
 const _: () = assert!(GPU_TABLE_WORDS % GPU_HUFF_WG as usize == 0 && GPU_HUFF_WG >= 16);
-// fused_decode.wgsl: a Huffman job keeps its single-symbol table and its second-symbol table
-// (`build_second`, TABLE_WORDS words each) in the table array sized for a pair table.
+// huffman_symbols.wgsl: a Huffman table and its second-symbol table (TABLE_WORDS words each)
+// share the table array sized for a pair table.
 const _: () = assert!(PAIR_TABLE_WORDS >= 2 * GPU_TABLE_WORDS);
 const _: () = assert!(SRC_MAX < BINDING_CAP_BYTES);
 const _: () = assert!(CSUM_WG % 8 == 0);
