@@ -364,14 +364,8 @@ fn cli_gpu_runs_deltas() {
         return;
     }
     let p = model_pair(10);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = delta_dir(&p);
     let d = dir.path();
-    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
-    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
-    run_ok(
-        d,
-        &["compress", "new.safetensors", "--base", "base.safetensors"],
-    );
     for cmd in [
         &[
             "decompress",
@@ -423,6 +417,20 @@ fn run_ok(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// A folder holding `p` as base.safetensors and new.safetensors, and new.safetensors.znn made by
+/// the CLI against the base.
+fn delta_dir(p: &Pair) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
+    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
+    run_ok(
+        d,
+        &["compress", "new.safetensors", "--base", "base.safetensors"],
+    );
+    dir
+}
+
 fn run_err(dir: &std::path::Path, args: &[&str]) -> String {
     let o = znn_gpu_cli().current_dir(dir).args(args).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{args:?} must fail");
@@ -432,14 +440,8 @@ fn run_err(dir: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn cli_base_round_trip_and_errors() {
     let p = model_pair(9);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = delta_dir(&p);
     let d = dir.path();
-    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
-    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
-    run_ok(
-        d,
-        &["compress", "new.safetensors", "--base", "base.safetensors"],
-    );
     run_ok(d, &["compress", "base.safetensors"]);
     let e = run_err(d, &["decompress", "new.safetensors.znn", "-o", "x"]);
     assert!(e.contains("delta") && e.contains("--base"), "{e}");
@@ -516,14 +518,8 @@ fn cli_base_round_trip_and_errors() {
 #[test]
 fn cli_info_of_a_delta() {
     let p = model_pair(11);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = delta_dir(&p);
     let d = dir.path();
-    std::fs::write(d.join("base.safetensors"), &p.base).unwrap();
-    std::fs::write(d.join("new.safetensors"), &p.new).unwrap();
-    run_ok(
-        d,
-        &["compress", "new.safetensors", "--base", "base.safetensors"],
-    );
     let info = |args: &[&str]| {
         let o = znn_gpu_cli().current_dir(d).args(args).output().unwrap();
         assert!(
