@@ -1,6 +1,5 @@
-//! Which decoder runs a job: the one place that knows that range reads of deltas decode on the
-//! CPU, that `auto` uses a GPU only when a hardware adapter exists and the job is large enough
-//! to gain from it, and how adapters are probed.
+//! Which decoder runs a job: the one place that knows that `auto` uses a GPU only when a hardware
+//! adapter exists and the job is large enough to gain from it, and how adapters are probed.
 
 #![forbid(unsafe_code)]
 
@@ -112,13 +111,9 @@ impl Decoder {
         ))
     }
 
-    /// True when a job of `original_len` bytes would run on the GPU; `cpu_only` marks a job the
-    /// GPU path does not take (range extraction from a delta, which the reader restores on the
-    /// CPU). Whole-file decompression and verification of deltas run on the GPU.
-    pub fn uses_gpu(&self, original_len: u64, cpu_only: bool) -> bool {
-        if cpu_only {
-            return false;
-        }
+    /// True when a job of `original_len` bytes would run on the GPU (deltas included: whole files
+    /// and ranges upload the base's covering bytes with the payloads).
+    pub fn uses_gpu(&self, original_len: u64) -> bool {
         match self.device {
             Device::Cpu => false,
             Device::Gpu => true,
@@ -144,14 +139,14 @@ impl Decoder {
     }
 
     /// What a job of `original_len` bytes would run on.
-    pub fn describe(&self, original_len: u64, cpu_only: bool) -> Ran {
+    pub fn describe(&self, original_len: u64) -> Ran {
         #[cfg(feature = "gpu")]
-        if self.uses_gpu(original_len, cpu_only) {
+        if self.uses_gpu(original_len) {
             if let Some(Some(g)) = self.gpu.get() {
                 return Ran::Gpu(g.lock().unwrap_or_else(|p| p.into_inner()).describe());
             }
         }
-        let _ = (original_len, cpu_only);
+        let _ = original_len;
         Ran::Cpu {
             threads: rayon::current_num_threads(),
         }
@@ -176,12 +171,6 @@ impl Decoder {
         })
     }
 
-    /// What a job on `a` of `len` bytes runs on (`range`: a range read, not the whole file): the
-    /// CPU for range reads of deltas.
-    fn route(&self, a: &Archive, len: u64, range: bool) -> Result<Ran> {
-        Ok(self.describe(len, range && a.index.base().is_some()))
-    }
-
     /// Decompresses the `.znn` in `src` (whose metadata is `a`) to `w`, every chunk verified.
     pub fn decompress<W: Write + Send>(
         &self,
@@ -191,7 +180,7 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.route(a, a.original_len(), false)?;
+        let ran = self.describe(a.original_len());
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             let (_, paths) = self.counted(|g| g.decompress_to_writer_with_base(a, src, base, w))?;
@@ -211,7 +200,7 @@ impl Decoder {
         base: Option<&Base>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Ran> {
-        let ran = self.route(a, a.original_len(), false)?;
+        let ran = self.describe(a.original_len());
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
             let (_, paths) = self.counted(|g| g.verify(a, src, base))?;
@@ -236,12 +225,12 @@ impl Decoder {
         end: u64,
         w: W,
     ) -> Result<(RangeStats, Ran)> {
-        let a = r.archive();
-        let ran = self.route(a, end.saturating_sub(start), true)?;
+        let ran = self.describe(end.saturating_sub(start));
         #[cfg(feature = "gpu")]
         if let Ran::Gpu(_) = ran {
+            let a = r.archive();
             let (stats, paths) =
-                self.counted(|g| g.extract_range_to(&**r.source(), a, start, end, w))?;
+                self.counted(|g| g.extract_range_to(&**r.source(), a, start, end, r.base(), w))?;
             return Ok((stats, ran.with_paths(paths)));
         }
         Ok((r.write_range(start, end, w)?, ran))

@@ -4,7 +4,8 @@
 
 use znn_test_support as common;
 
-use common::{assert_same, safetensors, tensor, Rng, Tensor};
+use common::delta_pair::{bf16_weights, model_pair, step, to_bf16, Pair};
+use common::{assert_same, safetensors, tensor, Rng};
 use std::io::Cursor;
 use std::process::Command;
 use std::sync::Arc;
@@ -38,93 +39,6 @@ fn reader(znn: &[u8], base: Option<&Base>) -> Reader {
         ..Default::default()
     };
     Reader::from_bytes(znn.to_vec(), &opts).unwrap()
-}
-
-fn bf16_weights(rng: &mut Rng, n: usize, sd: f64) -> Vec<f32> {
-    (0..n).map(|_| rng.normal(sd) as f32).collect()
-}
-
-fn to_bf16(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-        .collect()
-}
-
-fn to_f32(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// One AdamW-like step: every weight moves by about `lr`.
-fn step(rng: &mut Rng, v: &[f32], lr: f64) -> Vec<f32> {
-    v.iter().map(|&x| x + rng.normal(lr) as f32).collect()
-}
-
-struct Pair {
-    base: Vec<u8>,
-    new: Vec<u8>,
-}
-
-/// A base model and an updated one with every kind of (mis)match.
-fn model_pair(seed: u64) -> Pair {
-    let mut rng = Rng::new(seed);
-    let w0 = bf16_weights(&mut rng, 300_000, 0.02);
-    let w1 = bf16_weights(&mut rng, 50_000, 0.02);
-    let f0 = bf16_weights(&mut rng, 40_000, 1.0);
-    let tiny = bf16_weights(&mut rng, 100, 1.0);
-    let renamed = bf16_weights(&mut rng, 20_000, 0.02);
-    let reshaped = bf16_weights(&mut rng, 20_000, 0.02);
-    let retyped = bf16_weights(&mut rng, 10_000, 0.02);
-    let base = vec![
-        tensor("a.weight", "BF16", &[600, 500], to_bf16(&w0)),
-        tensor("b.weight", "BF16", &[50_000], to_bf16(&w1)),
-        tensor("c.f32", "F32", &[200, 200], to_f32(&f0)),
-        tensor("tiny", "BF16", &[100], to_bf16(&tiny)),
-        tensor("old.name", "BF16", &[20_000], to_bf16(&renamed)),
-        tensor("reshaped", "BF16", &[100, 200], to_bf16(&reshaped)),
-        tensor("retyped", "BF16", &[10_000], to_bf16(&retyped)),
-        tensor(
-            "removed",
-            "BF16",
-            &[5000],
-            to_bf16(&bf16_weights(&mut rng, 5000, 0.1)),
-        ),
-    ];
-    // Reordered, one tensor unchanged, one added, one removed, one renamed, one reshaped, one
-    // with another dtype.
-    let new: Vec<Tensor> = vec![
-        tensor(
-            "added",
-            "BF16",
-            &[7000],
-            to_bf16(&bf16_weights(&mut rng, 7000, 0.1)),
-        ),
-        tensor(
-            "c.f32",
-            "F32",
-            &[200, 200],
-            to_f32(&step(&mut rng, &f0, 1e-3)),
-        ),
-        tensor("b.weight", "BF16", &[50_000], to_bf16(&w1)),
-        tensor(
-            "a.weight",
-            "BF16",
-            &[600, 500],
-            to_bf16(&step(&mut rng, &w0, 1e-4)),
-        ),
-        tensor(
-            "tiny",
-            "BF16",
-            &[100],
-            to_bf16(&step(&mut rng, &tiny, 1e-3)),
-        ),
-        tensor("new.name", "BF16", &[20_000], to_bf16(&renamed)),
-        tensor("reshaped", "BF16", &[200, 100], to_bf16(&reshaped)),
-        tensor("retyped", "F16", &[10_000], to_bf16(&retyped)),
-    ];
-    Pair {
-        base: safetensors(&base, Some(&[("format", "pt")]), true),
-        new: safetensors(&new, None, true),
-    }
 }
 
 fn opts(chunk_size: u32) -> CompressOptions {
@@ -340,7 +254,8 @@ fn gpu_decoder_restores_deltas() {
         g.verify(&a, &znn, None).unwrap_err(),
         Error::NeedsBase(_)
     ));
-    // With it, the XOR runs in the merge kernel: read back, on the device, and verified there.
+    // With it, the XOR runs in the fused kernel (the merge for chunks it does not take): read
+    // back, on the device, and verified there.
     g.set_window_bytes(200_000);
     let mut out = Vec::new();
     g.decompress_to_writer_with_base(&a, &znn, Some(&base), &mut out)
@@ -355,6 +270,23 @@ fn gpu_decoder_restores_deltas() {
     other[mid] ^= 1;
     let wrong = Base::from_bytes(other);
     assert!(g.verify(&a, &znn, Some(&wrong)).is_err());
+    // One tensor at a time, its covering chunks only, the base's bytes under them uploaded.
+    for (name, _, r) in common::read_safetensors(&p.new) {
+        let (s, e) = (r.start as u64, r.end as u64);
+        let got = g.read_range(&znn, &a, s, e, Some(&base)).unwrap();
+        assert_same(&got, &p.new[r.clone()], &format!("gpu range {name}"));
+        let dev = g
+            .decode_range_to_buffer(&znn, &a, s, e, Some(&base))
+            .unwrap();
+        let back = g.read_back(&dev.buffer, dev.offset + dev.len).unwrap();
+        assert_same(
+            &back[dev.offset as usize..],
+            &p.new[r],
+            &format!("gpu buffer {name}"),
+        );
+    }
+    let e = g.read_range(&znn, &a, 0, p.new.len() as u64, None);
+    assert!(matches!(e.unwrap_err(), Error::NeedsBase(_)));
 }
 
 #[test]
@@ -381,6 +313,16 @@ fn cli_gpu_runs_deltas() {
             "--base",
             "base.safetensors",
         ][..],
+        &[
+            "extract",
+            "new.safetensors.znn",
+            "--range",
+            "1000..900000",
+            "-o",
+            "part",
+            "--base",
+            "base.safetensors",
+        ][..],
     ] {
         let mut args = cmd.to_vec();
         args.extend(["--device", "gpu", "-v"]);
@@ -399,6 +341,11 @@ fn cli_gpu_runs_deltas() {
         &std::fs::read(d.join("out")).unwrap(),
         &p.new,
         "cli gpu delta",
+    );
+    assert_same(
+        &std::fs::read(d.join("part")).unwrap(),
+        &p.new[1000..900_000],
+        "cli gpu delta range",
     );
 }
 
@@ -595,8 +542,6 @@ fn one_tensor_of_a_delta() {
     let p = model_pair(11);
     let base = Base::from_bytes(p.base.clone());
     let znn = compress_bytes_with_base(&p.new, Some(&base), &opts(16384)).unwrap();
-    let a = Archive::from_bytes(&znn).unwrap();
-    let _ = &a;
     let with_base = reader(&znn, Some(&base));
     for (name, _, r) in common::read_safetensors(&p.new) {
         let mut out = Vec::new();

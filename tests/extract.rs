@@ -400,9 +400,11 @@ fn gpu_ranges_equal_cpu() {
         for rg in &ranges {
             let what = format!("{rg:?}, windows of {window}");
             let want = &orig[rg.start as usize..rg.end as usize];
-            let got = d.read_range(&z, &a, rg.start, rg.end).unwrap();
+            let got = d.read_range(&z, &a, rg.start, rg.end, None).unwrap();
             assert_same(&got, want, &what);
-            let g = d.decode_range_to_buffer(&z, &a, rg.start, rg.end).unwrap();
+            let g = d
+                .decode_range_to_buffer(&z, &a, rg.start, rg.end, None)
+                .unwrap();
             assert_eq!(
                 (g.len, g.offset),
                 (rg.end - rg.start, rg.start - g.base),
@@ -434,7 +436,7 @@ fn gpu_ranges_equal_cpu() {
     }
     for rg in [0..1u64, 5..len] {
         assert!(matches!(
-            d.read_range(&z, &a, rg.end, rg.start),
+            d.read_range(&z, &a, rg.end, rg.start, None),
             Err(Error::InvalidArgument(_))
         ));
     }
@@ -456,10 +458,10 @@ fn gpu_ranges_equal_cpu() {
     let t = &h.tensors.iter().find(|t| t.name == "embed.weight").unwrap();
     let cs = covering_bytes(&a.index, t.start, t.end).0;
     corrupt_chunk(&mut z, &a, cs.start + 2);
-    let err = d.read_range(&z, &a, t.start, t.end).unwrap_err();
+    let err = d.read_range(&z, &a, t.start, t.end, None).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Corrupt), "{err}");
     for t in h.tensors.iter().filter(|t| t.name != "embed.weight") {
-        let got = d.read_range(&z, &a, t.start, t.end).unwrap();
+        let got = d.read_range(&z, &a, t.start, t.end, None).unwrap();
         assert_same(&got, &orig[t.start as usize..t.end as usize], &t.name);
     }
 }

@@ -164,13 +164,16 @@ fn ranges_windows_and_the_two_pass_switch_match_the_cpu() {
             (33_333, 250_001.min(len)),
             (len - 7, len),
         ] {
-            let r = d.decode_range_to_buffer(&z.as_slice(), &a, s, e).unwrap();
+            let r = d
+                .decode_range_to_buffer(&z.as_slice(), &a, s, e, None)
+                .unwrap();
             let got = d.read_back(&r.buffer, r.offset + r.len).unwrap();
             let got = &got[r.offset as usize..(r.offset + r.len) as usize];
             let what = format!("{layout:?} range {s}..{e}");
             assert_same(got, &data[s as usize..e as usize], &what);
             let mut w = Vec::new();
-            d.extract_range_to(&z.as_slice(), &a, s, e, &mut w).unwrap();
+            d.extract_range_to(&z.as_slice(), &a, s, e, None, &mut w)
+                .unwrap();
             assert_same(
                 &w,
                 &data[s as usize..e as usize],
@@ -239,7 +242,9 @@ fn files_mixing_fused_and_two_pass_chunks_match_the_cpu() {
         let a = Archive::from_bytes(&z).unwrap();
         let len = file.len() as u64;
         for (s, e) in [(5, len - 3), (40_001, 60_003), (len / 2, len / 2 + 9)] {
-            let r = d.decode_range_to_buffer(&z.as_slice(), &a, s, e).unwrap();
+            let r = d
+                .decode_range_to_buffer(&z.as_slice(), &a, s, e, None)
+                .unwrap();
             let got = d.read_back(&r.buffer, r.offset + r.len).unwrap();
             let got = &got[r.offset as usize..(r.offset + r.len) as usize];
             assert_same(

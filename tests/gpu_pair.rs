@@ -146,7 +146,9 @@ fn ranges_windows_and_long_sub_streams_match_the_cpu() {
         (33_333, 250_001),
         (len - 7, len),
     ] {
-        let r = d.decode_range_to_buffer(&z.as_slice(), &a, s, e).unwrap();
+        let r = d
+            .decode_range_to_buffer(&z.as_slice(), &a, s, e, None)
+            .unwrap();
         let got = d.read_back(&r.buffer, r.offset + r.len).unwrap();
         let got = &got[r.offset as usize..(r.offset + r.len) as usize];
         assert_same(
@@ -155,7 +157,8 @@ fn ranges_windows_and_long_sub_streams_match_the_cpu() {
             &format!("range {s}..{e}"),
         );
         let mut w = Vec::new();
-        d.extract_range_to(&z.as_slice(), &a, s, e, &mut w).unwrap();
+        d.extract_range_to(&z.as_slice(), &a, s, e, None, &mut w)
+            .unwrap();
         assert_same(
             &w,
             &data[s as usize..e as usize],

@@ -115,7 +115,9 @@ fn a_corrupted_raw_byte_is_caught_on_the_device() {
     assert!(e.to_string().contains("checksum"), "{e}");
     let e = d.verify(&a, &bad, None).unwrap_err();
     assert!(e.to_string().contains("checksum"), "{e}");
-    let e = d.decode_range_to_buffer(&bad, &a, 0, 50_000).unwrap_err();
+    let e = d
+        .decode_range_to_buffer(&bad, &a, 0, 50_000, None)
+        .unwrap_err();
     assert!(e.to_string().contains("checksum"), "{e}");
     // A flip inside a Huffman stream of BF16 weights: caught by the kernels or the checksums.
     let src = bf16(60_000, 5);
@@ -155,7 +157,9 @@ fn staged_and_legacy_uploads_agree() {
             let f = znn_gpu::source::FileSource::open(&p).unwrap();
             let (_, out) = d.decode_file_to_buffer(&f).unwrap();
             assert!(read_buffer(&d, &out.buffer, out.len)[..src.len()] == src[..]);
-            let r = d.decode_range_to_buffer(&f, &a, 123_457, 654_321).unwrap();
+            let r = d
+                .decode_range_to_buffer(&f, &a, 123_457, 654_321, None)
+                .unwrap();
             let got = read_buffer(&d, &r.buffer, r.offset + r.len);
             assert!(got[r.offset as usize..(r.offset + r.len) as usize] == src[123_457..654_321]);
             assert!(

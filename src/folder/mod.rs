@@ -223,9 +223,9 @@ pub fn run(dir: Direction, input: &Path, o: &FolderOptions) -> Result<Report> {
     }
     jobs.sort_by_key(|j| std::cmp::Reverse(j.len()));
     o.events.total(jobs.iter().map(Job::len).sum());
-    let gpu = dir == Direction::Decompress && o.decoder.uses_gpu(largest, false);
+    let gpu = dir == Direction::Decompress && o.decoder.uses_gpu(largest);
     if dir == Direction::Decompress {
-        o.events.decoder(&o.decoder.describe(largest, false));
+        o.events.decoder(&o.decoder.describe(largest));
     }
     // One GPU decoder serves one file at a time; the CPU paths share the rayon pool.
     let threads = rayon::current_num_threads();

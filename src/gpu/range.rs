@@ -10,6 +10,7 @@
 
 use super::decoder::{GpuDecoder, Sink};
 use crate::archive::Archive;
+use crate::delta::Base;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::reader::{check_range, RangeStats};
@@ -39,13 +40,16 @@ impl GpuDecoder {
     /// Decodes bytes `[start, end)` of the original into a new device buffer (see [`GpuRange`]),
     /// reading only the covering chunks' payloads from `src` (the whole `.znn`). As with
     /// [`GpuDecoder::decode_to_buffer`], every covering chunk's checksum is verified on the device
-    /// and only the verdict is read back.
+    /// and only the verdict is read back. `delta_base`: the base of a delta file (checked against
+    /// the one it names; its covering bytes go up with the payloads); a delta without it fails
+    /// with [`Error::NeedsBase`], a standalone file ignores it.
     pub fn decode_range_to_buffer(
         &mut self,
         src: &dyn ByteSource,
         archive: &Archive,
         start: u64,
         end: u64,
+        delta_base: Option<&Base>,
     ) -> Result<GpuRange> {
         check_range(archive.original_len(), start, end)?;
         let idx = &archive.index;
@@ -62,11 +66,12 @@ impl GpuDecoder {
             .chunks()
             .get(chunks.start)
             .map_or(0, |c| c.orig_offset - base);
+        let engine = Engine::new(archive, src, delta_base)?;
         let buffer = self.output_buffer_from(span, first)?;
         self.run_chunks(
             idx,
             chunks.clone(),
-            Engine::over_data_at(idx, src, Archive::DATA_START)?,
+            engine,
             Sink::Device(&buffer, base),
             true,
             None,
@@ -83,13 +88,15 @@ impl GpuDecoder {
     /// Writes bytes `[start, end)` of the original to `w`, decoded on the GPU from only the
     /// covering chunks and read back window by window; every chunk's xxh3 is verified on the host
     /// before any of its bytes is written, so the bytes equal the CPU's
-    /// ([`crate::extract::extract_range_to`]).
+    /// ([`crate::extract::extract_range_to`]). `delta_base` as for
+    /// [`GpuDecoder::decode_range_to_buffer`].
     pub fn extract_range_to<W: Write>(
         &mut self,
         src: &dyn ByteSource,
         archive: &Archive,
         start: u64,
         end: u64,
+        delta_base: Option<&Base>,
         mut w: W,
     ) -> Result<RangeStats> {
         check_range(archive.original_len(), start, end)?;
@@ -114,10 +121,11 @@ impl GpuDecoder {
             stats.decoded_bytes += b.len() as u64;
             Ok(())
         };
+        let engine = Engine::new(archive, src, delta_base)?;
         self.run_chunks(
             idx,
             chunks.clone(),
-            Engine::over_data_at(idx, src, Archive::DATA_START)?,
+            engine,
             Sink::Host(&mut write),
             true,
             None,
@@ -135,12 +143,13 @@ impl GpuDecoder {
         archive: &Archive,
         start: u64,
         end: u64,
+        delta_base: Option<&Base>,
     ) -> Result<Vec<u8>> {
         check_range(archive.original_len(), start, end)?;
         let mut out = Vec::new();
         out.try_reserve_exact((end - start) as usize)
             .map_err(|_| Error::invalid("range too large for memory"))?;
-        self.extract_range_to(src, archive, start, end, &mut out)?;
+        self.extract_range_to(src, archive, start, end, delta_base, &mut out)?;
         Ok(out)
     }
 }

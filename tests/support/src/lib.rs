@@ -7,6 +7,7 @@
 
 pub mod alloc_cap;
 pub mod cli;
+pub mod delta_pair;
 pub mod fuzz;
 pub mod hostile;
 pub mod reference;
