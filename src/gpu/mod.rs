@@ -26,9 +26,10 @@
 //!   `Error::Gpu` (no multi-buffer output): use the streaming call for such files.
 //! - [`GpuDecoder::verify`]: every chunk decoded and checked on the device, nothing written and
 //!   nothing but each window's verdict read back (`znn-gpu verify --device gpu`).
-//! - Deltas: [`GpuDecoder::decompress_to_writer_with_base`], [`GpuDecoder::decode_delta_to_buffer`]
-//!   and [`GpuDecoder::verify`] take the base; each window uploads the base bytes its delta chunks
-//!   cover and the merge kernel XORs them in.
+//! - Deltas: [`GpuDecoder::decompress_to_writer_with_base`], [`GpuDecoder::decode_delta_to_buffer`],
+//!   [`GpuDecoder::verify`] and the range calls below take the base; each window uploads the base
+//!   bytes its delta chunks cover, and the fused kernel (the merge, for chunks it does not take)
+//!   XORs them in.
 //! - [`GpuDecoder::decode_range_to_buffer`]: one byte range of the original (a tensor, say) into a
 //!   device buffer, reading and decoding only the chunks that cover it, in the windows a full
 //!   decode would use; [`GpuRange`] says where the range lies in the buffer (no tight copy: ranges
