@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Pipeline, one module per stage:
-//! - format and chunk map: [`format`] (FORMAT.md), [`archive`];
+//! - format and chunk map: [`mod@format`] (FORMAT.md), [`archive`];
 //! - byte grouping: [`layout`], [`safetensors`] (tensors -> segments);
 //! - entropy coders: [`codec`] (one module per stream codec), [`huffman`], [`chunk`];
 //! - CPU encode and decode: [`compress`], [`engine`], [`decompress`], [`delta`];

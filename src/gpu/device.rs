@@ -60,7 +60,7 @@ pub fn default_window_bytes() -> u64 {
     GPU_WINDOW_BYTES
 }
 
-/// True when the backends [`open`] uses offer an adapter that is not a CPU (software) device.
+/// True when the backends `open` uses offer an adapter that is not a CPU (software) device.
 /// Only asks for the adapter: no device, no pipelines.
 pub fn hardware_adapter() -> bool {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();

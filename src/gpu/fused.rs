@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::format::{Index, StreamRec};
 use crate::layout::Layout;
 
-/// Chunks decoded by each path ([`GpuDecoder::take_path_counts`]).
+/// Chunks decoded by each path ([`super::GpuDecoder::take_path_counts`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PathCounts {
     /// By `shaders/fused_decode.wgsl`, straight into the output.

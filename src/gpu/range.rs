@@ -88,7 +88,7 @@ impl GpuDecoder {
     /// Writes bytes `[start, end)` of the original to `w`, decoded on the GPU from only the
     /// covering chunks and read back window by window; every chunk's xxh3 is verified on the host
     /// before any of its bytes is written, so the bytes equal the CPU's
-    /// ([`crate::extract::extract_range_to`]). `delta_base` as for
+    /// ([`crate::Reader::write_range`]). `delta_base` as for
     /// [`GpuDecoder::decode_range_to_buffer`].
     pub fn extract_range_to<W: Write>(
         &mut self,
