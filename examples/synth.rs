@@ -25,17 +25,9 @@ fn main() {
         let scale = 0.01 + 0.05 * ((b / 64) % 7) as f32 / 7.0;
         block.clear();
         while block.len() < 1 << 20 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let g = ((x & 0xFFFF) + (x >> 16 & 0xFFFF) + (x >> 32 & 0xFFFF)) as f32 / 65536.0 - 1.5;
-            let mut v = g * 2.0 * scale;
+            let mut v = gauss(&mut x) * 2.0 * scale;
             if moved {
-                y ^= y << 13;
-                y ^= y >> 7;
-                y ^= y << 17;
-                let m = ((y & 0xFFFF) + (y >> 16 & 0xFFFF) + (y >> 32 & 0xFFFF)) as f32 / 65536.0;
-                v *= 1.0 + (m - 1.5) * 4e-3;
+                v *= 1.0 + gauss(&mut y) * 4e-3;
             }
             if fp32 {
                 block.extend_from_slice(&v.to_le_bytes());
@@ -46,4 +38,12 @@ fn main() {
         f.write_all(&block).expect("write");
     }
     f.flush().expect("flush");
+}
+
+/// The next xorshift64 state of `x`, as a sum of three uniforms centred on 0 (in -1.5..1.5).
+fn gauss(x: &mut u64) -> f32 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    ((*x & 0xFFFF) + (*x >> 16 & 0xFFFF) + (*x >> 32 & 0xFFFF)) as f32 / 65536.0 - 1.5
 }

@@ -15,6 +15,9 @@ def save(p, tensors):
         hdr[name]={'dtype':dt,'shape':shape,'data_offsets':[off,off+len(b)]}; off+=len(b); blobs.append(b)
     j=json.dumps(hdr).encode(); j+=b' '*((8-len(j)%8)%8)
     open(p,'wb').write(struct.pack('<Q',len(j))+j+b''.join(blobs))
+def to_bf16(a):
+    """FP32 array -> BF16 bytes, rounded to nearest even (as tensor.to(torch.bfloat16))."""
+    u=a.view('<u4').astype(np.uint64); return ((u + 0x7FFF + ((u>>16)&1))>>16).astype('<u2').tobytes()
 d,h,base=load(CORPUS+'/mobilenet-v2.fp32.safetensors')
 f16={}; b16={}
 for k,v in h.items():
@@ -23,8 +26,7 @@ for k,v in h.items():
     if v['dtype']=='F32':
         a=np.frombuffer(raw,dtype='<f4')
         f16[k]=('F16',v['shape'],a.astype('<f2').tobytes())
-        u=a.view('<u4').astype(np.uint64); r=((u + 0x7FFF + ((u>>16)&1))>>16).astype('<u2')
-        b16[k]=('BF16',v['shape'],r.tobytes())
+        b16[k]=('BF16',v['shape'],to_bf16(a))
     else:
         f16[k]=(v['dtype'],v['shape'],raw); b16[k]=(v['dtype'],v['shape'],raw)
 save(OUT+'/mobilenet.f16.safetensors',f16); save(OUT+'/mobilenet.bf16.safetensors',b16)
@@ -46,7 +48,6 @@ for k,v in h.items():
     if v['dtype']=='BF16':
         a=(np.frombuffer(raw,dtype='<u2').astype('<u4')<<16).view('<f4')
         a=(a*(1+0.002*rng.standard_normal(a.shape))).astype('<f4')
-        u=a.view('<u4').astype(np.uint64); r=((u + 0x7FFF + ((u>>16)&1))>>16).astype('<u2')
-        m[k]=('BF16',v['shape'],r.tobytes())
+        m[k]=('BF16',v['shape'],to_bf16(a))
     else: m[k]=(v['dtype'],v['shape'],raw)
 save(OUT+'/minilm.moved.safetensors',m)

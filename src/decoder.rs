@@ -152,23 +152,18 @@ impl Decoder {
         }
     }
 
-    #[cfg(feature = "gpu")]
-    fn with_gpu<T>(&self, f: impl FnOnce(&mut crate::gpu::GpuDecoder) -> Result<T>) -> Result<T> {
-        let g = self.gpu.get().and_then(Option::as_ref).expect("opened");
-        f(&mut g.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Runs `f` on the GPU decoder; returns its result and the chunks each kernel path took.
+    /// Runs `f` on the (opened) GPU decoder; returns its result and the chunks each kernel path
+    /// took.
     #[cfg(feature = "gpu")]
     fn counted<T>(
         &self,
         f: impl FnOnce(&mut crate::gpu::GpuDecoder) -> Result<T>,
     ) -> Result<(T, crate::gpu::PathCounts)> {
-        self.with_gpu(|g| {
-            g.take_path_counts();
-            let t = f(g)?;
-            Ok((t, g.take_path_counts()))
-        })
+        let g = self.gpu.get().and_then(Option::as_ref).expect("opened");
+        let g = &mut *g.lock().unwrap_or_else(|p| p.into_inner());
+        g.take_path_counts();
+        let t = f(g)?;
+        Ok((t, g.take_path_counts()))
     }
 
     /// Decompresses the `.znn` in `src` (whose metadata is `a`) to `w`, every chunk verified.
