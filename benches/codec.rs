@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::path::Path;
-use znn_gpu::codec::pair;
 use znn_gpu::codec::pair_decode::{Word, WordTable};
+use znn_gpu::codec::{pair, rans};
 use znn_gpu::huffman::decode::{decode_substreams, DecodeTables};
 use znn_gpu::huffman::{code_lengths, encode::encode, CodeTable};
 use znn_gpu::{compress_bytes, decompress_bytes, CompressOptions, Layout};
@@ -112,6 +112,25 @@ fn stages(c: &mut Criterion) {
     g.bench_function("huffman_decode_exponents", |b| {
         b.iter(|| decode_substreams(&buf, tsize, &subs, 4096, &t, &mut dec).unwrap())
     });
+    // The same exponents rANS coded (codec 6).
+    let (_, freq) = rans::estimate(&h, e.len(), 4096);
+    let mut rbuf = Vec::new();
+    g.bench_function("rans_encode_exponents", |b| {
+        b.iter(|| {
+            rbuf.clear();
+            rans::encode(e, &freq, 4096, &mut rbuf)
+        })
+    });
+    rbuf.clear();
+    let rsubs = rans::encode(e, &freq, 4096, &mut rbuf);
+    let mut rt = rans::DecodeTable::default();
+    let mut rdec = Vec::new();
+    g.bench_function("rans_decode_exponents", |b| {
+        b.iter(|| {
+            rans::decode(e.len(), 4096, &rbuf, rbuf.len(), &rsubs, &mut rt, &mut rdec).unwrap()
+        })
+    });
+    assert_eq!(&rdec, e, "rans decode gives the exponents back");
     g.bench_function("xxh3_chunk", |b| {
         b.iter(|| xxhash_rust::xxh3::xxh3_64(chunk))
     });

@@ -19,7 +19,15 @@ fn main() {
     let ws = plan_windows(&a.index, &lim).expect("plan");
     for r in ws {
         let first = a.index.chunks()[r.start].data_offset as usize;
-        let w = build_window(&a.index, r.clone(), &data[first..], 0, &mut None, true).unwrap();
+        let w = build_window(
+            &a.index,
+            r.clone(),
+            &data[first..],
+            0,
+            &mut Default::default(),
+            true,
+        )
+        .unwrap();
         // One table per stream: the jobs of a stream share its table offset.
         let mut seen = std::collections::BTreeMap::new();
         let pair_from = w.jobs.len() - w.pair_jobs - w.fused_jobs;

@@ -9,6 +9,7 @@
 #   DTYPES  dtypes to measure (default "bf16 fp32")
 #   STEPS, EVERY, SEED  passed to the generator (defaults 100, 10, 1: 10 checkpoints)
 #   ZNN     the binary to measure (default target/release/znn-gpu, built here)
+#   CODECS  the --codecs of every archive (default fast; smallest: rANS, format v4)
 # Every archive is restored and compared with `cmp`; a difference stops the script with status 1.
 # Markdown tables go to stdout, progress to stderr. A binary without `--base` gets n/a in the delta
 # columns.
@@ -19,6 +20,7 @@ DTYPES=${DTYPES:-bf16 fp32}
 STEPS=${STEPS:-100}
 EVERY=${EVERY:-10}
 SEED=${SEED:-1}
+CODECS=${CODECS:-fast}
 cargo build --release --quiet --bin znn-gpu --example checkpoints
 BIN=${ZNN:-target/release/znn-gpu}
 GEN=target/release/examples/checkpoints
@@ -56,7 +58,7 @@ fail() {
 
 # Standalone archive of $1 at $2, checked by a round trip; prints its size.
 standalone() {
-    "$BIN" compress -q -f "$1" -o "$2"
+    "$BIN" compress -q -f --codecs "$CODECS" "$1" -o "$2"
     "$BIN" decompress -q -f "$2" -o "$2.out"
     cmp -s "$1" "$2.out" || fail "$2 does not restore $1"
     rm -f "$2.out"
@@ -69,7 +71,7 @@ delta() {
         echo n/a
         return
     fi
-    "$BIN" compress -q -f "$1" --base "$2" -o "$3"
+    "$BIN" compress -q -f --codecs "$CODECS" "$1" --base "$2" -o "$3"
     "$BIN" decompress -q -f "$3" --base "$2" -o "$3.out"
     cmp -s "$1" "$3.out" || fail "$3 with base $2 does not restore $1"
     rm -f "$3.out"

@@ -5,8 +5,8 @@
 
 use crate::codec::pair_decode::WordTable;
 use crate::codec::{
-    choose, constant, huffman, pair, zstd, CodecSet, Coding, DecodeCtx, Encoded, EncodedStream,
-    Pairing,
+    choose, constant, huffman, pair, rans, zstd, CodecSet, Coding, DecodeCtx, Encoded,
+    EncodedStream, Pairing,
 };
 use crate::error::{Error, Result};
 use crate::format::Index;
@@ -29,14 +29,16 @@ pub struct EncodeScratch {
     streams: Vec<Vec<u8>>,
 }
 
-/// Codes one chunk of whole elements with the codecs of `codecs`. `payload` is an empty buffer to
-/// code into (callers recycle them: a fresh 256 KiB allocation per chunk costs page faults
+/// Codes one chunk of whole elements with the codecs of `codecs`, no pair codes if `delta` (the
+/// chunk is the XOR with a base: its streams are near zero, not exponents). `payload` is an empty
+/// buffer to code into (callers recycle them: a fresh 256 KiB allocation per chunk costs page faults
 /// comparable to the coding itself).
 pub fn encode_chunk(
     layout: Layout,
     src: &[u8],
     sub_symbols: usize,
     codecs: CodecSet,
+    delta: bool,
     scratch: &mut EncodeScratch,
     mut payload: Vec<u8>,
 ) -> Result<EncodedChunk> {
@@ -52,7 +54,8 @@ pub fn encode_chunk(
     let streams = &scratch.streams[..layout.stream_count()];
     // The first two streams of the float layouts (exponent and sign + top mantissa bits, or
     // FP16's two bytes) as one pair code, where that is smaller than the two coded alone.
-    let pairs = matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32);
+    let pairs = !delta && matches!(layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32);
+    let rans = codecs.rans();
     let mut first = 0;
     if pairs && !codecs.pair_bits().is_empty() {
         let coded = encode_pair_or_alone(
@@ -60,15 +63,19 @@ pub fn encode_chunk(
             &streams[1],
             sub_symbols,
             codecs.pair_bits(),
+            rans,
             &mut chunk.payload,
         )?;
         chunk.streams.extend(coded);
         first = 2;
     }
     for s in &streams[first..] {
-        chunk
-            .streams
-            .push(choose::encode_stream(s, sub_symbols, &mut chunk.payload)?);
+        chunk.streams.push(choose::encode_stream(
+            s,
+            sub_symbols,
+            rans,
+            &mut chunk.payload,
+        )?);
     }
     Ok(chunk)
 }
@@ -82,13 +89,14 @@ fn encode_pair_or_alone(
     b: &[u8],
     sub_symbols: usize,
     bits: &[u8],
+    rans: bool,
     payload: &mut Vec<u8>,
 ) -> Result<[EncodedStream; 2]> {
     debug_assert!(payload.is_empty());
     let joint = pair::histogram(a, b);
     let plans = [
-        choose::plan_stream_with(a, sub_symbols, |_| pair::first_byte_histogram(&joint))?,
-        choose::plan_stream(b, sub_symbols)?,
+        choose::plan_stream_with(a, sub_symbols, rans, |_| pair::first_byte_histogram(&joint))?,
+        choose::plan_stream(b, sub_symbols, rans)?,
     ];
     let (lo, hi) = plans
         .iter()
@@ -149,7 +157,7 @@ fn record_bytes(fields: &Encoded, comp_len: u32) -> usize {
         + match fields {
             Encoded::Raw | Encoded::Zstd | Encoded::Paired => 0,
             Encoded::Const(_) => 1,
-            Encoded::Huffman(s) => subs(s),
+            Encoded::Huffman(s) | Encoded::Rans(s) => subs(s),
             Encoded::Pair { subs: s, .. } => 1 + subs(s),
         }
 }
@@ -159,6 +167,7 @@ pub struct DecodeScratch {
     streams: Vec<Vec<u8>>,
     tables: DecodeTables,
     pair: WordTable,
+    rans: rans::DecodeTable,
     zstd: Option<zstd::Decoder>,
 }
 
@@ -168,6 +177,7 @@ impl Default for DecodeScratch {
             streams: vec![Vec::new(); MAX_STREAMS],
             tables: DecodeTables::default(),
             pair: WordTable::default(),
+            rans: rans::DecodeTable::default(),
             zstd: None,
         }
     }
@@ -267,6 +277,15 @@ pub fn decode_chunk(
                 buf,
             )?,
             Coding::Zstd => zstd::decode(&payload[off..off + len], n, &mut scratch.zstd, buf)?,
+            Coding::Rans { .. } => rans::decode(
+                n,
+                ctx.sub_symbols,
+                &payload[off..],
+                len,
+                idx.stream_sub_lens(s, n),
+                &mut scratch.rans,
+                buf,
+            )?,
         }
     }
     let mut refs: [&[u8]; MAX_STREAMS] = [&[]; MAX_STREAMS];

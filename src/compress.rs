@@ -31,8 +31,9 @@ pub struct CompressOptions {
     /// Store the input as a delta (format v2) against this base where it matches; decoding then
     /// needs the same base.
     pub base: Option<Arc<Base>>,
-    /// The codecs the encoder may choose among. Delta files use [`CodecSet::Fast`] whatever this
-    /// says (format v2 has no pair codecs).
+    /// The codecs the encoder may choose among. Delta files use [`CodecSet::Fast`] unless this
+    /// allows rANS (format v2 has neither pair codecs nor rANS; a v4 delta may use both, though
+    /// the XORed chunks are never pair coded).
     pub codecs: CodecSet,
 }
 
@@ -132,7 +133,15 @@ fn encode_window(
                 let src = &window[off..off + c.orig_len as usize];
                 let layout = idx.layout(c);
                 if !idx.is_delta(c) {
-                    return encode_chunk(layout, src, sub_symbols, codecs, scratch, sink.buffer(0));
+                    return encode_chunk(
+                        layout,
+                        src,
+                        sub_symbols,
+                        codecs,
+                        false,
+                        scratch,
+                        sink.buffer(0),
+                    );
                 }
                 // The checksum covers the original bytes, so that a decode with the wrong base
                 // bytes fails its check; what is coded is the XOR.
@@ -143,7 +152,8 @@ fn encode_window(
                     layout,
                     xored,
                     sub_symbols,
-                    CodecSet::Fast,
+                    codecs,
+                    true,
                     scratch,
                     sink.buffer(0),
                 )?;
@@ -192,11 +202,13 @@ fn compress_to<W: Write + Send>(
         base.map(Base::reference),
     );
     // The header goes out before any chunk is coded, so its version follows what the chunks may
-    // use: 3 when pair codes are allowed and some segment could take them.
-    let codecs = if idx.version() == 1 {
-        opts.codecs
-    } else {
+    // use: 4 when rANS is allowed; else 3 when pair codes are allowed and some segment could take
+    // them; a delta without rANS is version 2, whose codecs are the fast set's.
+    idx.allow_rans(opts.codecs.rans());
+    let codecs = if idx.version() == 2 {
         CodecSet::Fast
+    } else {
+        opts.codecs
     };
     idx.allow_pairs(!codecs.pair_bits().is_empty());
     let wins = idx.skeleton().windows(WINDOW_BYTES);

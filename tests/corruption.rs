@@ -293,23 +293,23 @@ fn header_changes_give_the_right_error_kind() {
         .kind(),
         ErrorKind::Corrupt
     ));
-    for v in [4u16, 0x0100, u16::MAX] {
+    for v in [5u16, 0x0100, u16::MAX] {
         let mut g = s.znn.clone();
         g[8..10].copy_from_slice(&v.to_le_bytes());
         match decode_err(&g) {
             Error::UnsupportedVersion { found, supported } => {
-                assert_eq!((found, supported), (v, 3));
+                assert_eq!((found, supported), (v, 4));
             }
             e => panic!("version {v}: {e:?}"),
         }
     }
     let e = decode_err(&{
         let mut g = s.znn.clone();
-        g[8..10].copy_from_slice(&4u16.to_le_bytes());
+        g[8..10].copy_from_slice(&5u16.to_le_bytes());
         g
     });
     assert!(
-        e.to_string().contains('4'),
+        e.to_string().contains('5'),
         "message names the version: {e}"
     );
     // A v1 file relabelled v3 reads its segment count as `pair_streams`: a corrupt index.

@@ -97,13 +97,13 @@ fn newer_format_version_says_upgrade() {
     let dir = setup();
     let d = dir.path();
     let z = std::fs::read(d.join("m.safetensors.znn")).unwrap();
-    for v in [4u16, 255, 256, 0x1234, u16::MAX] {
+    for v in [5u16, 255, 256, 0x1234, u16::MAX] {
         let mut g = z.clone();
         g[8..10].copy_from_slice(&v.to_le_bytes());
         let f = format!("v{v}.znn");
         write(d, &f, &g);
         let want = format!(
-            "error: unsupported format version {v} (this build reads version 3); upgrade znn-gpu\n"
+            "error: unsupported format version {v} (this build reads version 4); upgrade znn-gpu\n"
         );
         for args in [vec!["decompress", &f[..]], vec!["info", &f[..]]] {
             let e = refused(d, &args, &[]);

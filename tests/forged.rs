@@ -65,7 +65,9 @@ fn with_codec(c: Codec, old: &Coding) -> Coding {
             _ => Coding::Huffman { sub_start: 0 },
         },
         Codec::Zstd => Coding::Zstd,
-        Codec::Pair | Codec::Paired => unreachable!("pair codecs are forged in tests/pair.rs"),
+        Codec::Pair | Codec::Paired | Codec::Rans => {
+            unreachable!("pair codecs are forged in tests/pair.rs, rANS in tests/rans.rs")
+        }
     }
 }
 

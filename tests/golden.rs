@@ -136,6 +136,65 @@ fn golden_v3_input() -> Vec<u8> {
     )
 }
 
+fn golden_v4_opts() -> znn_gpu::CompressOptions {
+    with_codecs(&golden_opts(), znn_gpu::codec::CodecSet::Smallest)
+}
+
+fn golden_v4_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = test_dir();
+    (d.join("golden_v4.bin"), d.join("golden_v4.znn"))
+}
+
+/// The v3 golden input and a sparse U8 tensor (95% zeros, the rest small values: an XOR-like
+/// stream where rANS beats Huffman's bit per symbol even in 256-symbol sub-streams).
+fn golden_v4_input() -> Vec<u8> {
+    let mut rng = Rng::new(44);
+    let sparse: Vec<u8> = (0..8192)
+        .map(|_| {
+            if rng.below(20) == 0 {
+                1 + rng.below(7) as u8
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut tensors = vec![tensor("sparse", "U8", &[8192], sparse)];
+    for (name, dtype, r) in read_safetensors(&golden_v3_input()) {
+        let data = golden_v3_input()[r].to_vec();
+        let n = data.len() as u64 / expected_layout(&dtype).elem_size() as u64;
+        tensors.push(tensor(&name, &dtype, &[n], data));
+    }
+    safetensors(&tensors, Some(&[("note", "znn-gpu golden v4")]), true)
+}
+
+#[test]
+fn golden_v4_rans_decodes_and_is_rewritten_byte_for_byte() {
+    let (bin, p) = golden_v4_paths();
+    let orig = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let z = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(z[8..10], [4, 0], "format version 4");
+    assert_same(&decompress_bytes(&z).unwrap(), &orig, "golden_v4.znn");
+    assert_same(&ref_decode(&z).unwrap(), &orig, "reference decoder, v4");
+    let a = check_archive(&z, &orig, &golden_v4_opts(), "golden_v4.znn");
+    let codecs: std::collections::HashSet<Codec> =
+        a.index.streams().iter().map(|s| s.codec()).collect();
+    assert!(
+        codecs.contains(&Codec::Rans) && codecs.contains(&Codec::Pair),
+        "codecs {codecs:?}"
+    );
+    let now = compress_bytes(&orig, &golden_v4_opts()).unwrap();
+    assert!(
+        now == z,
+        "compressing golden_v4.bin with --codecs smallest no longer gives golden_v4.znn: \
+         regenerate on purpose with `cargo test --release --test golden -- --ignored regenerate_golden`"
+    );
+    assert_eq!(
+        golden_v4_input(),
+        orig,
+        "golden_v4_input() no longer makes golden_v4.bin"
+    );
+}
+
 #[test]
 fn golden_v3_pair_codes_decode_and_are_rewritten_byte_for_byte() {
     let (bin, p) = golden_v3_paths();
@@ -295,6 +354,12 @@ fn regenerate_golden() {
     let (bin3, z3) = golden_v3_paths();
     std::fs::write(&bin3, &in3).unwrap();
     std::fs::write(&z3, &v3).unwrap();
+    let in4 = golden_v4_input();
+    let v4 = compress_bytes(&in4, &golden_v4_opts()).unwrap();
+    check_archive(&v4, &in4, &golden_v4_opts(), "new golden v4");
+    let (bin4, z4) = golden_v4_paths();
+    std::fs::write(&bin4, &in4).unwrap();
+    std::fs::write(&z4, &v4).unwrap();
     eprintln!(
         "wrote {} ({} bytes) and {} ({} bytes)",
         bin.display(),

@@ -8,7 +8,7 @@ use znn_gpu::format::Codec;
 use znn_gpu::ErrorKind;
 use znn_gpu::{compress_bytes, decompress_bytes, Archive, CompressOptions, Error, Layout};
 
-const CODEC_NAMES: [&str; 6] = ["raw", "const", "huffman", "zstd", "pair", "paired"];
+const CODEC_NAMES: [&str; 7] = ["raw", "const", "huffman", "zstd", "pair", "paired", "rans"];
 
 fn ratio(znn: &[u8], orig: &[u8]) -> f64 {
     100.0 * znn.len() as f64 / orig.len() as f64

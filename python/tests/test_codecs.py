@@ -1,5 +1,6 @@
 """`codecs=` on every compressing function: the CLI's `--codecs` names, each round-tripping exactly;
-"balanced" and "small" write format v3 and are no larger than "fast" (format v1)."""
+"balanced" and "small" write format v3, "smallest" format v4, and none is larger than "fast"
+(format v1)."""
 
 import struct
 
@@ -10,8 +11,8 @@ from conftest import need, same_bits
 
 import znn_gpu
 
-CODECS = ("fast", "balanced", "small")
-VERSION = {"fast": 1, "balanced": 3, "small": 3}
+CODECS = ("fast", "balanced", "small", "smallest")
+VERSION = {"fast": 1, "balanced": 3, "small": 3, "smallest": 4}
 
 
 def _version(data):
@@ -81,6 +82,7 @@ def test_sizes_and_versions(blobs):
     assert [_version(blobs[c]) for c in CODECS] == [VERSION[c] for c in CODECS]
     assert len(blobs["balanced"]) <= len(blobs["fast"])
     assert len(blobs["small"]) <= len(blobs["fast"])
+    assert len(blobs["smallest"]) <= len(blobs["small"]) + 16  # the v4 index's base record
     # Pair codes' measured gain on BF16 weights is 0.3 to 1 point of the original size; well above
     # the few bytes a v3 index adds, so a gain of zero means they were not used.
     assert len(blobs["balanced"]) < len(blobs["fast"])

@@ -36,9 +36,11 @@ def compress_file(
     safetensors ("bf16", "fp16", "fp32", "fp64", "byte"); `base`: store a delta against this file
     (or folder of files). `threads`: coding threads (default all cores). `codecs`: the CLI's
     `--codecs`, "fast" (default; format v1, which every build and decoder reads), "balanced" (adds
-    pair codes, format v3: smaller on BF16, slower to compress) or "small" (the best pair width per
-    chunk: a little smaller again, slower still); any other name raises ZnnError of kind "invalid
-    argument", and a delta is always coded as "fast". Returns `(original_bytes, compressed_bytes)`."""
+    pair codes, format v3: smaller on BF16, slower to compress), "small" (the best pair width per
+    chunk: a little smaller again, slower still) or "smallest" (adds rANS, format v4: the smallest
+    files, a quarter smaller fine-tune deltas, slower to decode); any other name raises ZnnError
+    of kind "invalid argument". A delta is coded as "fast" unless the set is "smallest". Returns
+    `(original_bytes, compressed_bytes)`."""
     return _native.compress_file(
         _path(src),
         _path(dst),

@@ -138,7 +138,7 @@ def _prepare(tensor_dict, metadata):
 
 def save_file(tensor_dict, filename, metadata=None, *, threads=None, base=None, codecs="fast"):
     """`safetensors.numpy.save_file`, compressed straight from the arrays' memory. `codecs`: "fast"
-    (default), "balanced" or "small", as for `znn_gpu.compress_file`."""
+    (default), "balanced", "small" or "smallest", as for `znn_gpu.compress_file`."""
     entries, keep = _prepare(tensor_dict, metadata)
     _native.save(entries, _header.metadata_pairs(metadata), fspath(filename), threads=threads,
                  base=None if base is None else fspath(base), codecs=codecs)

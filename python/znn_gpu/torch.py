@@ -262,7 +262,7 @@ def save_file(tensors, filename, metadata=None, *, threads=None, base=None, code
     straight from the tensors' memory: no intermediate file or joined copy. Decompressing it gives
     the bytes `safetensors.torch.save_file(tensors, ..., metadata)` writes (metadata keys in dict
     order: safetensors' own order for two or more keys is random). `codecs`: "fast" (default),
-    "balanced" or "small", as for `znn_gpu.compress_file`."""
+    "balanced", "small" or "smallest", as for `znn_gpu.compress_file`."""
     entries, keep = _prepare(tensors, metadata)
     _native.save(entries, _header.metadata_pairs(metadata), fspath(filename), threads=threads,
                  base=None if base is None else fspath(base), codecs=codecs)

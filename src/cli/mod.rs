@@ -53,8 +53,8 @@ struct CodecArgs {
     #[arg(long, default_value_t = znn_gpu::constants::DEFAULT_SUB_SYMBOLS)]
     sub_symbols: u32,
     /// Codecs the encoder may use: fast (format v1, every decoder), balanced (+ pair codes,
-    /// format v3: smaller files, slower decode) or small (pair codes with the best width per
-    /// chunk).
+    /// format v3: smaller files, slower decode), small (pair codes with the best width per
+    /// chunk) or smallest (+ rANS, format v4: the smallest files and deltas, slowest).
     #[arg(long, default_value = "fast")]
     codecs: String,
 }

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::{huffman, raw, zstd, Encoded, EncodedStream};
+use super::{huffman, rans, raw, zstd, Encoded, EncodedStream};
 use crate::constants::{
     HUFFMAN_MAX_RATIO, SAMPLE_RAW_RATIO, SAMPLE_STRIDE, ZSTD_ZERO_FRACTION, ZSTD_ZERO_RUN_FRACTION,
 };
@@ -83,6 +83,11 @@ pub enum StreamPlan {
         lens: [u8; 256],
         est: u64,
     },
+    /// Frequencies and the payload size estimate ([`rans::estimate`]).
+    Rans {
+        freq: [u16; 256],
+        est: u64,
+    },
 }
 
 impl StreamPlan {
@@ -95,6 +100,8 @@ impl StreamPlan {
             StreamPlan::Const(_) => (0, 0),
             StreamPlan::Zstd(z) => (z.len() as u64, z.len() as u64),
             StreamPlan::Huffman { est, .. } => (est - n.div_ceil(sub_symbols) as u64, *est),
+            // The estimate counts 6 bytes per sub-stream for the 4-byte state and rounding.
+            StreamPlan::Rans { est, .. } => (est - 6 * n.div_ceil(sub_symbols) as u64, *est),
         }
     }
 
@@ -114,6 +121,14 @@ impl StreamPlan {
             StreamPlan::Huffman { lens, .. } => {
                 Encoded::Huffman(huffman::encode(s, &lens, sub_symbols, out))
             }
+            StreamPlan::Rans { freq, est } => {
+                let subs = rans::encode(s, &freq, sub_symbols, out);
+                debug_assert!(
+                    (out.len() - start) as u64 <= est,
+                    "rans estimate is a bound"
+                );
+                Encoded::Rans(subs)
+            }
         };
         EncodedStream {
             fields,
@@ -122,9 +137,9 @@ impl StreamPlan {
     }
 }
 
-/// Picks the codec of stream `s`.
-pub fn plan_stream(s: &[u8], sub_symbols: usize) -> Result<StreamPlan> {
-    plan_stream_with(s, sub_symbols, histogram)
+/// Picks the codec of stream `s`; rANS (format v4) only if `rans`.
+pub fn plan_stream(s: &[u8], sub_symbols: usize, rans: bool) -> Result<StreamPlan> {
+    plan_stream_with(s, sub_symbols, rans, histogram)
 }
 
 /// [`plan_stream`] with the stream's histogram from `hist` (called only when needed), for a caller
@@ -132,6 +147,7 @@ pub fn plan_stream(s: &[u8], sub_symbols: usize) -> Result<StreamPlan> {
 pub fn plan_stream_with(
     s: &[u8],
     sub_symbols: usize,
+    allow_rans: bool,
     hist: impl FnOnce(&[u8]) -> [u64; 256],
 ) -> Result<StreamPlan> {
     let n = s.len();
@@ -143,13 +159,25 @@ pub fn plan_stream_with(
         return Ok(StreamPlan::Const(s.first().copied().unwrap_or(0)));
     }
     let (huff_len, lens) = huffman::estimate(&hist, n, sub_symbols);
-    let huffman_pays = (huff_len as f64) < HUFFMAN_MAX_RATIO * n as f64;
-    let best = if huffman_pays { huff_len } else { n as u64 };
+    let pays = |len: u64| (len as f64) < HUFFMAN_MAX_RATIO * n as f64;
+    let huffman_pays = pays(huff_len);
+    // rANS where it is smaller than Huffman's bound (so never a larger file than without it).
+    let rans = allow_rans
+        .then(|| rans::estimate(&hist, n, sub_symbols))
+        .filter(|&(len, _)| pays(len) && len < huff_len);
+    let best = match rans {
+        Some((len, _)) => len,
+        None if huffman_pays => huff_len,
+        None => n as u64,
+    };
     if zeros_dominate(s, hist[0]) {
         let z = zstd::encode(s)?;
         if (z.len() as u64) < best {
             return Ok(StreamPlan::Zstd(z));
         }
+    }
+    if let Some((est, freq)) = rans {
+        return Ok(StreamPlan::Rans { freq, est });
     }
     if !huffman_pays {
         return Ok(StreamPlan::Raw);
@@ -161,8 +189,13 @@ pub fn plan_stream_with(
 }
 
 /// Picks and applies the codec of stream `s`; appends its payload to `out`.
-pub fn encode_stream(s: &[u8], sub_symbols: usize, out: &mut Vec<u8>) -> Result<EncodedStream> {
-    Ok(plan_stream(s, sub_symbols)?.apply(s, sub_symbols, out))
+pub fn encode_stream(
+    s: &[u8],
+    sub_symbols: usize,
+    rans: bool,
+    out: &mut Vec<u8>,
+) -> Result<EncodedStream> {
+    Ok(plan_stream(s, sub_symbols, rans)?.apply(s, sub_symbols, out))
 }
 
 #[cfg(test)]
@@ -171,7 +204,7 @@ mod tests {
     use crate::codec::Codec;
 
     fn codec_of(s: &[u8]) -> Codec {
-        encode_stream(s, 4096, &mut Vec::new())
+        encode_stream(s, 4096, false, &mut Vec::new())
             .unwrap()
             .fields
             .codec()
@@ -189,5 +222,25 @@ mod tests {
         assert_eq!(codec_of(&zeros), Codec::Zstd);
         assert_eq!(codec_of(&[5; 1000]), Codec::Const);
         assert_eq!(codec_of(&[]), Codec::Const);
+        // With rANS allowed: a dominant symbol goes to rANS, random bytes stay raw.
+        let rans_of = |s: &[u8]| {
+            encode_stream(s, 4096, true, &mut Vec::new())
+                .unwrap()
+                .fields
+                .codec()
+        };
+        // 80% zeros at random, the rest 1..=3 (a fine-tune's XOR): zstd is tried and loses.
+        let mut x = 0x9E3779B97F4A7C15u64;
+        let near_zero: Vec<u8> = (0..65536)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 32) % 5 == 0) as u8 * (1 + (x >> 40) as u8 % 3)
+            })
+            .collect();
+        assert_eq!(rans_of(&near_zero), Codec::Rans);
+        assert_eq!(rans_of(&random), Codec::Raw);
+        assert_eq!(rans_of(&[5; 1000]), Codec::Const);
     }
 }

@@ -6,14 +6,15 @@ use crate::error::{Error, Result};
 pub const MAGIC: [u8; 8] = *b"\x89ZNN\r\n\x1a\n";
 pub const END_MAGIC: [u8; 8] = *b"ZNNEND\0\x01";
 /// The newest version this build reads and writes. Each file is written with the oldest version
-/// that holds it: 1 with no delta segment and no pair codec, 2 for deltas, 3 for pair codecs.
-pub const VERSION: u16 = 3;
+/// that holds what its codec set allows: 1 with no delta segment and no pair codec, 2 for deltas,
+/// 3 for pair codecs, 4 for rANS (and deltas with pair codes).
+pub const VERSION: u16 = 4;
 pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// 1, 2 for a delta file, 3 for a file with pair codecs (FORMAT.md, "Versions").
+    /// 1, 2 for a delta file, 3 for a file with pair codecs, 4 with rANS (FORMAT.md, "Versions").
     pub version: u16,
     pub chunk_size: u32,
 }

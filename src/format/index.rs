@@ -69,18 +69,18 @@ impl StreamRec {
     }
 }
 
-/// The format version an index needs: 2 when it refers to a base file, 3 when a stream uses a
-/// codec of version 3, else 1.
+/// The format version an index needs: 4 when a stream uses rANS, or a delta file pair codes; else
+/// 2 when it refers to a base file, 3 when a stream uses a pair codec, and 1.
 pub(super) fn version_for(base: Option<BaseRef>, streams: &[StreamRec]) -> u16 {
     let codecs = streams
         .iter()
         .map(|s| s.codec().min_version())
         .max()
         .unwrap_or(1);
-    if base.is_some() {
-        2.max(codecs)
-    } else {
-        codecs
+    match (base.is_some(), codecs) {
+        (true, 3) => 4,
+        (true, c) => c.max(2),
+        (false, c) => c,
     }
 }
 
@@ -253,7 +253,8 @@ pub struct Index {
     streams: Vec<StreamRec>,
     sub_lens: Vec<u32>,
     base: Option<BaseRef>,
-    /// The file's format version (1, 2 or 3): a version 3 index has a `pair_streams` field.
+    /// The file's format version (1 to 4): versions 3 and 4 have a `pair_streams` field, 2 and 4
+    /// a `base_record`.
     version: u16,
 }
 
@@ -267,7 +268,8 @@ impl Deref for Index {
 
 impl Index {
     /// The format version of the file: 2 when it refers to a base file, 3 when its streams may
-    /// use pair codecs (it need not use them), else 1.
+    /// use pair codecs, 4 when they may use rANS (a file need not use what its version allows),
+    /// else 1.
     pub fn version(&self) -> u16 {
         self.version
     }
@@ -299,10 +301,11 @@ impl Index {
     pub fn sub_count(&self, n: usize) -> usize {
         n.div_ceil(self.sub_symbols as usize)
     }
-    /// Sub-stream lengths of stream `s` of `n` symbols (none unless it is a Huffman stream).
+    /// Sub-stream lengths of stream `s` of `n` symbols (none unless it is a Huffman, pair or
+    /// rANS stream).
     pub fn stream_sub_lens(&self, s: &StreamRec, n: usize) -> &[u32] {
         match s.coding {
-            Coding::Huffman { sub_start } => {
+            Coding::Huffman { sub_start } | Coding::Rans { sub_start } => {
                 &self.sub_lens[sub_start as usize..sub_start as usize + self.sub_count(n)]
             }
             Coding::Raw | Coding::Const { .. } | Coding::Zstd => &[],
@@ -333,7 +336,7 @@ impl Index {
         Self::parse_version(b, 1, chunk_size, original_len, data_len)
     }
 
-    /// Parses and validates an index of format `version` (1 or 2). `chunk_size` and `version` come
+    /// Parses and validates an index of format `version` (1 to 4). `chunk_size` and `version` come
     /// from the header; `original_len` and `data_len` (the bytes between header and index) from the
     /// trailer and the file length.
     pub fn parse_version(
@@ -416,7 +419,7 @@ pub struct IndexParts {
     pub streams: Vec<StreamRec>,
     pub sub_lens: Vec<u32>,
     pub base: Option<BaseRef>,
-    /// The format version the parts are serialised for (1, 2 or 3).
+    /// The format version the parts are serialised for (1 to 4).
     pub version: u16,
 }
 
@@ -453,16 +456,17 @@ fn wire_bytes(
     let mut b = Vec::with_capacity(8 + segments.len() * 12 + chunks.len() * 80);
     b.extend_from_slice(&(segments.len() as u32).to_le_bytes());
     b.extend_from_slice(&sub_symbols.to_le_bytes());
-    if version == 3 {
+    // Version 4 always has a base record, zero for "no base".
+    if let Some(base) = base.or((version == 4).then_some(BaseRef { len: 0, hash: 0 })) {
+        b.extend_from_slice(&base.len.to_le_bytes());
+        b.extend_from_slice(&base.hash.to_le_bytes());
+    }
+    if version >= 3 {
         let pairs = streams
             .iter()
             .filter(|s| matches!(s.pairing, Pairing::Pair { .. }))
             .count();
         b.extend_from_slice(&(pairs as u32).to_le_bytes());
-    }
-    if let Some(base) = base {
-        b.extend_from_slice(&base.len.to_le_bytes());
-        b.extend_from_slice(&base.hash.to_le_bytes());
     }
     for s in segments {
         let flags = if s.base_offset.is_some() {
@@ -491,7 +495,7 @@ fn wire_bytes(
             b.push(s.codec() as u8);
             wire::put_varint(&mut b, s.comp_len);
             let subs = match s.coding {
-                Coding::Huffman { sub_start } => {
+                Coding::Huffman { sub_start } | Coding::Rans { sub_start } => {
                     let at = sub_start as usize;
                     sub_lens.get(at..at + n.div_ceil(sub)).unwrap_or(&[])
                 }
@@ -512,8 +516,10 @@ pub struct IndexBuilder {
     sub_lens: Vec<u32>,
     next_chunk: usize,
     data_offset: u64,
-    /// Whether chunks may be pair coded (the header then says version 3).
+    /// Whether chunks may be pair coded (the header then says version 3, or 4 for a delta).
     pairs: bool,
+    /// Whether streams may be rANS coded (the header then says version 4).
+    rans: bool,
 }
 
 impl IndexBuilder {
@@ -534,18 +540,25 @@ impl IndexBuilder {
             next_chunk: 0,
             data_offset: 0,
             pairs: false,
+            rans: false,
         }
     }
 
+    /// Lets streams be rANS coded (format v4); before any chunk is pushed and before
+    /// [`IndexBuilder::allow_pairs`].
+    pub fn allow_rans(&mut self, allow: bool) {
+        self.rans = allow;
+    }
+
     /// Lets chunks of float segments be pair coded (format v3), if `allow` and the file is no
-    /// delta; before any chunk is pushed.
+    /// delta or may use rANS (format v4 holds both); before any chunk is pushed.
     pub fn allow_pairs(&mut self, allow: bool) {
         let floats = self
             .skel
             .segments()
             .iter()
             .any(|s| matches!(s.layout, Layout::Bf16 | Layout::Fp16 | Layout::Fp32));
-        self.pairs = allow && floats && self.base.is_none();
+        self.pairs = allow && floats && (self.base.is_none() || self.rans);
     }
 
     /// The segments and chunk boundaries (payload fields not yet filled).
@@ -553,11 +566,14 @@ impl IndexBuilder {
         &self.skel
     }
 
-    /// The version of the file being written: as [`Index::version`], and 3 whenever pair codes
-    /// are allowed (a header is written before the chunks are coded).
+    /// The version of the file being written: as [`Index::version`], and whatever the allowed
+    /// codecs need (a header is written before the chunks are coded): 4 with rANS, 3 with pair
+    /// codes.
     pub fn version(&self) -> u16 {
         let v = version_for(self.base, &self.streams);
-        if self.pairs {
+        if self.rans {
+            4
+        } else if self.pairs {
             v.max(3)
         } else {
             v
@@ -573,8 +589,14 @@ impl IndexBuilder {
     pub fn push(&mut self, checksum: u64, streams: &[EncodedStream]) {
         let stream_start = self.streams.len() as u32;
         debug_assert!(
-            self.pairs || !streams.iter().any(|s| s.fields.codec().min_version() > 1),
-            "a pair code in a file whose header does not allow it"
+            streams
+                .iter()
+                .all(|s| match s.fields.codec().min_version() {
+                    1 => true,
+                    3 => self.pairs,
+                    _ => self.rans,
+                }),
+            "a codec the file's header does not allow"
         );
         let mut off = self.data_offset;
         for s in streams {
@@ -590,6 +612,12 @@ impl IndexBuilder {
                 Encoded::Zstd => (Coding::Zstd, Pairing::Alone),
                 Encoded::Huffman(subs) => (subs_at(subs), Pairing::Alone),
                 Encoded::Pair { bits, subs } => (subs_at(subs), Pairing::Pair { bits: *bits }),
+                Encoded::Rans(subs) => {
+                    let Coding::Huffman { sub_start } = subs_at(subs) else {
+                        unreachable!()
+                    };
+                    (Coding::Rans { sub_start }, Pairing::Alone)
+                }
                 Encoded::Paired => (Coding::Const { value: 0 }, Pairing::Paired),
             };
             self.streams.push(StreamRec {

@@ -38,6 +38,12 @@ pub(super) fn parse(
             len: r.u64()?,
             hash: r.u64()?,
         }),
+        // A zero record: no base.
+        4 => Some(BaseRef {
+            len: r.u64()?,
+            hash: r.u64()?,
+        })
+        .filter(|b| b.len != 0 || b.hash != 0),
         v => {
             return Err(Error::UnsupportedVersion {
                 found: v,
@@ -45,9 +51,9 @@ pub(super) fn parse(
             })
         }
     };
-    // Version 3: the number of pair streams, checked against the chunk map below (it also keeps
-    // a version 1 index from reading as version 3, and the other way round).
-    let pair_streams = if version == 3 { Some(r.u32()?) } else { None };
+    // Versions 3 and 4: the number of pair streams, checked against the chunk map below (it also
+    // keeps a version 1 index from reading as version 3, and the other way round).
+    let pair_streams = if version >= 3 { Some(r.u32()?) } else { None };
     if seg_count > r.remaining() / MIN_SEGMENT_RECORD {
         return Err(Error::corrupt("segment count exceeds the index"));
     }

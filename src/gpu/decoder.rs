@@ -82,7 +82,7 @@ pub struct GpuDecoder {
     window_bytes: u64,
     /// Workgroups per dispatch dimension: the device's limit, or less for tests.
     max_dim: u32,
-    zstd: Option<crate::codec::zstd::Decoder>,
+    codecs: super::plan::HostCodecs,
     timestamps: Option<Timestamps>,
     /// The legacy upload path's staging image (see `upload.rs`).
     payload: Vec<u8>,
@@ -124,7 +124,7 @@ impl GpuDecoder {
             sets,
             window_bytes: default_window_bytes(),
             max_dim,
-            zstd: None,
+            codecs: Default::default(),
             timestamps,
             payload: Vec::new(),
             legacy_upload: false,
@@ -496,7 +496,7 @@ impl GpuDecoder {
             range.clone(),
             data,
             out_base,
-            &mut self.zstd,
+            &mut self.codecs,
             self.fuse,
         )?;
         self.paths.fused += w.fused_chunks;

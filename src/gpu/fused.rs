@@ -57,11 +57,14 @@ impl Fuse {
     }
 }
 
-/// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd decoded on the
-/// host into the window's extra bytes.
+/// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd or rANS decoded
+/// on the host into the window's extra bytes.
 fn read_as_bytes(s: &StreamRec) -> bool {
     s.pairing == Pairing::Alone
-        && matches!(s.coding, Coding::Raw | Coding::Const { .. } | Coding::Zstd)
+        && matches!(
+            s.coding,
+            Coding::Raw | Coding::Const { .. } | Coding::Zstd | Coding::Rans { .. }
+        )
 }
 
 /// How chunk `ci` is fused when byte 0 of the output binding is original byte `out_base`, or

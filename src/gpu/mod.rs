@@ -77,6 +77,8 @@
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
 //!   rare in weights, and a GPU zstd decoder is out of scope.
+//! - rANS streams (codec 6, format v4) are decoded on the CPU too (`codec::rans`, the CPU path's
+//!   decoder) and uploaded the same way; a WGSL rANS decoder is not written yet (docs/gpu.md).
 //! - Raw streams are read straight from the uploaded payload; const streams are a value in the
 //!   chunk descriptor.
 //!

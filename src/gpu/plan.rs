@@ -97,7 +97,7 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
     }
     for s in idx.chunk_streams(c) {
         match s.coding {
-            Coding::Zstd => w.comp += round4(n) + 4,
+            Coding::Zstd | Coding::Rans { .. } => w.comp += round4(n) + 4,
             Coding::Huffman { .. } => {
                 // A pair stream: an output region twice a Huffman stream's.
                 let k = if matches!(s.pairing, Pairing::Pair { .. }) {
@@ -152,7 +152,7 @@ pub struct Window {
     /// The window's payloads in the data region: `data_offset .. data_offset + data_len`.
     pub data_offset: u64,
     pub data_len: u64,
-    /// CPU-decoded zstd streams; uploaded at byte `extra_offset` of the comp buffer.
+    /// CPU-decoded zstd and rANS streams; uploaded at byte `extra_offset` of the comp buffer.
     pub extra: Vec<u8>,
     pub extra_offset: u64,
     /// Delta chunks: (chunk, byte offset in comp of its base bytes), after the zstd streams;
@@ -189,6 +189,13 @@ impl Window {
     }
 }
 
+/// The decoders of the streams the host decodes for the GPU (zstd, rANS), kept across windows.
+#[derive(Default)]
+pub struct HostCodecs {
+    pub zstd: Option<crate::codec::zstd::Decoder>,
+    pub rans: crate::codec::rans::DecodeTable,
+}
+
 /// Builds the descriptors of `range`. `data` holds the window's payloads (it starts at the first
 /// chunk's data offset); `out_base` is the absolute original byte that offset 0 of the output
 /// binding holds (at or before the window's first byte). `fuse` lets chunks that
@@ -198,7 +205,7 @@ pub fn build_window(
     range: Range<usize>,
     data: &[u8],
     out_base: u64,
-    zstd: &mut Option<crate::codec::zstd::Decoder>,
+    host: &mut HostCodecs,
     fuse: bool,
 ) -> Result<Window> {
     let span = idx.span(range.clone());
@@ -274,9 +281,16 @@ pub fn build_window(
             desc[4 + k] = match s.coding {
                 Coding::Const { value } => src(SRC_CONST, value as u64),
                 Coding::Raw => src(SRC_COMP, off),
-                Coding::Zstd => {
+                Coding::Zstd | Coding::Rans { .. } => {
                     let at = w.extra_offset + w.extra.len() as u64;
-                    crate::codec::zstd::decode(body, n, zstd, &mut buf)?;
+                    if s.coding == Coding::Zstd {
+                        crate::codec::zstd::decode(body, n, &mut host.zstd, &mut buf)?;
+                    } else {
+                        let subs = idx.stream_sub_lens(s, n);
+                        let sub = idx.sub_symbols() as usize;
+                        let t = &mut host.rans;
+                        crate::codec::rans::decode(n, sub, body, body.len(), subs, t, &mut buf)?;
+                    }
                     w.extra.extend_from_slice(&buf);
                     w.extra.resize(round4(w.extra.len() as u64) as usize, 0);
                     src(SRC_COMP, at)
@@ -470,13 +484,21 @@ mod tests {
         let data = &z[Archive::DATA_START as usize..];
         let all = 0..a.index.chunks().len();
         // Fused: no staged stream at all.
-        let f = build_window(&a.index, all.clone(), data, 0, &mut None, true).unwrap();
+        let f = build_window(
+            &a.index,
+            all.clone(),
+            data,
+            0,
+            &mut HostCodecs::default(),
+            true,
+        )
+        .unwrap();
         assert_eq!(f.fused_chunks, all.len());
         assert_eq!(
             (f.huff_words, f.fused_jobs, f.pair_jobs),
             (0, f.jobs.len(), 0)
         );
-        let w = build_window(&a.index, all, data, 0, &mut None, false).unwrap();
+        let w = build_window(&a.index, all, data, 0, &mut HostCodecs::default(), false).unwrap();
         assert_eq!((w.fused_chunks, w.fused_jobs), (0, 0));
         assert!(w.chunk_words.len() > a.index.chunks().len() * CHUNK_WORDS);
         // Every job names its table's offset in the window data, before its first sub-stream.

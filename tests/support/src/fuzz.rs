@@ -184,7 +184,7 @@ fn check_index(idx: &Index, bytes: &[u8], data_len: u64) {
                 match s.coding {
                     Coding::Raw => assert_eq!(s.comp_len as usize, n),
                     Coding::Const { .. } => assert_eq!(s.comp_len, 0),
-                    Coding::Huffman { .. } => {
+                    Coding::Huffman { .. } | Coding::Rans { .. } => {
                         let subs = idx.stream_sub_lens(s, n);
                         let total: u64 = subs.iter().map(|&l| l as u64).sum();
                         assert!(total < s.comp_len as u64);
@@ -692,7 +692,12 @@ fn recipe_opts(r: &mut Bytes) -> CompressOptions {
         chunk_size: chunk_size(r.u8()),
         sub_symbols: sub_symbols(r.u8()),
         base: None,
-        codecs: [CodecSet::Fast, CodecSet::Balanced, CodecSet::Small][l / 8 % 3],
+        codecs: [
+            CodecSet::Fast,
+            CodecSet::Balanced,
+            CodecSet::Small,
+            CodecSet::Smallest,
+        ][l / 8 % 4],
     }
 }
 

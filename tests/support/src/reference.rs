@@ -12,7 +12,7 @@ pub struct RefStream {
     pub codec: u8,
     pub comp_len: u32,
     pub value: u8,
-    /// Pair streams (codec 4, version 3): K, the bits taken from the next stream.
+    /// Pair streams (codec 4, versions 3 and 4): K, the bits taken from the next stream.
     pub bits: u8,
     pub sub_lens: Vec<u32>,
 }
@@ -29,7 +29,8 @@ pub struct RefChunk {
 
 pub struct RefIndex {
     pub sub_symbols: u32,
-    /// Version 2: (base_len, base_hash).
+    /// Version 2, and version 4 with a non-zero `base_record`: (base_len, base_hash). `None`: the
+    /// file has no base (versions 1 and 3, and version 4 with `base_len = 0` and `base_hash = 0`).
     pub base: Option<(u64, u64)>,
     /// (layout id, original length)
     pub segments: Vec<(u8, u64)>,
@@ -79,6 +80,9 @@ impl Rd<'_> {
                 if v >= 1 << 32 {
                     return Err("varint overflow".into());
                 }
+                if i > 0 && b == 0 {
+                    return Err("varint not in its shortest form".into());
+                }
                 return Ok(v as u32);
             }
         }
@@ -91,7 +95,7 @@ pub fn ref_parse_index(b: &[u8], chunk_size: u32) -> Result<RefIndex, String> {
     ref_parse_index_version(b, chunk_size, 1)
 }
 
-/// [`ref_parse_index`] of a given format version (1, 2 or 3).
+/// [`ref_parse_index`] of a given format version (1 to 4).
 pub fn ref_parse_index_version(
     b: &[u8],
     chunk_size: u32,
@@ -103,15 +107,17 @@ pub fn ref_parse_index_version(
     if !sub_symbols.is_power_of_two() || !(256..=65536).contains(&sub_symbols) {
         return Err("bad sub_symbols".into());
     }
-    if !(1..=3).contains(&version) {
+    if !(1..=4).contains(&version) {
         return Err("version".into());
     }
-    let base = if version == 2 {
-        Some((r.u64()?, r.u64()?))
-    } else {
-        None
+    // Versions 2 and 4: base_record, then (versions 3 and 4) pair_streams. In version 4 a zero
+    // base_record (both fields 0) says the file has no base.
+    let base = match version {
+        2 => Some((r.u64()?, r.u64()?)),
+        4 => Some((r.u64()?, r.u64()?)).filter(|&b| b != (0, 0)),
+        _ => None,
     };
-    let pair_streams = if version == 3 { Some(r.u32()?) } else { None };
+    let pair_streams = if version >= 3 { Some(r.u32()?) } else { None };
     if seg_count > b.len() / 12 {
         return Err("segment count too large".into());
     }
@@ -156,8 +162,11 @@ pub fn ref_parse_index_version(
             for j in 0..elem_size(layout) {
                 let codec = r.u8()?;
                 let comp_len = r.varint()?;
-                if codec >= 4 && version != 3 {
+                if matches!(codec, 4 | 5) && version < 3 {
                     return Err("pair codec before version 3".into());
+                }
+                if codec == 6 && version < 4 {
+                    return Err("rans codec before version 4".into());
                 }
                 let after_pair = streams.last().is_some_and(|p: &RefStream| p.codec == 4);
                 if (codec == 5) != after_pair || (codec == 4 && j + 1 == elem_size(layout)) {
@@ -179,7 +188,7 @@ pub fn ref_parse_index_version(
                             return Err("const with payload".into());
                         }
                     }
-                    2 | 4 => {
+                    2 | 4 | 6 => {
                         if codec == 4 {
                             s.bits = r.u8()?;
                             if !(1..=4).contains(&s.bits) {
@@ -239,7 +248,7 @@ pub fn ref_parse(f: &[u8]) -> Result<RefFile, String> {
         return Err("magic".into());
     }
     let version = u16::from_le_bytes([f[8], f[9]]);
-    if !(1..=3).contains(&version) {
+    if !(1..=4).contains(&version) {
         return Err("version".into());
     }
     if f[10..12] != [0, 0] {
@@ -487,6 +496,99 @@ pub fn ref_pair_bits(
     Ok((a, b, tsize, used))
 }
 
+/// rANS probabilities: `PROB_BITS = 12`, `M = 4096` (FORMAT.md, "rANS streams").
+pub(crate) const RANS_M: u32 = 4096;
+/// The low end of the rANS state's range, `2^16`; words are 16 bits.
+pub(crate) const RANS_L: u32 = 1 << 16;
+
+/// A rANS table (FORMAT.md, "rANS streams"): the frequency of every byte, and the table's size.
+/// Checks `first < last`, every `freq < 4096`, `freq[first] > 0`, `freq[last] > 0` and
+/// `Σ freq = 4096`.
+pub fn ref_rans_table(payload: &[u8]) -> Result<([u32; 256], usize), String> {
+    if payload.len() < 2 || payload[0] >= payload[1] {
+        return Err("rans table header".into());
+    }
+    let (first, last) = (payload[0] as usize, payload[1] as usize);
+    let mut r = Rd { b: payload, p: 2 };
+    let mut freq = [0u32; 256];
+    for f in &mut freq[first..=last] {
+        *f = r.varint().map_err(|e| format!("rans table: {e}"))?;
+        if *f >= RANS_M {
+            return Err("rans frequency too large".into());
+        }
+    }
+    if freq[first] == 0 || freq[last] == 0 {
+        return Err("rans table ends absent".into());
+    }
+    if freq.iter().map(|&f| f as u64).sum::<u64>() != RANS_M as u64 {
+        return Err("rans frequencies do not sum to 4096".into());
+    }
+    Ok((freq, r.p))
+}
+
+/// Decodes one rANS stream of `n` symbols (FORMAT.md, "rANS streams"), following the spec's
+/// steps one symbol at a time.
+pub fn ref_rans(payload: &[u8], sub_lens: &[u32], n: usize, sub: usize) -> Result<Vec<u8>, String> {
+    let (freq, tsize) = ref_rans_table(payload)?;
+    // cum[s] = Σ_{t<s} freq[t]; sym[slot] = the s with cum[s] ≤ slot < cum[s] + freq[s].
+    let mut cum = [0u32; 256];
+    let mut sym = vec![0u8; RANS_M as usize];
+    let mut c = 0u32;
+    for s in 0..256 {
+        cum[s] = c;
+        for slot in c..c + freq[s] {
+            sym[slot as usize] = s as u8;
+        }
+        c += freq[s];
+    }
+    if sub_lens.len() != n.div_ceil(sub) {
+        return Err("rans sub-stream count".into());
+    }
+    let total: u64 = sub_lens.iter().map(|&l| l as u64).sum();
+    if tsize as u64 + total != payload.len() as u64 {
+        return Err("rans sizes".into());
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut at = tsize;
+    for (k, &sl) in sub_lens.iter().enumerate() {
+        let bytes = &payload[at..at + sl as usize];
+        at += sl as usize;
+        if sl % 2 != 0 || sl < 4 {
+            return Err("rans sub-stream length".into());
+        }
+        let mut x = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        if x < RANS_L {
+            return Err("rans state out of range".into());
+        }
+        let words: Vec<u16> = bytes[4..]
+            .chunks_exact(2)
+            .map(|w| u16::from_le_bytes([w[0], w[1]]))
+            .collect();
+        let mut next = 0usize;
+        for _ in 0..sub.min(n - k * sub) {
+            // 1. The slot and its symbol.
+            let slot = x % RANS_M;
+            let s = sym[slot as usize] as usize;
+            out.push(s as u8);
+            // 2. The state before the symbol was coded.
+            x = freq[s] * (x / RANS_M) + slot - cum[s];
+            // 3. Renormalise with the next word.
+            if x < RANS_L {
+                let w = *words.get(next).ok_or("rans sub-stream runs past its end")?;
+                next += 1;
+                x = x * RANS_L + w as u32;
+            }
+        }
+        if x != RANS_L {
+            return Err("rans final state".into());
+        }
+        if next != words.len() {
+            return Err("rans sub-stream has words left over".into());
+        }
+    }
+    Ok(out)
+}
+
 /// Code lengths of a Huffman table; checks it is complete with ≥ 2 symbols.
 pub fn ref_table(payload: &[u8]) -> Result<[u8; 256], String> {
     if payload.len() < 2 || payload[0] > payload[1] {
@@ -619,6 +721,7 @@ pub fn ref_decode_with_base(f: &[u8], base: Option<&[u8]>) -> Result<Vec<u8>, St
                     a
                 }
                 5 => std::mem::take(&mut paired),
+                6 => ref_rans(p, &s.sub_lens, c.n, r.index.sub_symbols as usize)?,
                 _ => unreachable!(),
             });
         }
