@@ -25,24 +25,17 @@ pub fn read_fields(
     comp_len: u32,
     sub_lens: &mut Vec<u32>,
 ) -> Result<Coding> {
-    let count = n.div_ceil(sub_symbols);
-    // Each length takes at least one byte: reject impossible counts before allocating.
-    if count > r.remaining() {
-        return Err(Error::truncated("huffman sub-stream lengths"));
-    }
-    let sub_start = sub_lens.len() as u32;
-    let mut total = 0u64;
-    for _ in 0..count {
-        let l = r.varint()?;
-        total += l as u64;
-        sub_lens.push(l);
-    }
-    let comp = comp_len as u64;
-    if total + MIN_TABLE_BYTES > comp || comp - total > MAX_TABLE_BYTES {
-        return Err(Error::corrupt(
-            "huffman sub-stream lengths do not match the stream",
-        ));
-    }
+    let table = (MIN_TABLE_BYTES, MAX_TABLE_BYTES);
+    let sub_start = super::read_sub_lens(
+        "huffman",
+        r,
+        n,
+        sub_symbols,
+        comp_len,
+        table,
+        sub_lens,
+        |_| Ok(()),
+    )?;
     Ok(Coding::Huffman { sub_start })
 }
 

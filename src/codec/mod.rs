@@ -225,6 +225,43 @@ pub struct DecodeCtx<'a> {
     pub earlier: &'a [&'a [u8]],
 }
 
+/// Reads the `sub_len:varint` × `ceil(n / sub_symbols)` fields of a sub-stream codec (`codec`:
+/// huffman, pair, rans) into `sub_lens`, each vetted by `check`, and checks that they leave
+/// between `table.0` and `table.1` bytes of `comp_len` for the codec's table. Returns where the
+/// lengths start in `sub_lens`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn read_sub_lens(
+    codec: &str,
+    r: &mut WireReader,
+    n: usize,
+    sub_symbols: usize,
+    comp_len: u32,
+    table: (u64, u64),
+    sub_lens: &mut Vec<u32>,
+    check: impl Fn(u32) -> Result<()>,
+) -> Result<u32> {
+    let count = n.div_ceil(sub_symbols);
+    // Each length takes at least one byte: reject impossible counts before allocating.
+    if count > r.remaining() {
+        return Err(Error::truncated(format!("{codec} sub-stream lengths")));
+    }
+    let sub_start = sub_lens.len() as u32;
+    let mut total = 0u64;
+    for _ in 0..count {
+        let l = r.varint()?;
+        check(l)?;
+        total += l as u64;
+        sub_lens.push(l);
+    }
+    let comp = comp_len as u64;
+    if total + table.0 > comp || comp - total > table.1 {
+        return Err(Error::corrupt(format!(
+            "{codec} sub-stream lengths do not match the stream"
+        )));
+    }
+    Ok(sub_start)
+}
+
 /// Reads the `codec_fields` of a stream record (FORMAT.md) of `n` symbols and `comp_len` payload
 /// bytes; a Huffman or pair stream's sub-stream lengths are appended to `sub_lens`.
 pub(crate) fn read_fields(

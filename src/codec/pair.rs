@@ -49,23 +49,11 @@ pub fn read_fields(
             "pair stream takes {bits} bits of the next stream (must be {MIN_PAIR_BITS}..={MAX_PAIR_BITS})"
         )));
     }
-    let count = n.div_ceil(sub_symbols);
-    if count > r.remaining() {
-        return Err(Error::truncated("pair sub-stream lengths"));
-    }
-    let sub_start = sub_lens.len() as u32;
-    let mut total = 0u64;
-    for _ in 0..count {
-        let l = r.varint()?;
-        total += l as u64;
-        sub_lens.push(l);
-    }
-    let comp = comp_len as u64;
-    if total + MIN_TABLE_BYTES > comp || comp - total > max_table_bytes(bits) {
-        return Err(Error::corrupt(
-            "pair sub-stream lengths do not match the stream",
-        ));
-    }
+    let table = (MIN_TABLE_BYTES, max_table_bytes(bits));
+    let sub_start =
+        super::read_sub_lens("pair", r, n, sub_symbols, comp_len, table, sub_lens, |_| {
+            Ok(())
+        })?;
     Ok((Coding::Huffman { sub_start }, bits))
 }
 

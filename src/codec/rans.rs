@@ -39,28 +39,16 @@ pub fn read_fields(
     comp_len: u32,
     sub_lens: &mut Vec<u32>,
 ) -> Result<Coding> {
-    let count = n.div_ceil(sub_symbols);
-    if count > r.remaining() {
-        return Err(Error::truncated("rans sub-stream lengths"));
-    }
-    let sub_start = sub_lens.len() as u32;
-    let mut total = 0u64;
-    for _ in 0..count {
-        let l = r.varint()?;
-        if l < MIN_SUB_BYTES || l % 2 != 0 {
-            return Err(Error::corrupt(format!(
-                "rans sub-stream of {l} bytes (must be even and at least 4)"
-            )));
-        }
-        total += l as u64;
-        sub_lens.push(l);
-    }
-    let comp = comp_len as u64;
-    if total + MIN_TABLE_BYTES > comp || comp - total > MAX_TABLE_BYTES {
-        return Err(Error::corrupt(
-            "rans sub-stream lengths do not match the stream",
-        ));
-    }
+    let table = (MIN_TABLE_BYTES, MAX_TABLE_BYTES);
+    let sub_start =
+        super::read_sub_lens("rans", r, n, sub_symbols, comp_len, table, sub_lens, |l| {
+            if l < MIN_SUB_BYTES || l % 2 != 0 {
+                return Err(Error::corrupt(format!(
+                    "rans sub-stream of {l} bytes (must be even and at least 4)"
+                )));
+            }
+            Ok(())
+        })?;
     Ok(Coding::Rans { sub_start })
 }
 
