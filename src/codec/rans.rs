@@ -255,9 +255,8 @@ impl Lane {
     }
 }
 
-/// Decodes one symbol of the sub-stream whose state is `x` and next word `*pos` (`end` its end;
-/// `words` the payload as little-endian words from an even offset, so `pos / 2` indexes it). A
-/// word past the end is read from inside the sub-stream instead (its state is there, so `end − 2`
+/// Decodes one symbol of the sub-stream whose state is `x` and whose next word is at byte `*pos`
+/// of `body` (`end` its end). A word past the end is read from inside the sub-stream instead (its state is there, so `end − 2`
 /// is always in it) and counted, so that [`Lane::finish`] sees the overrun: no branch on the data.
 #[inline(always)]
 fn step(x: &mut u32, pos: &mut usize, end: usize, body: &[u8], t: &[u32; SCALE as usize]) -> u8 {
@@ -293,15 +292,8 @@ pub fn decode(
     table.build(&t);
     let tab = &*table.0;
     buf.resize(n, 0);
+    // Each sub-stream's first byte, advanced as sub-streams are decoded (no per-stream table).
     let mut at = tsize;
-    let offsets: Vec<usize> = subs
-        .iter()
-        .map(|&l| {
-            let o = at;
-            at += l as usize;
-            o
-        })
-        .collect();
     // Groups of LANES full sub-streams, stepped together; the rest one at a time.
     let full = n / sub_symbols;
     let mut k = 0;
@@ -312,7 +304,8 @@ pub fn decode(
             end: 0,
         }; LANES];
         for (j, l) in lanes.iter_mut().enumerate() {
-            *l = Lane::start(body, offsets[k + j], subs[k + j] as usize)?;
+            *l = Lane::start(body, at, subs[k + j] as usize)?;
+            at += subs[k + j] as usize;
         }
         let out = &mut buf[k * sub_symbols..(k + LANES) * sub_symbols];
         // The states in locals, not in `lanes`: stores to the output would otherwise make the
@@ -332,7 +325,8 @@ pub fn decode(
         k += LANES;
     }
     for (j, o) in buf.chunks_mut(sub_symbols).enumerate().skip(k) {
-        let mut l = Lane::start(body, offsets[j], subs[j] as usize)?;
+        let mut l = Lane::start(body, at, subs[j] as usize)?;
+        at += subs[j] as usize;
         for v in o.iter_mut() {
             *v = step(&mut l.x, &mut l.pos, l.end, body, tab);
         }

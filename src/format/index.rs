@@ -604,18 +604,22 @@ impl IndexBuilder {
             let mut subs_at = |subs: &[u32]| {
                 let sub_start = self.sub_lens.len() as u32;
                 self.sub_lens.extend_from_slice(subs);
-                Coding::Huffman { sub_start }
+                sub_start
             };
             let (coding, pairing) = match &s.fields {
                 Encoded::Raw => (Coding::Raw, Pairing::Alone),
                 Encoded::Const(value) => (Coding::Const { value: *value }, Pairing::Alone),
                 Encoded::Zstd => (Coding::Zstd, Pairing::Alone),
-                Encoded::Huffman(subs) => (subs_at(subs), Pairing::Alone),
-                Encoded::Pair { bits, subs } => (subs_at(subs), Pairing::Pair { bits: *bits }),
+                Encoded::Huffman(subs) => {
+                    let sub_start = subs_at(subs);
+                    (Coding::Huffman { sub_start }, Pairing::Alone)
+                }
+                Encoded::Pair { bits, subs } => {
+                    let sub_start = subs_at(subs);
+                    (Coding::Huffman { sub_start }, Pairing::Pair { bits: *bits })
+                }
                 Encoded::Rans(subs) => {
-                    let Coding::Huffman { sub_start } = subs_at(subs) else {
-                        unreachable!()
-                    };
+                    let sub_start = subs_at(subs);
                     (Coding::Rans { sub_start }, Pairing::Alone)
                 }
                 Encoded::Paired => (Coding::Const { value: 0 }, Pairing::Paired),
