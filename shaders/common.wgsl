@@ -27,8 +27,10 @@ struct Params {
     // their 2D dispatch.
     fused_count: u32,
     fused_x: u32,
-    unused0: u32,
-    unused1: u32,
+    // rANS decode: rANS jobs (in `jobs` after the fused jobs) and the x extent of their 2D
+    // dispatch.
+    rans_count: u32,
+    rans_x: u32,
 }
 
 // Error flags (ERR_*, OR-ed into errors[0]); errors[1] is the smallest failing sub-stream (Huffman)
@@ -41,7 +43,7 @@ struct Params {
 // Sub-streams: (start byte in comp, byte length, first output word in huff, symbol count); for
 // fused jobs the third word is the first element's index in its chunk instead.
 @group(0) @binding(4) var<storage, read> subs: array<vec4<u32>>;
-// Decoded Huffman and pair streams, each starting on a word boundary.
+// Decoded Huffman, pair and rANS streams, each starting on a word boundary.
 @group(0) @binding(5) var<storage, read_write> huff: array<u32>;
 // Chunk descriptors, CHUNK_WORDS u32 each: (first byte, byte length, layout id, base, source of
 // streams 0..8). A source is `kind << SRC_SHIFT | value`: SRC_COMP = byte offset in comp,

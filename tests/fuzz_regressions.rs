@@ -4,7 +4,7 @@
 //! on the stable toolchain: each must end in a clean error or correct output, never a panic.
 //!
 //! The seeds are regenerated (after a change of the harness's input recipes or of the encoder) with
-//! `cargo test --release --test fuzz_regressions -- --ignored regenerate_fuzz_seeds`.
+//! `cargo test --profile ci --test fuzz_regressions -- --ignored regenerate_fuzz_seeds`.
 
 use znn_test_support as common;
 use znn_test_support::fuzz as harness;

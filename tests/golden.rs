@@ -5,7 +5,7 @@
 //! tests/data/README.md. Any build must read them, and today's encoder
 //! must still write them byte for byte. When the encoder legitimately changes its output, regenerate
 //! deliberately with
-//! `cargo test --release --test golden -- --ignored regenerate_golden`
+//! `cargo test --profile ci --test golden -- --ignored regenerate_golden`
 //! and say why in the commit.
 
 use znn_test_support as common;
@@ -103,7 +103,7 @@ fn golden_v2_delta_decodes_with_its_base_and_is_rewritten_byte_for_byte() {
     assert!(
         now == z,
         "compressing golden_v2.bin against golden_v1.bin no longer gives golden_v2.znn: \
-         regenerate on purpose with `cargo test --release --test golden -- --ignored regenerate_golden`"
+         regenerate on purpose with `cargo test --profile ci --test golden -- --ignored regenerate_golden`"
     );
 }
 
@@ -186,7 +186,7 @@ fn golden_v4_rans_decodes_and_is_rewritten_byte_for_byte() {
     assert!(
         now == z,
         "compressing golden_v4.bin with --codecs smallest no longer gives golden_v4.znn: \
-         regenerate on purpose with `cargo test --release --test golden -- --ignored regenerate_golden`"
+         regenerate on purpose with `cargo test --profile ci --test golden -- --ignored regenerate_golden`"
     );
     assert_eq!(
         golden_v4_input(),
@@ -232,7 +232,7 @@ fn golden_v3_pair_codes_decode_and_are_rewritten_byte_for_byte() {
     assert!(
         now == z,
         "compressing golden_v3.bin with --codecs small no longer gives golden_v3.znn: \
-         regenerate on purpose with `cargo test --release --test golden -- --ignored regenerate_golden`"
+         regenerate on purpose with `cargo test --profile ci --test golden -- --ignored regenerate_golden`"
     );
     assert_eq!(
         golden_v3_input(),
@@ -263,7 +263,7 @@ fn encoder_still_writes_the_golden_bytes() {
         panic!(
             "compressing golden_v1.bin no longer gives golden_v1.znn ({} vs {} bytes, first \
              difference at {first:?}). If the encoder changed on purpose, regenerate with \
-             `cargo test --release --test golden -- --ignored regenerate_golden`",
+             `cargo test --profile ci --test golden -- --ignored regenerate_golden`",
             now.len(),
             znn.len()
         );

@@ -469,7 +469,7 @@ fn file_to_buffer_and_bench_figures() {
 }
 
 /// Prints the bench figures of the corpus files (lavapipe figures are no speed claim).
-/// `cargo test --release --test gpu -- --ignored --nocapture`
+/// `cargo test --profile ci --test gpu -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn corpus_bench_figures() {

@@ -1,7 +1,7 @@
 //! rANS (codec 6, format v4, `--codecs smallest`): round trips of every layout and pattern checked
 //! against the reference decoder written from FORMAT.md; never larger than `small`; fine-tune
 //! deltas smaller than with Huffman (a quarter on minilm-l6); version and record rules; damaged streams; the GPU
-//! decoder (which decodes rANS streams on the host) equal to the CPU.
+//! decoder (`shaders/rans_decode.wgsl`) equal to the CPU, and refusing damaged streams itself.
 
 use znn_test_support as common;
 
@@ -226,4 +226,104 @@ fn forged_rans_records_are_errors_never_other_bytes() {
         common::ref_decode(&v3).is_err(),
         "reference: codec 6 in a v3 file"
     );
+}
+
+/// `n` bytes, nine in ten zero and the rest 1..=3: every chunk a single rANS stream.
+fn sparse(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            if rng.below(10) == 0 {
+                1 + rng.below(3) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// `shaders/rans_decode.wgsl` decodes byte for byte as the CPU: chunk tails whose last sub-stream
+/// is not a whole number of words, streams of more sub-streams than one workgroup takes (several
+/// jobs per table), the largest sub-streams, with the fused kernel on and off (a rANS chunk always
+/// takes the two passes).
+#[test]
+fn the_gpu_kernel_decodes_rans_streams_as_the_cpu_does() {
+    let Some(mut g) = gpu_common::gpu() else {
+        return;
+    };
+    for (n, chunk, sub) in [
+        (60_001, 16384, 256),
+        (5_003, 4096, 4096),
+        (300_002, 131072, 65536),
+    ] {
+        let data = sparse(n, n as u64);
+        let z = compress_bytes(
+            &data,
+            &with_codecs(&opts(chunk, sub, Layout::Byte), CodecSet::Smallest),
+        )
+        .unwrap();
+        let a = Archive::from_bytes(&z).unwrap();
+        assert_eq!(rans_streams(&a), a.index.streams().len(), "{n}: all rANS");
+        for fuse in [true, false] {
+            g.set_fused(fuse);
+            let out = g.decompress_bytes(&z).unwrap();
+            assert_same(&out, &data, &format!("gpu {n} {chunk} {sub} fuse {fuse}"));
+            let paths = g.take_path_counts();
+            assert_eq!(paths.fused, 0, "{n}: rANS chunks take the two passes");
+            assert_eq!(paths.two_pass, a.index.chunks().len());
+        }
+    }
+    g.set_fused(true);
+}
+
+/// Each byte of a rANS stream damaged: a GPU error, never other bytes. A damaged table is refused
+/// on the host and, with the host's checks skipped, by the kernel itself (the same checks).
+#[test]
+fn damaged_rans_streams_are_gpu_errors_never_other_bytes() {
+    let Some(mut g) = gpu_common::gpu() else {
+        return;
+    };
+    let data = sparse(8192, 3);
+    let z = compress_bytes(
+        &data,
+        &with_codecs(&opts(4096, 256, Layout::Byte), CodecSet::Smallest),
+    )
+    .unwrap();
+    let a = Archive::from_bytes(&z).unwrap();
+    let s = &a.index.streams()[0];
+    assert_eq!(s.codec(), Codec::Rans);
+    let start = znn_gpu::format::HEADER_LEN + s.data_offset as usize;
+    let body = start..start + s.comp_len as usize;
+    let (_, tsize) = znn_gpu::codec::rans::RansTable::parse(&z[body.clone()]).unwrap();
+    let mut kernel_refusals = 0;
+    for i in body.clone() {
+        for bit in [0, 5, 7] {
+            let mut bad = z.clone();
+            bad[i] ^= 1 << bit;
+            let what = format!("byte {} bit {bit}", i - start);
+            assert!(znn_gpu::decompress_bytes(&bad).is_err(), "cpu {what}");
+            match g.decompress_bytes(&bad) {
+                Err(e) => assert_eq!(e.kind(), znn_gpu::ErrorKind::Corrupt, "{what}: {e}"),
+                Ok(out) => panic!("gpu {what}: decoded {} bytes", out.len()),
+            }
+            let table_bad = znn_gpu::codec::rans::RansTable::parse(&bad[body.clone()])
+                .map_or(true, |(_, size)| size != tsize);
+            if i - start < tsize && table_bad {
+                znn_gpu::gpu::plan::skip_host_table_checks(true);
+                let e = g.decompress_bytes(&bad);
+                znn_gpu::gpu::plan::skip_host_table_checks(false);
+                let e = e.unwrap_err().to_string();
+                assert!(
+                    e.contains("GPU decode") && e.contains("rans table"),
+                    "kernel {what}: {e}"
+                );
+                kernel_refusals += 1;
+            }
+        }
+    }
+    assert!(
+        kernel_refusals >= 3 * 2,
+        "the table's bytes: {kernel_refusals}"
+    );
+    assert_same(&g.decompress_bytes(&z).unwrap(), &data, "after the damage");
 }

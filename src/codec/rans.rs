@@ -20,9 +20,9 @@ use crate::format::{put_varint, WireReader};
 pub const PROB_BITS: u32 = 12;
 const SCALE: u32 = 1 << PROB_BITS;
 /// The state's lower bound; a renormalisation reads or writes one 16-bit word.
-const LOW: u32 = 1 << 16;
+pub const LOW: u32 = 1 << 16;
 /// `first`, `last` and two one-byte frequencies.
-const MIN_TABLE_BYTES: u64 = 4;
+pub const MIN_TABLE_BYTES: u64 = 4;
 /// `first`, `last` and 256 frequencies of at most two varint bytes (each < 4096 < 2^14).
 const MAX_TABLE_BYTES: u64 = 2 + 2 * 256;
 /// Sub-streams decoded together: independent chains that hide each other's latency.

@@ -594,6 +594,10 @@ impl GpuDecoder {
                 pass.set_pipeline(&self.pipes.fused);
                 pass.dispatch_workgroups(params.fused_groups.0, params.fused_groups.1, 1);
             }
+            if params.rans_groups.0 > 0 {
+                pass.set_pipeline(&self.pipes.rans);
+                pass.dispatch_workgroups(params.rans_groups.0, params.rans_groups.1, 1);
+            }
             // WebGPU orders dispatches of one pass, writes before reads: the merge sees the
             // decoded streams, the checksums the merged and the fused bytes. A window of fused
             // chunks only needs no merge.

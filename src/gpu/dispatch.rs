@@ -18,13 +18,13 @@ pub(super) fn gpu_checksum_error(idx: &Index, ci: usize) -> Error {
 
 pub(super) fn kernel_error(flags: u32, at: u32, p: &Pending) -> Error {
     let what = if flags & ERR_PAST_END != 0 {
-        "a huffman or pair sub-stream runs past its end"
+        "a huffman, pair or rans sub-stream runs past its end"
     } else if flags & ERR_LENGTH != 0 {
-        "huffman or pair sub-stream length does not match its codes"
+        "huffman, pair or rans sub-stream length does not match its codes"
     } else if flags & ERR_TABLE != 0 {
-        "a huffman or pair table in the payload is not a complete code"
+        "a huffman or pair table in the payload is not a complete code, or a rans table is not valid"
     } else if flags & ERR_BAD_CODE != 0 {
-        "huffman or pair table is incomplete"
+        "huffman or pair table is incomplete, or a rans state is out of range"
     } else if flags & ERR_DESCRIPTOR != 0 {
         "a sub-stream descriptor points outside its buffer"
     } else if flags & ERR_MERGE != 0 {
@@ -46,6 +46,7 @@ pub(super) struct Params {
     pub huff_groups: (u32, u32),
     pub pair_groups: (u32, u32),
     pub fused_groups: (u32, u32),
+    pub rans_groups: (u32, u32),
     pub merge_groups: (u32, u32),
     pub sum_groups: (u32, u32),
 }
@@ -70,10 +71,11 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
     let win_end = (w.orig_end - w.out_base) as u32;
     let first_word = win_start / 4;
     let word_count = win_end.div_ceil(4) - first_word;
-    let huff_jobs = w.jobs.len() - w.pair_jobs - w.fused_jobs;
+    let huff_jobs = w.jobs.len() - w.pair_jobs - w.fused_jobs - w.rans_jobs;
     let huff_groups = grid(huff_jobs as u64, max_dim)?;
     let pair_groups = grid(w.pair_jobs as u64, max_dim)?;
     let fused_groups = grid(w.fused_jobs as u64, max_dim)?;
+    let rans_groups = grid(w.rans_jobs as u64, max_dim)?;
     let merge_groups = grid((word_count as u64).div_ceil(MERGE_BLOCK), max_dim)?;
     let sum_groups = grid(w.chunks.len() as u64, max_dim)?;
     debug_assert!(w.jobs.iter().all(|j| j[2] & 0xFF <= GPU_HUFF_WG));
@@ -93,12 +95,13 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
             pair_groups.0,
             w.fused_jobs as u32,
             fused_groups.0,
-            0,
-            0,
+            w.rans_jobs as u32,
+            rans_groups.0,
         ],
         huff_groups,
         pair_groups,
         fused_groups,
+        rans_groups,
         merge_groups,
         sum_groups,
     })

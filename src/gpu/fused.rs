@@ -12,10 +12,9 @@
 //! two Huffman-coded streams, pair codes elsewhere than at stream 0, segment edges off a word)
 //! takes the two-pass path of `plan.rs`.
 
-use super::plan::{huffman_table, Window};
+use super::plan::{huffman_table, push_jobs, Window};
 use super::shader_consts::{CHUNK_WORDS, SRC_FUSED, SRC_SHIFT};
 use crate::codec::{Coding, Pairing};
-use crate::constants::GPU_HUFF_WG;
 use crate::error::Result;
 use crate::format::{Index, StreamRec};
 use crate::layout::Layout;
@@ -57,14 +56,12 @@ impl Fuse {
     }
 }
 
-/// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd or rANS decoded
-/// on the host into the window's extra bytes.
+/// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd decoded on the
+/// host into the window's extra bytes. (A rANS stream is decoded by `rans_decode.wgsl` into
+/// `huff`, which the fused kernel does not read: its chunk takes the two-pass path.)
 fn read_as_bytes(s: &StreamRec) -> bool {
     s.pairing == Pairing::Alone
-        && matches!(
-            s.coding,
-            Coding::Raw | Coding::Const { .. } | Coding::Zstd | Coding::Rans { .. }
-        )
+        && matches!(s.coding, Coding::Raw | Coding::Const { .. } | Coding::Zstd)
 }
 
 /// How chunk `ci` is fused when byte 0 of the output binding is original byte `out_base`, or
@@ -137,10 +134,9 @@ pub(super) fn add_chunk(
         w.sub_chunk.push(ci as u32);
         at += len as u64;
     }
-    for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
-        let count = (lens.len() - j).min(GPU_HUFF_WG as usize) as u32;
-        jobs.push([ti, first_sub + j as u32, count | fuse.k() << 8, slot as u32]);
-    }
+    push_jobs(jobs, first_sub, lens.len(), |f, c| {
+        [ti, f, c | fuse.k() << 8, slot as u32]
+    });
     for (k, d) in desc[4..4 + streams.len()].iter_mut().enumerate() {
         if fuse.decodes(k) {
             *d = SRC_FUSED << SRC_SHIFT;

@@ -77,8 +77,13 @@
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
 //!   rare in weights, and a GPU zstd decoder is out of scope.
-//! - rANS streams (codec 6, format v4) are decoded on the CPU too (`codec::rans`, the CPU path's
-//!   decoder) and uploaded the same way; a WGSL rANS decoder is not written yet (docs/gpu.md).
+//! - rANS streams (codec 6, format v4): the table is parsed and validated by the CPU decoder's own
+//!   code (`codec::rans`), and must end where the index says the sub-streams start; the
+//!   sub-streams get descriptors as for Huffman streams, their jobs go to
+//!   `shaders/rans_decode.wgsl`, which parses the table again (same checks), builds a 4096-slot
+//!   symbol table in workgroup memory and decodes one sub-stream per invocation into `huff`
+//!   (`rans.rs`). A chunk with a rANS stream takes the two passes (the fused kernel does not read
+//!   `huff`).
 //! - Raw streams are read straight from the uploaded payload; const streams are a value in the
 //!   chunk descriptor.
 //!
@@ -126,6 +131,7 @@ mod pair;
 mod pipelines;
 pub mod plan;
 mod range;
+mod rans;
 mod readback;
 pub mod report;
 mod ring;

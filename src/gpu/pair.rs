@@ -5,10 +5,9 @@
 //! *k + 1*, each `ceil(n / 4)` words; the two streams' chunk descriptors point there, so the merge
 //! kernel reads them like any Huffman-decoded stream.
 
-use super::plan::{push_subs, Window};
+use super::plan::{push_jobs, push_subs, Window};
 use super::shader_consts::{SRC_HUFF, SRC_SHIFT};
 use crate::codec::pair;
-use crate::constants::GPU_HUFF_WG;
 use crate::error::Result;
 
 /// Validates the pair table at the start of `body` (the stream's payload, at byte `off` of the
@@ -43,15 +42,9 @@ pub(super) fn add_stream(
     let stride = (n as u64).div_ceil(4);
     let out_word = w.huff_words;
     let first_sub = push_subs(w, ci, lens, off + tsize as u64, out_word, n, sub_symbols);
-    for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
-        let count = (lens.len() - j).min(GPU_HUFF_WG as usize) as u32;
-        jobs.push([
-            ti,
-            first_sub + j as u32,
-            count | (bits as u32) << 8,
-            stride as u32,
-        ]);
-    }
+    push_jobs(jobs, first_sub, lens.len(), |f, c| {
+        [ti, f, c | (bits as u32) << 8, stride as u32]
+    });
     w.huff_words += 2 * stride;
     // Offsets past SRC_MAX are caught by build_window's final check on `huff_words`.
     let src = |word: u64| (SRC_HUFF << SRC_SHIFT) | (word * 4) as u32;

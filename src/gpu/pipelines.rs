@@ -11,6 +11,7 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HUFFMAN: &str = include_str!("../../shaders/huffman_decode.wgsl");
 const PAIR: &str = include_str!("../../shaders/pair_decode.wgsl");
 const FUSED: &str = include_str!("../../shaders/fused_decode.wgsl");
+const RANS: &str = include_str!("../../shaders/rans_decode.wgsl");
 const TABLE_BUILD: &str = include_str!("../../shaders/table_build.wgsl");
 const HUFFMAN_SYMBOLS: &str = include_str!("../../shaders/huffman_symbols.wgsl");
 const PAIR_SYMBOLS: &str = include_str!("../../shaders/pair_symbols.wgsl");
@@ -22,17 +23,19 @@ pub struct Pipelines {
     pub huffman: wgpu::ComputePipeline,
     pub pair: wgpu::ComputePipeline,
     pub fused: wgpu::ComputePipeline,
+    pub rans: wgpu::ComputePipeline,
     pub merge: wgpu::ComputePipeline,
     pub checksum: wgpu::ComputePipeline,
 }
 
 /// The kernels, by name.
-pub const KERNELS: [(&str, &str); 5] = [
+pub const KERNELS: [(&str, &str); 6] = [
     ("huffman_decode.wgsl", HUFFMAN),
     ("merge.wgsl", MERGE),
     ("checksum.wgsl", CHECKSUM),
     ("pair_decode.wgsl", PAIR),
     ("fused_decode.wgsl", FUSED),
+    ("rans_decode.wgsl", RANS),
 ];
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
@@ -137,6 +140,7 @@ impl Pipelines {
         let checksum = make(KERNELS[2].0, KERNELS[2].1);
         let pair = make(KERNELS[3].0, KERNELS[3].1);
         let fused = make(KERNELS[4].0, KERNELS[4].1);
+        let rans = make(KERNELS[5].0, KERNELS[5].1);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("creating pipelines: {e}")));
         }
@@ -145,6 +149,7 @@ impl Pipelines {
             huffman,
             pair,
             fused,
+            rans,
             merge,
             checksum,
         })

@@ -97,8 +97,8 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
     }
     for s in idx.chunk_streams(c) {
         match s.coding {
-            Coding::Zstd | Coding::Rans { .. } => w.comp += round4(n) + 4,
-            Coding::Huffman { .. } => {
+            Coding::Zstd => w.comp += round4(n) + 4,
+            Coding::Huffman { .. } | Coding::Rans { .. } => {
                 // A pair stream: an output region twice a Huffman stream's.
                 let k = if matches!(s.pairing, Pairing::Pair { .. }) {
                     2
@@ -152,7 +152,7 @@ pub struct Window {
     /// The window's payloads in the data region: `data_offset .. data_offset + data_len`.
     pub data_offset: u64,
     pub data_len: u64,
-    /// CPU-decoded zstd and rANS streams; uploaded at byte `extra_offset` of the comp buffer.
+    /// CPU-decoded zstd streams; uploaded at byte `extra_offset` of the comp buffer.
     pub extra: Vec<u8>,
     pub extra_offset: u64,
     /// Delta chunks: (chunk, byte offset in comp of its base bytes), after the zstd streams;
@@ -161,11 +161,13 @@ pub struct Window {
     pub base_len: u64,
     /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
     pub sum_base: u32,
-    /// Huffman jobs, then `pair_jobs` pair jobs (`shaders/pair_decode.wgsl`), then the last
-    /// `fused_jobs`: fused jobs (`shaders/fused_decode.wgsl`).
+    /// Huffman jobs, then `pair_jobs` pair jobs (`shaders/pair_decode.wgsl`), then `fused_jobs`
+    /// fused jobs (`shaders/fused_decode.wgsl`), then the last `rans_jobs`: rANS jobs
+    /// (`shaders/rans_decode.wgsl`).
     pub jobs: Vec<[u32; 4]>,
     pub pair_jobs: usize,
     pub fused_jobs: usize,
+    pub rans_jobs: usize,
     /// Chunks decoded by the fused kernel (the rest take the decode + merge passes).
     pub fused_chunks: usize,
     pub subs: Vec<[u32; 4]>,
@@ -189,11 +191,10 @@ impl Window {
     }
 }
 
-/// The decoders of the streams the host decodes for the GPU (zstd, rANS), kept across windows.
+/// The decoder of the streams the host decodes for the GPU (zstd), kept across windows.
 #[derive(Default)]
 pub struct HostCodecs {
     pub zstd: Option<crate::codec::zstd::Decoder>,
-    pub rans: crate::codec::rans::DecodeTable,
 }
 
 /// Builds the descriptors of `range`. `data` holds the window's payloads (it starts at the first
@@ -228,6 +229,7 @@ pub fn build_window(
     };
     let mut pair_jobs = Vec::new();
     let mut fused_jobs = Vec::new();
+    let mut rans_jobs = Vec::new();
     let mut buf = Vec::new();
     for (slot, ci) in range.enumerate() {
         let c = &idx.chunks()[ci];
@@ -281,16 +283,15 @@ pub fn build_window(
             desc[4 + k] = match s.coding {
                 Coding::Const { value } => src(SRC_CONST, value as u64),
                 Coding::Raw => src(SRC_COMP, off),
-                Coding::Zstd | Coding::Rans { .. } => {
+                Coding::Rans { .. } => {
+                    let lens = idx.stream_sub_lens(s, n);
+                    let sub_symbols = idx.sub_symbols() as usize;
+                    let jobs = &mut rans_jobs;
+                    super::rans::add_stream(&mut w, jobs, ci, body, off, n, sub_symbols, lens)?
+                }
+                Coding::Zstd => {
                     let at = w.extra_offset + w.extra.len() as u64;
-                    if s.coding == Coding::Zstd {
-                        crate::codec::zstd::decode(body, n, &mut host.zstd, &mut buf)?;
-                    } else {
-                        let subs = idx.stream_sub_lens(s, n);
-                        let sub = idx.sub_symbols() as usize;
-                        let t = &mut host.rans;
-                        crate::codec::rans::decode(n, sub, body, body.len(), subs, t, &mut buf)?;
-                    }
+                    crate::codec::zstd::decode(body, n, &mut host.zstd, &mut buf)?;
                     w.extra.extend_from_slice(&buf);
                     w.extra.resize(round4(w.extra.len() as u64) as usize, 0);
                     src(SRC_COMP, at)
@@ -302,10 +303,7 @@ pub fn build_window(
                     let sub_symbols = idx.sub_symbols() as usize;
                     let at = off + tsize as u64;
                     let first_sub = push_subs(&mut w, ci, lens, at, out_word, n, sub_symbols);
-                    for j in (0..lens.len()).step_by(GPU_HUFF_WG as usize) {
-                        let count = (lens.len() - j).min(GPU_HUFF_WG as usize);
-                        w.jobs.push([ti, first_sub + j as u32, count as u32, 0]);
-                    }
+                    push_jobs(&mut w.jobs, first_sub, lens.len(), |f, c| [ti, f, c, 0]);
                     w.huff_words += (n as u64).div_ceil(4);
                     src(SRC_HUFF, out_word * 4)
                 }
@@ -320,6 +318,8 @@ pub fn build_window(
     w.jobs.extend(pair_jobs);
     w.fused_jobs = fused_jobs.len();
     w.jobs.extend(fused_jobs);
+    w.rans_jobs = rans_jobs.len();
+    w.jobs.extend(rans_jobs);
     block_table(&mut w);
     w.sum_base = w.chunk_words.len() as u32;
     for ci in w.chunks.clone() {
@@ -366,10 +366,15 @@ pub fn skip_host_table_checks(on: bool) {
     SKIP_TABLE_CHECKS.with(|c| c.set(on));
 }
 
+/// True while [`skip_host_table_checks`] is on.
+pub(super) fn skipping_table_checks() -> bool {
+    SKIP_TABLE_CHECKS.with(|c| c.get())
+}
+
 /// `None` unless [`skip_host_table_checks`] is on; then the size of the table at the start of
 /// `body` from its header alone (`first` and `last` of `width` bytes each, then the nibbles).
 pub(super) fn unchecked_table_size(body: &[u8], width: usize) -> Option<Result<usize>> {
-    if !SKIP_TABLE_CHECKS.with(|c| c.get()) {
+    if !skipping_table_checks() {
         return None;
     }
     let field = |i: usize| {
@@ -414,6 +419,20 @@ pub(super) fn push_subs(
         at += len as u64;
     }
     first_sub
+}
+
+/// Appends the jobs of `subs` sub-streams of one stream, the first `first_sub`: one per group of
+/// up to [`GPU_HUFF_WG`] (a workgroup), `job(first sub-stream, count)` each.
+pub(super) fn push_jobs(
+    jobs: &mut Vec<[u32; 4]>,
+    first_sub: u32,
+    subs: usize,
+    job: impl Fn(u32, u32) -> [u32; 4],
+) {
+    for j in (0..subs).step_by(GPU_HUFF_WG as usize) {
+        let count = (subs - j).min(GPU_HUFF_WG as usize) as u32;
+        jobs.push(job(first_sub + j as u32, count));
+    }
 }
 
 /// Appends the merge's block table to the chunk descriptors of `w`.

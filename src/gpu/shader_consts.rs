@@ -3,6 +3,7 @@
 //! generated sources with naga.
 
 use crate::codec::pair::{MAX_PAIR_BITS, MIN_PAIR_BITS, PAIR_TABLE_LOG};
+use crate::codec::rans;
 use crate::constants::{
     GPU_HUFF_WG, GPU_MERGE_WG, GPU_MERGE_WPI, GPU_TABLE_WORDS, MAX_SUB_SYMBOLS, TABLE_LOG,
 };
@@ -33,6 +34,11 @@ pub const PAIR_LEN_SHIFT: u32 = 8 + MAX_PAIR_BITS as u32;
 /// 7 raw bits.
 pub const MAX_PAIR_SUB_BYTES: u32 =
     MAX_SUB_SYMBOLS * (PAIR_TABLE_LOG + 8 - MIN_PAIR_BITS as u32) / 8 + 1;
+/// Longest valid rANS sub-stream in bytes: the 4-byte state and at most one 16-bit word per symbol
+/// (FORMAT.md "rANS streams": a step renormalises at most once).
+pub const MAX_RANS_SUB_BYTES: u32 = 4 + 2 * MAX_SUB_SYMBOLS;
+/// u32 words of the rANS kernel's slot table: one symbol byte per slot, four per word.
+pub const RANS_SLOT_WORDS: u32 = (1 << rans::PROB_BITS) / 4;
 /// Workgroup bytes of `table_build.wgsl` besides the table: block counts (16 per invocation), the
 /// first code per length, each invocation's last mark, the verdict.
 pub const BUILD_SCRATCH_BYTES: u32 = (GPU_HUFF_WG * 16 + 16 + GPU_HUFF_WG + 1) * 4;
@@ -63,6 +69,10 @@ pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
 
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
+// rans_decode.wgsl: a byte offset in comp (< 2^30) plus a sub-stream stays far inside a u32, and
+// its table and slot table (1 KiB + 4 KiB) fit the 16 KiB of workgroup memory.
+const _: () = assert!(SRC_MAX + MAX_RANS_SUB_BYTES as u64 + 8 <= u32::MAX as u64);
+const _: () = assert!((256 + RANS_SLOT_WORDS + 1) * 4 <= 16384);
 const _: () = assert!(PAIR_TABLE_LOG <= PAIR_LEN_SHIFT && PAIR_LEN_SHIFT + 4 <= 16);
 const _: () = assert!(TABLE_WORKGROUP_BYTES <= 16384);
 // table_build.wgsl: every invocation owns the same number of whole table words, and one
@@ -86,7 +96,7 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
         (
             "ERR_LENGTH",
             ERR_LENGTH,
-            "a sub-stream leaves a whole byte over",
+            "a sub-stream leaves a whole byte over (rANS: a word over, or a final state other than 2^16)",
         ),
         (
             "ERR_DESCRIPTOR",
@@ -101,7 +111,7 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
         (
             "ERR_BAD_CODE",
             ERR_BAD_CODE,
-            "a table entry of length 0 (an incomplete table)",
+            "a table entry of length 0 (an incomplete table; rANS: a state below 2^16)",
         ),
         (
             "ERR_CHECKSUM",
@@ -111,7 +121,7 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
         (
             "ERR_TABLE",
             ERR_TABLE,
-            "a code-length table outside comp or not a complete code",
+            "a code-length table outside comp or not a complete code (rANS: not a valid frequency table)",
         ),
         ("NO_BASE", NO_BASE, "chunk descriptor: no delta base"),
         (
@@ -125,6 +135,24 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
             "longest valid pair sub-stream, bytes",
         ),
         ("PAIR_TABLE_LOG", PAIR_TABLE_LOG, "longest pair code, bits"),
+        (
+            "MAX_RANS_SUB_BYTES",
+            MAX_RANS_SUB_BYTES,
+            "longest valid rANS sub-stream, bytes",
+        ),
+        ("RANS_PROB_BITS", rans::PROB_BITS, "rANS probability bits"),
+        ("RANS_SCALE", 1 << rans::PROB_BITS, "rANS frequencies sum"),
+        ("RANS_LOW", rans::LOW, "rANS state lower bound"),
+        (
+            "RANS_MIN_TABLE_BYTES",
+            rans::MIN_TABLE_BYTES as u32,
+            "shortest rANS table, bytes",
+        ),
+        (
+            "RANS_SLOT_WORDS",
+            RANS_SLOT_WORDS,
+            "u32 words of the rANS slot table",
+        ),
         (
             "PAIR_TABLE_WORDS",
             PAIR_TABLE_WORDS as u32,
