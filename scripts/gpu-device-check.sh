@@ -14,7 +14,8 @@
 #      byte, runs `verify --device gpu`, and `bench FILE --gpu` (text and JSON) on it and on the
 #      shipped model (data/); then a fine-tuned copy (every weight moved by ~0.2%) stored as a delta
 #      against it, decompressed with --base on the GPU (delta chunks fuse: the base is XORed in
-#      the fused kernel) and on the CPU, compared, verified, with both -v lines in the report.
+#      the fused kernel) and on the CPU, compared, verified, with both -v lines in the report;
+#      then the same delta with --codecs smallest (rANS, shaders/rans_decode.wgsl), likewise.
 #   4. Writes everything under $OUT (default ./gpu-check-out): report.txt (the summary), the
 #      bench outputs, the adapter listing and the log.
 #
@@ -124,5 +125,22 @@ cmp "$WORK/gpu.out" "$WORK/ft.bf16" || fail "delta GPU output differs from the i
 rm -f "$WORK/gpu.out"
 run "$BIN" -q verify "$WORK/ft.znn" --base "$WORK/w.bf16" --device gpu || fail "delta verify"
 say "check: delta GPU output == input, verify --device gpu --base passed"
+
+# 5. The same delta with --codecs smallest (format v4): its XOR streams are rANS coded, decoded by
+# shaders/rans_decode.wgsl (two passes: rANS chunks do not fuse).
+run "$BIN" -q compress "$WORK/ft.bf16" --base "$WORK/w.bf16" -o "$WORK/ft4.znn" --dtype bf16 \
+    --codecs smallest -f || fail "compress --base --codecs smallest"
+say "delta, smallest: $(stat -c %s "$WORK/ft.bf16") -> $(stat -c %s "$WORK/ft4.znn") bytes"
+for dev in gpu cpu; do
+    "$BIN" -q -v decompress "$WORK/ft4.znn" --base "$WORK/w.bf16" -o /dev/null -f --device $dev \
+        2>"$WORK/v.txt" || { cat "$WORK/v.txt" >>"$LOG"; fail "smallest delta decompress --device $dev"; }
+    sed "s/^/delta smallest $dev to \/dev\/null: /" "$WORK/v.txt" | tee -a "$OUT/report.txt" >/dev/null
+done
+run "$BIN" -q decompress "$WORK/ft4.znn" --base "$WORK/w.bf16" -o "$WORK/gpu.out" -f --device gpu ||
+    fail "smallest delta GPU decompress"
+cmp "$WORK/gpu.out" "$WORK/ft.bf16" || fail "smallest delta GPU output differs from the input"
+rm -f "$WORK/gpu.out"
+run "$BIN" -q verify "$WORK/ft4.znn" --base "$WORK/w.bf16" --device gpu || fail "smallest delta verify"
+say "check: smallest delta GPU output == input (rANS kernel), verify --device gpu --base passed"
 rm -rf "$WORK"
 say "done in $(($(date +%s) - t0)) s"
