@@ -204,7 +204,8 @@ pub fn encode(s: &[u8], freq: &[u16; 256], sub_symbols: usize, out: &mut Vec<u8>
     subs
 }
 
-/// The decode table: slot `x mod 2^PROB_BITS` → `symbol | freq << 8 | cum << 20`.
+/// The decode table: slot `x mod 2^PROB_BITS` → `symbol | freq << 8 | (slot − cum) << 20`, so a
+/// step is one multiply-add (`slot − cum < freq < 2^12`).
 pub struct DecodeTable(Box<[u32; SCALE as usize]>);
 
 impl Default for DecodeTable {
@@ -217,8 +218,10 @@ impl DecodeTable {
     fn build(&mut self, t: &RansTable) {
         let mut cum = 0usize;
         for (s, &f) in t.freq.iter().enumerate() {
-            let e = s as u32 | (f as u32) << 8 | (cum as u32) << 20;
-            self.0[cum..cum + f as usize].fill(e);
+            let e = s as u32 | (f as u32) << 8;
+            for (bias, slot) in self.0[cum..cum + f as usize].iter_mut().enumerate() {
+                *slot = e | (bias as u32) << 20;
+            }
             cum += f as usize;
         }
     }
@@ -261,7 +264,7 @@ impl Lane {
 #[inline(always)]
 fn step(x: &mut u32, pos: &mut usize, end: usize, body: &[u8], t: &[u32; SCALE as usize]) -> u8 {
     let e = t[(*x & (SCALE - 1)) as usize];
-    let y = ((e >> 8) & 0xFFF) * (*x >> PROB_BITS) + (*x & (SCALE - 1)) - (e >> 20);
+    let y = ((e >> 8) & 0xFFF) * (*x >> PROB_BITS) + (e >> 20);
     let need = y < LOW;
     let at = (*pos).min(end - 2);
     let w = match body.get(at..at + 2) {
