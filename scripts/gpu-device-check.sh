@@ -109,38 +109,33 @@ for m in data/*.safetensors; do
 done
 # 4. A checkpoint delta: the moved copy against the input.
 run "$SYNTH" "$WORK/ft.bf16" "$MIB" bf16 moved || fail "synth moved"
-run "$BIN" -q compress "$WORK/ft.bf16" --base "$WORK/w.bf16" -o "$WORK/ft.znn" --dtype bf16 -f ||
-    fail "compress --base"
-say "delta: $(stat -c %s "$WORK/ft.bf16") -> $(stat -c %s "$WORK/ft.znn") bytes"
+# check_delta NAME FILE [COMPRESS OPTIONS]: the moved copy compressed against the input into FILE,
+# decompressed on the GPU and on the CPU (both -v lines in the report), the GPU output compared
+# with the input byte for byte, and verify --device gpu --base.
+check_delta() {
+    local name=$1 z=$2 dev
+    shift 2
+    run "$BIN" -q compress "$WORK/ft.bf16" --base "$WORK/w.bf16" -o "$z" --dtype bf16 -f "$@" ||
+        fail "$name: compress --base $*"
+    say "$name: $(stat -c %s "$WORK/ft.bf16") -> $(stat -c %s "$z") bytes"
+    for dev in gpu cpu; do
+        : >"$WORK/v.txt"
+        "$BIN" -q -v decompress "$z" --base "$WORK/w.bf16" -o /dev/null -f --device $dev \
+            2>"$WORK/v.txt" || { cat "$WORK/v.txt" >>"$LOG"; fail "$name decompress --device $dev"; }
+        sed "s/^/$name $dev to \/dev\/null: /" "$WORK/v.txt" | tee -a "$OUT/report.txt" >/dev/null
+    done
+    run "$BIN" -q decompress "$z" --base "$WORK/w.bf16" -o "$WORK/gpu.out" -f --device gpu ||
+        fail "$name GPU decompress"
+    cmp "$WORK/gpu.out" "$WORK/ft.bf16" || fail "$name GPU output differs from the input"
+    rm -f "$WORK/gpu.out"
+    run "$BIN" -q verify "$z" --base "$WORK/w.bf16" --device gpu || fail "$name verify"
+    say "check: $name GPU output == input, verify --device gpu --base passed"
+    rm -f "$z"
+}
 rm -f "$WORK/w.znn"
-for dev in gpu cpu; do
-    : >"$WORK/v.txt"
-    "$BIN" -q -v decompress "$WORK/ft.znn" --base "$WORK/w.bf16" -o /dev/null -f --device $dev \
-        2>"$WORK/v.txt" || { cat "$WORK/v.txt" >>"$LOG"; fail "delta decompress --device $dev"; }
-    sed "s/^/delta $dev to \/dev\/null: /" "$WORK/v.txt" | tee -a "$OUT/report.txt" >/dev/null
-done
-run "$BIN" -q decompress "$WORK/ft.znn" --base "$WORK/w.bf16" -o "$WORK/gpu.out" -f --device gpu ||
-    fail "delta GPU decompress"
-cmp "$WORK/gpu.out" "$WORK/ft.bf16" || fail "delta GPU output differs from the input"
-rm -f "$WORK/gpu.out"
-run "$BIN" -q verify "$WORK/ft.znn" --base "$WORK/w.bf16" --device gpu || fail "delta verify"
-say "check: delta GPU output == input, verify --device gpu --base passed"
-
+check_delta delta "$WORK/ft.znn"
 # 5. The same delta with --codecs smallest (format v4): its XOR streams are rANS coded, decoded by
 # shaders/rans_decode.wgsl (two passes: rANS chunks do not fuse).
-run "$BIN" -q compress "$WORK/ft.bf16" --base "$WORK/w.bf16" -o "$WORK/ft4.znn" --dtype bf16 \
-    --codecs smallest -f || fail "compress --base --codecs smallest"
-say "delta, smallest: $(stat -c %s "$WORK/ft.bf16") -> $(stat -c %s "$WORK/ft4.znn") bytes"
-for dev in gpu cpu; do
-    "$BIN" -q -v decompress "$WORK/ft4.znn" --base "$WORK/w.bf16" -o /dev/null -f --device $dev \
-        2>"$WORK/v.txt" || { cat "$WORK/v.txt" >>"$LOG"; fail "smallest delta decompress --device $dev"; }
-    sed "s/^/delta smallest $dev to \/dev\/null: /" "$WORK/v.txt" | tee -a "$OUT/report.txt" >/dev/null
-done
-run "$BIN" -q decompress "$WORK/ft4.znn" --base "$WORK/w.bf16" -o "$WORK/gpu.out" -f --device gpu ||
-    fail "smallest delta GPU decompress"
-cmp "$WORK/gpu.out" "$WORK/ft.bf16" || fail "smallest delta GPU output differs from the input"
-rm -f "$WORK/gpu.out"
-run "$BIN" -q verify "$WORK/ft4.znn" --base "$WORK/w.bf16" --device gpu || fail "smallest delta verify"
-say "check: smallest delta GPU output == input (rANS kernel), verify --device gpu --base passed"
+check_delta "delta smallest" "$WORK/ft4.znn" --codecs smallest
 rm -rf "$WORK"
 say "done in $(($(date +%s) - t0)) s"
