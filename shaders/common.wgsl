@@ -60,6 +60,15 @@ fn flag(bits: u32, index: u32) {
     atomicMin(&errors[1], index);
 }
 
+// Word `w` of comp; 0 past its end (bytes past a stream's end are read only to be dropped or
+// counted as an overrun).
+fn comp_word(w: u32) -> u32 {
+    if (w < arrayLength(&comp)) {
+        return comp[w];
+    }
+    return 0u;
+}
+
 // Word `w` of comp with its bytes reversed, so that stream bit 0 is the word's bit 31; zero past
 // the end of the buffer (never decoded: a code that needs those bits runs past its sub-stream).
 fn load_be(w: u32) -> u32 {

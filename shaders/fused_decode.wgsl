@@ -19,14 +19,6 @@
 // every loop is bounded by the descriptor's element count, every index is checked, violations
 // are ERR_DESCRIPTOR.
 
-// Word `w` of comp; 0 past its end (bytes past a raw stream's end are read only to be dropped).
-fn comp_word(w: u32) -> u32 {
-    if (w < arrayLength(&comp)) {
-        return comp[w];
-    }
-    return 0u;
-}
-
 // A raw or const stream read 4 bytes at a time from byte `w * 4 + sh / 8` of comp: `lo` holds
 // word `w`, so each 4 bytes cost one new load. `konst` != 0: a const stream, `value` each time.
 struct Raw {

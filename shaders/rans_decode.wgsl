@@ -15,20 +15,12 @@ var<workgroup> rfc: array<u32, 256>;
 var<workgroup> rslot: array<u32, RANS_SLOT_WORDS>;
 var<workgroup> rvalid: u32;
 
-// Word `w` of comp; 0 past its end.
-fn rans_comp_word(w: u32) -> u32 {
-    if (w < arrayLength(&comp)) {
-        return comp[w];
-    }
-    return 0u;
-}
-
 // The 32 bits from byte `b` of comp on, little-endian (zero bytes past its end).
 fn rans_u32_at(b: u32) -> u32 {
     let w = b >> 2u;
     let sh = (b & 3u) * 8u;
     // (hi << 1) << (31 - sh): zero for sh = 0, where a shift by 32 would wrap.
-    return (rans_comp_word(w) >> sh) | ((rans_comp_word(w + 1u) << 1u) << (31u - sh));
+    return (comp_word(w) >> sh) | ((comp_word(w + 1u) << 1u) << (31u - sh));
 }
 
 // The table at byte `at` of comp into `rfc`; false unless it is valid: `first < last`, each
