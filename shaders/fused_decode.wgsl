@@ -1,17 +1,18 @@
-// Fused decode: Huffman (FORMAT.md "Huffman streams", K = 0) decode of a chunk's stream 0 or 1,
-// or pair (codecs 4 and 5, K = 1..4) decode of its streams 0 and 1, merged with the chunk's raw or
-// const streams, XORed with the base of a delta chunk (FORMAT.md "Deltas") and written as finished
-// elements straight into `out`: no staged stream in `huff`, no merge pass.
+// Fused decode: Huffman (FORMAT.md "Huffman streams", K = 0) or rANS ("rANS streams", K =
+// FUSED_RANS_K) decode of a chunk's stream 0 or 1, or pair (codecs 4 and 5, K = 1..4) decode of
+// its streams 0 and 1, merged with the chunk's raw or const streams, XORed with the base of a
+// delta chunk (FORMAT.md "Deltas") and written as finished elements straight into `out`: no staged
+// stream in `huff`, no merge pass.
 //
 // One workgroup per fused job: up to HUFF_WG sub-streams of one chunk. The workgroup builds the
 // stream's table in workgroup memory (table_build.wgsl; Huffman: TABLE_WORDS words, entry = length
 // << 8 | symbol, then the second-symbol table in the next TABLE_WORDS words, huffman_symbols.wgsl;
-// pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT), then each invocation
-// decodes one sub-stream: a contiguous range of elements, so its output is a contiguous range of
-// words. Per batch of 4 elements it decodes 4 bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`:
-// Huffman: one raw word; pair: decoded with stream 0; a Huffman stream 1 swaps the two roles),
-// loads one word of each further raw stream (and of a delta's base), and stores 2 (BF16, FP16) or
-// 4 (FP32) output words.
+// pair: PAIR_TABLE_WORDS words, entry = x | length << PAIR_LEN_SHIFT; rANS: RANS_TABLE_WORDS
+// words, rans_symbols.wgsl), then each invocation decodes one sub-stream: a contiguous range of
+// elements, so its output is a contiguous range of words. Per batch of 4 elements it decodes 4
+// bytes of stream 0 (`a4`) and 4 of stream 1 (`b4`: Huffman and rANS: one raw word; pair: decoded
+// with stream 0; a Huffman or rANS stream 1 swaps the two roles), loads one word of each further
+// raw stream (and of a delta's base), and stores 2 (BF16, FP16) or 4 (FP32) output words.
 //
 // The host fuses only chunks of layout BF16, FP16 or FP32 whose bytes start and end on a word of
 // `out` and whose other streams are raw or const (src/gpu/fused.rs; zstd streams are decoded on
@@ -109,16 +110,41 @@ fn store(lay: u32, ow: u32, bw: u32, cnt: u32, a4: u32, b4: u32, c4: u32, d4: u3
     }
 }
 
-// Sub-stream `si` of chunk `c` (window chunk index), K = `k` (0: Huffman).
-fn fused_sub(si: u32, c: u32, k: u32) {
+// A fused sub-stream's place and its raw readers (`fused_open`).
+struct Fused {
+    // 0: a descriptor is bad (flagged).
+    ok: u32,
+    lay: u32,
+    // The first output word, and the first base word (NO_BASE: a standalone chunk).
+    ow: u32,
+    bw: u32,
+    n: u32,
+    // K = 0 and rANS: the stream decoded (0 or 1); the other of streams 0 and 1 is `r1`.
+    hs: u32,
+    // Output words per batch of 4 elements.
+    step: u32,
+    r1: Raw,
+    r2: Raw,
+    r3: Raw,
+}
+
+// Sub-stream `si` of chunk `c` (window chunk index), K = `k` (0: Huffman; FUSED_RANS_K: rANS),
+// checked against every binding; `two`: stream 1 is decoded too (by `fused_coded`), not read raw.
+// Flags ERR_DESCRIPTOR and returns `ok` = 0 on any violation.
+fn fused_open(si: u32, c: u32, k: u32, two: bool) -> Fused {
+    let none = Raw(0u, 0u, 0u, 1u, 0u);
+    var f = Fused(0u, 0u, 0u, NO_BASE, 0u, 0u, 0u, none, none, none);
     let s = subs[si];
     let comp_bytes = arrayLength(&comp) * 4u;
-    let max_len = select(MAX_SUB_BYTES, MAX_PAIR_SUB_BYTES, k != 0u);
+    let rans = k == FUSED_RANS_K;
+    let max_len = select(select(MAX_SUB_BYTES, MAX_PAIR_SUB_BYTES, k != 0u), MAX_RANS_SUB_BYTES,
+        rans);
     let cb = c * CHUNK_WORDS;
+    // A rANS sub-stream holds the 4-byte state and whole 16-bit words.
     if (s.x > comp_bytes || s.y > comp_bytes - s.x || s.y > max_len || c >= params.chunk_count
-        || cb + CHUNK_WORDS > arrayLength(&chunks)) {
+        || cb + CHUNK_WORDS > arrayLength(&chunks) || (rans && (s.y < 4u || (s.y & 1u) != 0u))) {
         flag(ERR_DESCRIPTOR, si);
-        return;
+        return f;
     }
     let lay = chunks[cb + 2u];
     let start = chunks[cb];
@@ -138,7 +164,7 @@ fn fused_sub(si: u32, c: u32, k: u32) {
         || n > chunk_n - i0 || (start >> 2u) > out_words || ow > out_words
         || words > out_words - ow) {
         flag(ERR_DESCRIPTOR, si);
-        return;
+        return f;
     }
     // A delta's base bytes: word-aligned in comp (plan.rs), the chunk's length of them.
     let base = chunks[cb + 3u];
@@ -146,38 +172,63 @@ fn fused_sub(si: u32, c: u32, k: u32) {
     if (base != NO_BASE) {
         if ((base & 3u) != 0u || base > comp_bytes || len > comp_bytes - base) {
             flag(ERR_DESCRIPTOR, si);
-            return;
+            return f;
         }
         bw = (base >> 2u) + (ow - (start >> 2u));
     }
-    // K = 0: the Huffman stream `hs` (the one marked SRC_FUSED: 0 or 1); the other is read raw.
+    // K = 0 and rANS: the stream `hs` decoded (the one marked SRC_FUSED: 0 or 1); the other is
+    // read raw, unless `two` (then both are marked).
+    let alone = (k == 0u || rans) && !two;
     let hs = select(0u, 1u, (chunks[cb + 4u] >> SRC_SHIFT) != SRC_FUSED);
-    if (k == 0u && (chunks[cb + 4u + hs] >> SRC_SHIFT) != SRC_FUSED) {
+    if ((alone && (chunks[cb + 4u + hs] >> SRC_SHIFT) != SRC_FUSED)
+        || (two && (hs != 0u || (chunks[cb + 5u] >> SRC_SHIFT) != SRC_FUSED))) {
         flag(ERR_DESCRIPTOR, si);
-        return;
+        return f;
     }
-    // Streams read raw: 1 - hs (Huffman), 2 and 3 (FP32). Unused readers are const.
+    // Streams read raw: 1 - hs (Huffman, rANS), 2 and 3 (FP32). Unused readers are const.
     var ok = 1u;
-    var r1 = Raw(0u, 0u, 0u, 1u, 0u);
-    var r2 = Raw(0u, 0u, 0u, 1u, 0u);
-    var r3 = Raw(0u, 0u, 0u, 1u, 0u);
-    if (k == 0u) {
-        r1 = raw_open(chunks[cb + 5u - hs], i0, n, &ok);
+    if (alone) {
+        f.r1 = raw_open(chunks[cb + 5u - hs], i0, n, &ok);
     }
     if (lay == LAYOUT_FP32) {
-        r2 = raw_open(chunks[cb + 6u], i0, n, &ok);
-        r3 = raw_open(chunks[cb + 7u], i0, n, &ok);
+        f.r2 = raw_open(chunks[cb + 6u], i0, n, &ok);
+        f.r3 = raw_open(chunks[cb + 7u], i0, n, &ok);
     }
     if (ok == 0u) {
         flag(ERR_DESCRIPTOR, si);
+        return f;
+    }
+    f.ok = 1u;
+    f.lay = lay;
+    f.ow = ow;
+    f.bw = bw;
+    f.n = n;
+    f.hs = hs;
+    f.step = 1u << lg;
+    return f;
+}
+
+// Sub-stream `si` of chunk `c`, K = `k` (0: Huffman, with two-symbol lookups; else a pair code's
+// K).
+fn fused_sub(si: u32, c: u32, k: u32) {
+    let f = fused_open(si, c, k, false);
+    if (f.ok == 0u) {
         return;
     }
+    let s = subs[si];
+    let lay = f.lay;
+    let hs = f.hs;
+    let n = f.n;
+    let step = f.step;
+    var bw = f.bw;
+    var r1 = f.r1;
+    var r2 = f.r2;
+    var r3 = f.r3;
     let first = s.x >> 2u;
     let start_bit = (s.x & 3u) * 8u;
     let end_bit = start_bit + s.y * 8u;
     var st = bits_open(first, start_bit);
-    var o = ow;
-    let step = 1u << lg;
+    var o = f.ow;
     // Four elements per iteration, checks once per batch: the loop count stays at n / 4
     // (lavapipe stops an invocation after 65,535 loop iterations in all, and a sub-stream holds
     // up to 65,536 elements).
@@ -258,34 +309,219 @@ fn fused_sub(si: u32, c: u32, k: u32) {
     check_sub_end(si, bad, st.pos, start_bit, s.y);
 }
 
+// One stream of a `fused_coded` sub-stream: Huffman by single lookups in the table from entry
+// `te` on, rANS (rans_symbols.wgsl), or read raw (FUSED_NONE_K: the other stream of a chunk with
+// one decoded stream). Its state is in the caller's locals (a Bits, a Rans, a Raw and a bad-code
+// flag), passed by pointer: naga's SPIR-V writer takes pointers to whole variables only.
+struct Dec {
+    kind: u32,
+    te: u32,
+    // Huffman: the sub-stream's first word in comp, its first bit in that word and its bytes.
+    first: u32,
+    start_bit: u32,
+    len: u32,
+}
+
+// The decoder of sub-stream `si`, of kind `kind`, table at word `tw`, which must hold elements
+// `i0 .. i0 + n` of its chunk; opens `st` (Huffman) or `r` (rANS). `ok` = 0 (and ERR_DESCRIPTOR
+// or ERR_BAD_CODE flagged) if it is bad. A raw `kind` needs no sub-stream.
+fn dec_open(si: u32, kind: u32, tw: u32, i0: u32, n: u32, st: ptr<function, Bits>,
+    r: ptr<function, Rans>, ok: ptr<function, u32>) -> Dec {
+    var d = Dec(kind, 2u * tw, 0u, 0u, 0u);
+    if (kind == FUSED_NONE_K) {
+        return d;
+    }
+    let rans = kind == FUSED_RANS_K;
+    let comp_bytes = arrayLength(&comp) * 4u;
+    if (si >= arrayLength(&subs)) {
+        flag(ERR_DESCRIPTOR, si);
+        *ok = 0u;
+        return d;
+    }
+    let s = subs[si];
+    let max_len = select(MAX_SUB_BYTES, MAX_RANS_SUB_BYTES, rans);
+    if (s.x > comp_bytes || s.y > comp_bytes - s.x || s.y > max_len || s.z != i0 || s.w != n
+        || (rans && (s.y < 4u || (s.y & 1u) != 0u))) {
+        flag(ERR_DESCRIPTOR, si);
+        *ok = 0u;
+        return d;
+    }
+    if (rans) {
+        var good = 1u;
+        *r = rans_open(s.x, s.y, tw, &good);
+        if (good == 0u) {
+            flag(ERR_BAD_CODE, si);
+            *ok = 0u;
+        }
+        return d;
+    }
+    d.first = s.x >> 2u;
+    d.start_bit = (s.x & 3u) * 8u;
+    d.len = s.y;
+    *st = bits_open(d.first, d.start_bit);
+    return d;
+}
+
+// The next 4 bytes of the stream, first lowest.
+fn dec_four(d: Dec, st: ptr<function, Bits>, r: ptr<function, Rans>, raw: ptr<function, Raw>,
+    bad: ptr<function, u32>) -> u32 {
+    if (d.kind == FUSED_NONE_K) {
+        return raw_next(raw);
+    }
+    if (d.kind == FUSED_RANS_K) {
+        return rans_four(r);
+    }
+    let e0 = next_sym_in(st, d.first, d.te);
+    let e1 = next_sym_in(st, d.first, d.te);
+    let e2 = next_sym_in(st, d.first, d.te);
+    let e3 = next_sym_in(st, d.first, d.te);
+    *bad |= select(0u, 1u, (e0 >> 8u) == 0u || (e1 >> 8u) == 0u || (e2 >> 8u) == 0u
+        || (e3 >> 8u) == 0u);
+    return (e0 & 0xFFu) | ((e1 & 0xFFu) << 8u) | ((e2 & 0xFFu) << 16u) | ((e3 & 0xFFu) << 24u);
+}
+
+// The next `cnt` < 4 bytes of the stream, first lowest.
+fn dec_tail(d: Dec, st: ptr<function, Bits>, r: ptr<function, Rans>, raw: ptr<function, Raw>,
+    bad: ptr<function, u32>, cnt: u32) -> u32 {
+    if (d.kind == FUSED_NONE_K) {
+        return raw_next(raw);
+    }
+    var v = 0u;
+    for (var i = 0u; i < cnt; i++) {
+        if (d.kind == FUSED_RANS_K) {
+            v |= rans_step(r) << (i * 8u);
+        } else {
+            let e = next_sym_in(st, d.first, d.te);
+            *bad |= select(0u, 1u, (e >> 8u) == 0u);
+            v |= (e & 0xFFu) << (i * 8u);
+        }
+    }
+    return v;
+}
+
+// True once the decoder has found a bad code or read past its sub-stream (the loop stops there).
+fn dec_stopped(d: Dec, pos: u32, r: Rans, bad: u32) -> bool {
+    if (d.kind == FUSED_RANS_K) {
+        return r.pos > r.end;
+    }
+    return d.kind != FUSED_NONE_K && (bad != 0u || pos > d.start_bit + d.len * 8u);
+}
+
+// The verdict on the decoder of sub-stream `si` when it stopped.
+fn dec_check(si: u32, d: Dec, pos: u32, r: Rans, bad: u32) {
+    if (d.kind == FUSED_RANS_K) {
+        var rr = r;
+        rans_check_end(si, &rr);
+    } else if (d.kind != FUSED_NONE_K) {
+        check_sub_end(si, bad, pos, d.start_bit, d.len);
+    }
+}
+
+// Sub-stream `si` of chunk `c`, stream `hs` of kind `k` (0: Huffman, FUSED_RANS_K: rANS); and,
+// unless `k1` is FUSED_NONE_K, sub-stream `sj`, stream 1, of kind `k1`, the same elements (`hs` is
+// 0 then); else the other of streams 0 and 1 read raw. Batches of 4 elements as in `fused_sub`,
+// single lookups: the two tables leave no room for a second-symbol table.
+fn fused_coded(si: u32, sj: u32, c: u32, k: u32, k1: u32) {
+    let two = k1 != FUSED_NONE_K;
+    let f = fused_open(si, c, k, two);
+    if (f.ok == 0u) {
+        return;
+    }
+    let i0 = subs[si].z;
+    var ok = 1u;
+    var st0 = Bits(0u, 0u, 0u, 0u, 0u);
+    var st1 = st0;
+    var rs0 = Rans(RANS_LOW, 0u, 0u, 0u);
+    var rs1 = rs0;
+    var raw0 = f.r1;
+    var raw1 = f.r1;
+    var bad0 = 0u;
+    var bad1 = 0u;
+    let d0 = dec_open(si, k, 0u, i0, f.n, &st0, &rs0, &ok);
+    let d1 = dec_open(sj, k1, FUSED_TABLE1_WORD, i0, f.n, &st1, &rs1, &ok);
+    if (ok == 0u) {
+        return;
+    }
+    // d0 holds stream hs: with hs = 1 (one decoded stream, stream 1) the roles swap.
+    let swap = f.hs == 1u;
+    var o = f.ow;
+    var bw = f.bw;
+    var r2 = f.r2;
+    var r3 = f.r3;
+    let whole = f.n / 4u;
+    var b = 0u;
+    for (; b < whole; b++) {
+        let x = dec_four(d0, &st0, &rs0, &raw0, &bad0);
+        let y = dec_four(d1, &st1, &rs1, &raw1, &bad1);
+        store(f.lay, o, bw, 4u, select(x, y, swap), select(y, x, swap), raw_next(&r2),
+            raw_next(&r3));
+        o += f.step;
+        bw = select(bw + f.step, NO_BASE, bw == NO_BASE);
+        if (dec_stopped(d0, st0.pos, rs0, bad0) || dec_stopped(d1, st1.pos, rs1, bad1)) {
+            break;
+        }
+    }
+    let tail = f.n & 3u;
+    let going = !dec_stopped(d0, st0.pos, rs0, bad0) && !dec_stopped(d1, st1.pos, rs1, bad1);
+    if (b >= whole && going && tail != 0u) {
+        let x = dec_tail(d0, &st0, &rs0, &raw0, &bad0, tail);
+        let y = dec_tail(d1, &st1, &rs1, &raw1, &bad1, tail);
+        store(f.lay, o, bw, tail, select(x, y, swap), select(y, x, swap), raw_next(&r2),
+            raw_next(&r3));
+    }
+    dec_check(si, d0, st0.pos, rs0, bad0);
+    dec_check(sj, d1, st1.pos, rs1, bad1);
+}
+
 @compute @workgroup_size(HUFF_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let fj = wid.y * params.fused_x + wid.x;
-    // Fused jobs follow the Huffman and pair jobs.
+    // Fused jobs follow the Huffman and pair jobs, two vec4 each: (table offset in comp, first
+    // sub-stream, count | K << 8 | rANS table size << 16, chunk) of the stream decoded first,
+    // then (table offset, first sub-stream, K << 8 | rANS table size << 16, 0) of stream 1 when
+    // the job decodes two streams, K = FUSED_NONE_K when it does not.
     let before = params.job_count + params.pair_count;
-    let ji = before + fj;
-    let live = fj < params.fused_count && before >= params.job_count && ji >= fj
-        && ji < arrayLength(&jobs);
+    let ji = before + 2u * fj;
+    // fj < 2^30 and before < 2^31: ji + 1 does not wrap.
+    let live = fj < params.fused_count && fj < 0x40000000u && before >= params.job_count
+        && before < 0x80000000u && ji + 1u < arrayLength(&jobs);
     var job = vec4<u32>(0u, 0u, 0u, 0u);
+    var job1 = vec4<u32>(0u, 0u, FUSED_NONE_K << 8u, 0u);
     if (live) {
         job = jobs[ji];
+        job1 = jobs[ji + 1u];
     }
     let k = (job.z >> 8u) & 0xFFu;
-    // job.x: the table's byte offset in comp (K = 0: Huffman).
-    let tvalid = build_table(live, job.x, k, lid);
-    build_second(live && tvalid && k == 0u, lid);
+    let k1 = (job1.z >> 8u) & 0xFFu;
+    let rans = k == FUSED_RANS_K;
+    let two = k1 != FUSED_NONE_K;
+    // Every invocation takes part in every build (the barriers are in uniform control flow); a
+    // build that is not live touches no word of `table`. The first table at word 0 (Huffman: then
+    // its second-symbol table, unless a second stream's table follows at FUSED_TABLE1_WORD).
+    let t0 = build_table(live && !rans, job.x, k, lid, 0u);
+    build_second(live && t0 && k == 0u && !two, lid);
+    let r0 = rans_build(live && rans, job.x, job.z >> 16u, lid, 0u);
+    let t1 = build_table(live && two && k1 == 0u, job1.x, 0u, lid, FUSED_TABLE1_WORD);
+    let r1 = rans_build(live && k1 == FUSED_RANS_K, job1.x, job1.z >> 16u, lid, FUSED_TABLE1_WORD);
     let count = job.z & 0xFFu;
     if (!live || lid >= min(count, HUFF_WG)) {
         return;
     }
     let si = job.y + lid;
-    if ((k != 0u && (k < MIN_PAIR_BITS || k > MAX_PAIR_BITS)) || si >= arrayLength(&subs)) {
+    let sj = job1.y + lid;
+    let pair = k >= MIN_PAIR_BITS && k <= MAX_PAIR_BITS;
+    if ((k != 0u && !rans && !pair) || (two && (pair || (k1 != 0u && k1 != FUSED_RANS_K)))
+        || si >= arrayLength(&subs)) {
         flag(ERR_DESCRIPTOR, si);
         return;
     }
-    if (!tvalid) {
+    if (!select(t0, r0, rans) || (two && !select(t1, r1, k1 == FUSED_RANS_K))) {
         flag(ERR_TABLE, si);
         return;
     }
-    fused_sub(si, job.w, k);
+    if (rans || two) {
+        fused_coded(si, sj, job.w, k, k1);
+    } else {
+        fused_sub(si, job.w, k);
+    }
 }

@@ -77,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         job = jobs[ji];
     }
     // job.x: the table's byte offset in comp.
-    let tvalid = build_table(live, job.x, 0u, lid);
+    let tvalid = build_table(live, job.x, 0u, lid, 0u);
     build_second(live && tvalid, lid);
     if (!live || lid >= min(job.z, HUFF_WG)) {
         return;

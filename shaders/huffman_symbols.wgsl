@@ -48,7 +48,13 @@ fn build_second(huffman: bool, lid: u32) {
 // Decodes one symbol: its entry (length << 8 | symbol); a length-0 entry does not advance, the
 // caller checks once per batch.
 fn next_sym(st: ptr<function, Bits>, first: u32) -> u32 {
-    let e = sym_entry(peek(st) >> (32u - TABLE_LOG));
+    return next_sym_in(st, first, 0u);
+}
+
+// next_sym with the single-symbol table whose entry 0 is entry `te` of `table` (the second table
+// of a fused job that decodes two streams).
+fn next_sym_in(st: ptr<function, Bits>, first: u32, te: u32) -> u32 {
+    let e = table_entry(te + (peek(st) >> (32u - TABLE_LOG)));
     // length <= TABLE_LOG < 32.
     advance(st, first, e >> 8u);
     return e;

@@ -85,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let k = (job.z >> 8u) & 0xFFu;
     // job.x: the table's byte offset in comp.
-    let tvalid = build_table(live, job.x, max(k, 1u), lid);
+    let tvalid = build_table(live, job.x, max(k, 1u), lid, 0u);
     let count = job.z & 0xFFu;
     if (!live || lid >= min(count, HUFF_WG)) {
         return;

@@ -1,7 +1,8 @@
 // Decode tables built in workgroup memory from the code lengths in the payload (FORMAT.md
 // "Huffman streams": `first:u8 last:u8 nibbles`, K = 0; "Pair streams": `first:u16 last:u16
 // nibbles`, K = 1..4). Prepended to the kernels that decode with a table; the host defines
-// BUILD_WORDS (the largest table the kernel builds: TABLE_WORDS or PAIR_TABLE_WORDS).
+// BUILD_WORDS (the words of `table`: PAIR_TABLE_WORDS, or FUSED_TABLE_WORDS for the fused kernel,
+// which may hold two tables). A table is built at word `tw` of `table`.
 //
 // The result is exactly the host's former expansion (`huffman::build::single_table`;
 // `codec::pair::fill_table` with src/gpu/pair.rs's entry): 2^log u16 entries, two per u32 (entry
@@ -24,7 +25,9 @@
 //      its zero words from the mark before them (the previous invocations' last mark for its
 //      first words). Entries are never 0 (length >= 1), so 0 means "no mark".
 // Every loop is bounded by constants (at most 2^12 symbols, HUFF_WG invocations, BUILD_WORDS
-// words); barriers are in uniform control flow (the function is called by every invocation).
+// words); barriers are in uniform control flow (the function is called by every invocation). A
+// table that is not built (`live` false, or a bad header) costs only the barriers: no word of
+// `table` is touched.
 
 // The table being decoded with.
 var<workgroup> table: array<u32, BUILD_WORDS>;
@@ -35,7 +38,7 @@ var<workgroup> tb_last: array<u32, HUFF_WG>;
 var<workgroup> tb_ok: u32;
 
 // Entry `i` of the table being decoded with (two 16-bit entries per word, entry 2i in the low
-// half of word i).
+// half of word i; a table built at word `tw` starts at entry 2 tw).
 fn table_entry(i: u32) -> u32 {
     let t = table[i >> 1u];
     return select(t & 0xFFFFu, t >> 16u, (i & 1u) == 1u);
@@ -51,18 +54,21 @@ fn tb_len(nib: u32, i: u32) -> u32 {
     return (tb_byte(nib + (i >> 1u)) >> ((i & 1u) * 4u)) & 0xFu;
 }
 
-// Builds the table at byte `at` of comp (K = `k`, 0: Huffman) into `table`; returns whether it
-// is a valid complete code (the same value in every invocation). `live` false: no table (the
-// invocation still takes part in the barriers).
-fn build_table(live: bool, at: u32, k: u32, lid: u32) -> bool {
+// Builds the table at byte `at` of comp (K = `k`, 0: Huffman) into `table` from word `tw` on;
+// returns whether it is a valid complete code (the same value in every invocation). `live` false:
+// no table (the invocation still takes part in the barriers).
+fn build_table(live: bool, at: u32, k: u32, lid: u32, tw: u32) -> bool {
     let pair = k != 0u;
     let hdr = select(2u, 4u, pair);
     let log = select(TABLE_LOG, PAIR_TABLE_LOG, pair);
     let shift = select(8u, PAIR_LEN_SHIFT, pair);
-    let words = 1u << (log - 1u);
+    let full = 1u << (log - 1u);
     let comp_bytes = arrayLength(&comp) * 4u;
-    var ok = live && words <= BUILD_WORDS && (!pair || (k >= MIN_PAIR_BITS && k <= MAX_PAIR_BITS))
-        && at <= comp_bytes && hdr <= comp_bytes - at;
+    var ok = live && tw <= BUILD_WORDS && full <= BUILD_WORDS - tw
+        && (!pair || (k >= MIN_PAIR_BITS && k <= MAX_PAIR_BITS)) && at <= comp_bytes
+        && hdr <= comp_bytes - at;
+    // The table's words (none unless built from here on).
+    let words = select(0u, full, ok);
     var first = 0u;
     var last = 0u;
     if (ok) {
@@ -92,8 +98,8 @@ fn build_table(live: bool, at: u32, k: u32, lid: u32) -> bool {
     for (var l = 0u; l < 16u; l++) {
         tb_blk[lid * 16u + l] = cnt[l];
     }
-    for (var i = lid; i < BUILD_WORDS; i += HUFF_WG) {
-        table[i] = 0u;
+    for (var i = lid; i < words; i += HUFF_WG) {
+        table[tw + i] = 0u;
     }
     workgroupBarrier();
     // 2. Exclusive prefixes over the blocks; totals in tb_next for now.
@@ -150,17 +156,17 @@ fn build_table(live: bool, at: u32, k: u32, lid: u32) -> bool {
             }
             if (l < log) {
                 if (ph == 0u) {
-                    table[w] = v | (v << 16u);
+                    table[tw + w] = v | (v << 16u);
                 }
             } else if ((e & 1u) == ph) {
-                table[w] |= v << (16u * ph);
+                table[tw + w] |= v << (16u * ph);
             }
         }
         workgroupBarrier();
     }
     // 5. Fill forward.
     let wper = words / HUFF_WG;
-    let w0 = lid * wper;
+    let w0 = tw + lid * wper;
     var mark = 0u;
     for (var i = 0u; i < wper; i++) {
         let t = table[w0 + i];

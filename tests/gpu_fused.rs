@@ -95,6 +95,7 @@ fn every_layout_codec_set_and_pattern_matches_the_cpu() {
                         match f {
                             Fuse::Huffman { .. } => huffman += 1,
                             Fuse::Pair(_) => pair += 1,
+                            Fuse::Rans { .. } | Fuse::Two(_) => {}
                         }
                     }
                     check(

@@ -1,7 +1,8 @@
 //! rANS (codec 6, format v4, `--codecs smallest`): round trips of every layout and pattern checked
 //! against the reference decoder written from FORMAT.md; never larger than `small`; fine-tune
 //! deltas smaller than with Huffman (a quarter on minilm-l6); version and record rules; damaged streams; the GPU
-//! decoder (`shaders/rans_decode.wgsl`) equal to the CPU, and refusing damaged streams itself.
+//! decoders (`shaders/rans_decode.wgsl`, and `fused_decode.wgsl` for chunks whose other streams
+//! are raw or const) equal to the CPU, and refusing damaged streams themselves.
 
 use znn_test_support as common;
 
@@ -13,6 +14,7 @@ use common::*;
 use std::sync::Arc;
 use znn_gpu::codec::CodecSet;
 use znn_gpu::format::Codec;
+use znn_gpu::gpu::fused::{fusable, Fuse};
 use znn_gpu::{compress_bytes, Archive, Base, Layout};
 
 fn rans_streams(a: &Archive) -> usize {
@@ -160,9 +162,23 @@ fn gpu_decodes_rans_files_as_the_cpu_does() {
         assert_eq!(z[8], 4, "{what}");
         assert!(base.is_none() || rans_streams(&a) > 0, "{what} uses rANS");
         let mut out = Vec::new();
+        g.take_path_counts();
         g.decompress_to_writer_with_base(&a, &z, base.map(|b| &**b), &mut out)
             .unwrap();
         assert_same(&out, data, &format!("gpu {what}"));
+        // Every chunk the fused kernel takes is fused, rANS ones included (a delta's two XOR
+        // streams, each rANS or Huffman, as `Fuse::Two`).
+        let fusable = (0..a.index.chunks().len())
+            .filter_map(|ci| fusable(&a.index, ci, 0))
+            .collect::<Vec<_>>();
+        let with_rans = fusable
+            .iter()
+            .filter(|f| matches!(f, Fuse::Rans { .. } | Fuse::Two([true, _] | [_, true])));
+        assert!(
+            base.is_none() || with_rans.count() > 0,
+            "{what}: fused rANS"
+        );
+        assert_eq!(g.take_path_counts().fused, fusable.len(), "{what}");
         g.verify(&a, &z, base.map(|b| &**b)).unwrap();
     }
 }
@@ -244,8 +260,8 @@ fn sparse(n: usize, seed: u64) -> Vec<u8> {
 
 /// `shaders/rans_decode.wgsl` decodes byte for byte as the CPU: chunk tails whose last sub-stream
 /// is not a whole number of words, streams of more sub-streams than one workgroup takes (several
-/// jobs per table), the largest sub-streams, with the fused kernel on and off (a rANS chunk always
-/// takes the two passes).
+/// jobs per table), the largest sub-streams, with the fused kernel on and off (a byte layout
+/// always takes the two passes).
 #[test]
 fn the_gpu_kernel_decodes_rans_streams_as_the_cpu_does() {
     let Some(mut g) = gpu_common::gpu() else {
@@ -269,61 +285,142 @@ fn the_gpu_kernel_decodes_rans_streams_as_the_cpu_does() {
             let out = g.decompress_bytes(&z).unwrap();
             assert_same(&out, &data, &format!("gpu {n} {chunk} {sub} fuse {fuse}"));
             let paths = g.take_path_counts();
-            assert_eq!(paths.fused, 0, "{n}: rANS chunks take the two passes");
+            assert_eq!(paths.fused, 0, "{n}: byte chunks take the two passes");
             assert_eq!(paths.two_pass, a.index.chunks().len());
         }
     }
     g.set_fused(true);
 }
 
-/// Each byte of a rANS stream damaged: a GPU error, never other bytes. A damaged table is refused
-/// on the host and, with the host's checks skipped, by the kernel itself (the same checks).
+/// Each byte of a rANS stream damaged: a GPU error, never other bytes, on the two-pass path (a
+/// byte layout) and the fused one (BF16). A damaged table is refused on the host and, with the
+/// host's checks skipped, by the kernel itself (the same checks).
 #[test]
 fn damaged_rans_streams_are_gpu_errors_never_other_bytes() {
     let Some(mut g) = gpu_common::gpu() else {
         return;
     };
-    let data = sparse(8192, 3);
-    let z = compress_bytes(
-        &data,
-        &with_codecs(&opts(4096, 256, Layout::Byte), CodecSet::Smallest),
-    )
-    .unwrap();
-    let a = Archive::from_bytes(&z).unwrap();
-    let s = &a.index.streams()[0];
-    assert_eq!(s.codec(), Codec::Rans);
-    let start = znn_gpu::format::HEADER_LEN + s.data_offset as usize;
-    let body = start..start + s.comp_len as usize;
-    let (_, tsize) = znn_gpu::codec::rans::RansTable::parse(&z[body.clone()]).unwrap();
-    let mut kernel_refusals = 0;
-    for i in body.clone() {
-        for bit in [0, 5, 7] {
-            let mut bad = z.clone();
-            bad[i] ^= 1 << bit;
-            let what = format!("byte {} bit {bit}", i - start);
-            assert!(znn_gpu::decompress_bytes(&bad).is_err(), "cpu {what}");
-            match g.decompress_bytes(&bad) {
-                Err(e) => assert_eq!(e.kind(), znn_gpu::ErrorKind::Corrupt, "{what}: {e}"),
-                Ok(out) => panic!("gpu {what}: decoded {} bytes", out.len()),
+    for (layout, data) in [
+        (Layout::Byte, sparse(8192, 3)),
+        (Layout::Bf16, rans_exponents(Layout::Bf16, 4096, 3)),
+    ] {
+        let z = compress_bytes(
+            &data,
+            &with_codecs(&opts(4096, 256, layout), CodecSet::Smallest),
+        )
+        .unwrap();
+        let a = Archive::from_bytes(&z).unwrap();
+        assert_eq!(fused_rans(&a) > 0, layout == Layout::Bf16, "{layout:?}");
+        let s = &a.index.streams()[0];
+        assert_eq!(s.codec(), Codec::Rans);
+        let start = znn_gpu::format::HEADER_LEN + s.data_offset as usize;
+        let body = start..start + s.comp_len as usize;
+        let (_, tsize) = znn_gpu::codec::rans::RansTable::parse(&z[body.clone()]).unwrap();
+        let mut kernel_refusals = 0;
+        for i in body.clone() {
+            for bit in [0, 5, 7] {
+                let mut bad = z.clone();
+                bad[i] ^= 1 << bit;
+                let what = format!("{layout:?} byte {} bit {bit}", i - start);
+                assert!(znn_gpu::decompress_bytes(&bad).is_err(), "cpu {what}");
+                match g.decompress_bytes(&bad) {
+                    Err(e) => assert_eq!(e.kind(), znn_gpu::ErrorKind::Corrupt, "{what}: {e}"),
+                    Ok(out) => panic!("gpu {what}: decoded {} bytes", out.len()),
+                }
+                let table_bad = znn_gpu::codec::rans::RansTable::parse(&bad[body.clone()])
+                    .map_or(true, |(_, size)| size != tsize);
+                if i - start < tsize && table_bad {
+                    znn_gpu::gpu::plan::skip_host_table_checks(true);
+                    let e = g.decompress_bytes(&bad);
+                    znn_gpu::gpu::plan::skip_host_table_checks(false);
+                    let e = e.unwrap_err().to_string();
+                    assert!(
+                        e.contains("GPU decode") && e.contains("rans table"),
+                        "kernel {what}: {e}"
+                    );
+                    kernel_refusals += 1;
+                }
             }
-            let table_bad = znn_gpu::codec::rans::RansTable::parse(&bad[body.clone()])
-                .map_or(true, |(_, size)| size != tsize);
-            if i - start < tsize && table_bad {
-                znn_gpu::gpu::plan::skip_host_table_checks(true);
-                let e = g.decompress_bytes(&bad);
-                znn_gpu::gpu::plan::skip_host_table_checks(false);
-                let e = e.unwrap_err().to_string();
-                assert!(
-                    e.contains("GPU decode") && e.contains("rans table"),
-                    "kernel {what}: {e}"
-                );
-                kernel_refusals += 1;
+        }
+        assert!(
+            kernel_refusals >= 3 * 2,
+            "{layout:?}: the table's bytes: {kernel_refusals}"
+        );
+        assert_same(&g.decompress_bytes(&z).unwrap(), &data, "after the damage");
+    }
+}
+
+/// `n` elements of `layout` whose exponent is one value nine times in ten (order-0 entropy well
+/// under Huffman's whole bit, so rANS codes it) and whose top mantissa bits are zero: BF16's
+/// stream 1 is const, FP16's low byte and FP32's two low bytes are random (raw). So every chunk
+/// fuses with a rANS stream 0.
+fn rans_exponents(layout: Layout, n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(n * layout.elem_size());
+    for _ in 0..n {
+        let skew = rng.below(10) != 0;
+        let r = rng.next_u64();
+        match layout {
+            Layout::Bf16 => {
+                let e = if skew {
+                    120
+                } else {
+                    112 + rng.below(16) as u16
+                };
+                out.extend_from_slice(&(e << 7).to_le_bytes());
+            }
+            Layout::Fp16 => {
+                let e = if skew { 14 } else { 8 + rng.below(16) as u16 };
+                out.extend_from_slice(&(e << 10 | (r as u16 & 0xFF)).to_le_bytes());
+            }
+            _ => {
+                let e = if skew {
+                    120
+                } else {
+                    112 + rng.below(16) as u32
+                };
+                out.extend_from_slice(&(e << 23 | (r as u32 & 0xFFFF)).to_le_bytes());
             }
         }
     }
-    assert!(
-        kernel_refusals >= 3 * 2,
-        "the table's bytes: {kernel_refusals}"
-    );
-    assert_same(&g.decompress_bytes(&z).unwrap(), &data, "after the damage");
+    out
+}
+
+/// The chunks of `a` that `fused_decode.wgsl` decodes with a rANS stream.
+fn fused_rans(a: &Archive) -> usize {
+    (0..a.index.chunks().len())
+        .filter(|&ci| matches!(fusable(&a.index, ci, 0), Some(Fuse::Rans { .. })))
+        .count()
+}
+
+/// `fused_decode.wgsl` decodes chunks with a rANS stream 0 (BF16, FP16, FP32) as the CPU does,
+/// read back and into a device buffer, with tails of 1-3 elements, several sub-stream sizes (up
+/// to 65,536 elements) and more sub-streams than a workgroup takes; and as the two-pass path does
+/// with the fused kernel off.
+#[test]
+fn the_fused_kernel_decodes_rans_chunks_as_the_cpu_does() {
+    let Some(mut g) = gpu_common::gpu() else {
+        return;
+    };
+    for layout in [Layout::Bf16, Layout::Fp16, Layout::Fp32] {
+        for (n, chunk, sub) in [
+            (20_002, 16384, 256),
+            (70_003, 1 << 20, 65_536),
+            (600_001, 1 << 22, 4096),
+        ] {
+            // 2-byte elements: an even count, so the last chunk ends on a word and fuses.
+            let n = if layout == Layout::Fp32 { n } else { n & !1 };
+            let data = rans_exponents(layout, n, n as u64);
+            let o = with_codecs(&opts(chunk, sub, layout), CodecSet::Smallest);
+            let z = compress_bytes(&data, &o).unwrap();
+            let a = Archive::from_bytes(&z).unwrap();
+            let what = format!("{layout:?} n {n} sub {sub}");
+            assert_eq!(
+                fused_rans(&a),
+                a.index.chunks().len(),
+                "{what}: every chunk"
+            );
+            gpu_common::fused_and_two_pass_match_the_cpu(&mut g, &z, &data, &what);
+        }
+    }
 }

@@ -71,7 +71,8 @@ pub(super) fn params(w: &Window, max_dim: u32) -> Result<Params> {
     let win_end = (w.orig_end - w.out_base) as u32;
     let first_word = win_start / 4;
     let word_count = win_end.div_ceil(4) - first_word;
-    let huff_jobs = w.jobs.len() - w.pair_jobs - w.fused_jobs - w.rans_jobs;
+    // A fused job takes two entries (fused_decode.wgsl).
+    let huff_jobs = w.jobs.len() - w.pair_jobs - 2 * w.fused_jobs - w.rans_jobs;
     let huff_groups = grid(huff_jobs as u64, max_dim)?;
     let pair_groups = grid(w.pair_jobs as u64, max_dim)?;
     let fused_groups = grid(w.fused_jobs as u64, max_dim)?;

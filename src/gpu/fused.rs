@@ -5,17 +5,19 @@
 //! the output binding (so no output word is shared with a chunk the merge writes, and the kernel
 //! stores whole words only), and one of stream 0 or 1 is decoded by the kernel while every other
 //! stream is raw, const or zstd (zstd streams are decoded on the host, as on the two-pass path,
-//! and read raw): a Huffman stream 0 (v1, `--codecs fast`), a Huffman stream 1 (the sign and
-//! mantissa XOR of a delta, whose exponent XOR is mostly zero and so zstd or const), or a pair
-//! stream 0 + 1 (codecs 4 and 5). Deltas fuse too: the kernel XORs each output word with the base
-//! word the window uploads for the chunk (descriptor word 3). Every other chunk (other layouts,
-//! two Huffman-coded streams, pair codes elsewhere than at stream 0, segment edges off a word)
-//! takes the two-pass path of `plan.rs`.
+//! and read raw): a Huffman or rANS stream 0 (v1, `--codecs fast`; rANS: `smallest`), a Huffman
+//! or rANS stream 1 (the sign and mantissa XOR of a delta, whose exponent XOR is mostly zero and
+//! so zstd or const), or a pair stream 0 + 1 (codecs 4 and 5). Deltas fuse too: the kernel XORs
+//! each output word with the base word the window uploads for the chunk (descriptor word 3).
+//! Chunks whose streams 0 and 1 are both Huffman or rANS coded (a delta's two XOR streams with
+//! `--codecs smallest`) fuse too, the kernel decoding both with single lookups. Every other chunk
+//! (other layouts, pair codes elsewhere than at stream 0, a third entropy-coded stream, segment
+//! edges off a word) takes the two-pass path of `plan.rs`.
 
 use super::plan::{huffman_table, push_jobs, Window};
-use super::shader_consts::{CHUNK_WORDS, SRC_FUSED, SRC_SHIFT};
+use super::shader_consts::{CHUNK_WORDS, FUSED_NONE_K, FUSED_RANS_K, SRC_FUSED, SRC_SHIFT};
 use crate::codec::{Coding, Pairing};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{Index, StreamRec};
 use crate::layout::Layout;
 
@@ -34,8 +36,22 @@ pub enum Fuse {
     /// Codec 2 at stream `stream` (0: the exponent, FP16: the high byte; 1: sign and mantissa,
     /// FP16: the low byte); the other of streams 0 and 1 raw, const or zstd.
     Huffman { stream: u8 },
+    /// Codec 6 at stream `stream` (0 or 1, as for Huffman); the other of streams 0 and 1 raw,
+    /// const or zstd.
+    Rans { stream: u8 },
     /// Codec 4 with K = `bits`: streams 0 and 1 together.
     Pair(u8),
+    /// Streams 0 and 1 each Huffman (`false`) or rANS (`true`) coded.
+    Two([bool; 2]),
+}
+
+/// The kernel's K of a Huffman (`false`) or rANS (`true`) stream.
+fn coder_k(rans: bool) -> u32 {
+    if rans {
+        FUSED_RANS_K
+    } else {
+        0
+    }
 }
 
 impl Fuse {
@@ -43,22 +59,31 @@ impl Fuse {
     fn k(self) -> u32 {
         match self {
             Fuse::Huffman { .. } => 0,
+            Fuse::Rans { .. } => FUSED_RANS_K,
             Fuse::Pair(bits) => bits as u32,
+            Fuse::Two([r0, _]) => coder_k(r0),
+        }
+    }
+
+    /// The first stream the kernel decodes.
+    fn coded(self) -> usize {
+        match self {
+            Fuse::Huffman { stream } | Fuse::Rans { stream } => stream as usize,
+            Fuse::Pair(_) | Fuse::Two(_) => 0,
         }
     }
 
     /// True for the streams the kernel decodes (the rest are read raw or const).
     pub fn decodes(self, stream: usize) -> bool {
         match self {
-            Fuse::Huffman { stream: s } => stream == s as usize,
-            Fuse::Pair(_) => stream < 2,
+            Fuse::Huffman { stream: s } | Fuse::Rans { stream: s } => stream == s as usize,
+            Fuse::Pair(_) | Fuse::Two(_) => stream < 2,
         }
     }
 }
 
 /// A stream the fused kernel reads as bytes: raw or const in the payload, or zstd decoded on the
-/// host into the window's extra bytes. (A rANS stream is decoded by `rans_decode.wgsl` into
-/// `huff`, which the fused kernel does not read: its chunk takes the two-pass path.)
+/// host into the window's extra bytes.
 fn read_as_bytes(s: &StreamRec) -> bool {
     s.pairing == Pairing::Alone
         && matches!(s.coding, Coding::Raw | Coding::Const { .. } | Coding::Zstd)
@@ -77,14 +102,21 @@ pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
         return None;
     }
     let st = idx.chunk_streams(c);
-    let huffman =
-        |s: &StreamRec| s.pairing == Pairing::Alone && matches!(s.coding, Coding::Huffman { .. });
+    // The kernel's decode of stream `stream` alone, if it has one for the stream's codec.
+    let alone = |s: &StreamRec, stream: u8| match (s.pairing, s.coding) {
+        (Pairing::Alone, Coding::Huffman { .. }) => Some(Fuse::Huffman { stream }),
+        (Pairing::Alone, Coding::Rans { .. }) => Some(Fuse::Rans { stream }),
+        _ => None,
+    };
     let (a, b) = (st.first()?, st.get(1)?);
     let fuse = match (a.pairing, a.coding, b.pairing) {
         (Pairing::Pair { bits }, Coding::Huffman { .. }, Pairing::Paired) => Fuse::Pair(bits),
-        _ if huffman(a) && read_as_bytes(b) => Fuse::Huffman { stream: 0 },
-        _ if read_as_bytes(a) && huffman(b) => Fuse::Huffman { stream: 1 },
-        _ => return None,
+        _ if read_as_bytes(b) => alone(a, 0)?,
+        _ if read_as_bytes(a) => alone(b, 1)?,
+        _ => {
+            let rans = |f: Fuse| matches!(f, Fuse::Rans { .. });
+            Fuse::Two([rans(alone(a, 0)?), rans(alone(b, 1)?)])
+        }
     };
     st[2..].iter().all(read_as_bytes).then_some(fuse)
 }
@@ -92,7 +124,8 @@ pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
 /// The table, sub-streams and jobs (appended to `jobs`, which the window puts after its pair
 /// jobs) of chunk `ci`, fused as `fuse`, the `slot`-th chunk of window `w`; marks the streams the
 /// kernel decodes in `desc` (the caller fills in the others). `data` is the window's payload,
-/// whose byte 0 is data byte `first_data`.
+/// whose byte 0 is data byte `first_data`. A job is two entries (`shaders/fused_decode.wgsl`):
+/// the first stream's, then the second stream's of a [`Fuse::Two`] chunk, or none.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn add_chunk(
     w: &mut Window,
@@ -105,20 +138,90 @@ pub(super) fn add_chunk(
     fuse: Fuse,
     desc: &mut [u32; CHUNK_WORDS],
 ) -> Result<()> {
-    let c = &idx.chunks()[ci];
-    let n = idx.elements(c);
-    let streams = idx.chunk_streams(c);
-    let coded = match fuse {
-        Fuse::Huffman { stream } => stream as usize,
-        Fuse::Pair(_) => 0,
+    let streams = idx.chunk_streams(&idx.chunks()[ci]);
+    let mut add = |stream: usize, coder: Fuse| {
+        add_stream(w, idx, ci, &streams[stream], data, first_data, coder)
     };
-    let s0 = &streams[coded];
-    let off = s0.data_offset - first_data;
-    let body = &data[off as usize..(off + s0.comp_len as u64) as usize];
-    let lens = idx.stream_sub_lens(s0, n);
-    let (ti, tsize) = match fuse {
-        Fuse::Huffman { .. } => huffman_table(body, off, lens)?,
-        Fuse::Pair(bits) => super::pair::pair_table(body, off, bits, lens)?,
+    // A two-stream chunk's streams each decode alone as Huffman or rANS.
+    let alone = |stream: u8, rans: bool| {
+        if rans {
+            Fuse::Rans { stream }
+        } else {
+            Fuse::Huffman { stream }
+        }
+    };
+    let first = match fuse {
+        Fuse::Two([r0, _]) => alone(0, r0),
+        _ => fuse,
+    };
+    let (ti, top, first_sub, subs) = add(fuse.coded(), first)?;
+    let second = match fuse {
+        Fuse::Two([_, r1]) => {
+            let (t1, top1, first1, subs1) = add(1, alone(1, r1))?;
+            if subs1 != subs {
+                return Err(Error::corrupt(
+                    "two streams of a chunk with different sub-streams",
+                ));
+            }
+            Some((t1, top1 | coder_k(r1) << 8, first1))
+        }
+        _ => None,
+    };
+    let mut firsts = Vec::new();
+    push_jobs(&mut firsts, first_sub, subs, |f, c| {
+        [ti, f, c | fuse.k() << 8 | top, slot as u32]
+    });
+    for job in firsts {
+        let j = job[1] - first_sub;
+        jobs.push(job);
+        jobs.push(match second {
+            Some((t1, z1, first1)) => [t1, first1 + j, z1, 0],
+            None => [0, 0, FUSED_NONE_K << 8, 0],
+        });
+    }
+    for (k, d) in desc[4..4 + streams.len()].iter_mut().enumerate() {
+        if fuse.decodes(k) {
+            *d = SRC_FUSED << SRC_SHIFT;
+        }
+    }
+    w.fused_chunks += 1;
+    Ok(())
+}
+
+/// The sub-streams of stream `s` of chunk `ci`, decoded as `coder` (its K and table), appended to
+/// the window's. Returns the job's word 0 (the table's offset in the data), the top 16 bits of
+/// its word 2 (a rANS table's size, at most 514: shader_consts.rs; else 0), the first sub-stream
+/// and their count.
+fn add_stream(
+    w: &mut Window,
+    idx: &Index,
+    ci: usize,
+    s: &StreamRec,
+    data: &[u8],
+    first_data: u64,
+    coder: Fuse,
+) -> Result<(u32, u32, u32, usize)> {
+    let n = idx.elements(&idx.chunks()[ci]);
+    let off = s.data_offset - first_data;
+    let body = &data[off as usize..(off + s.comp_len as u64) as usize];
+    let lens = idx.stream_sub_lens(s, n);
+    let (ti, tsize, top) = match coder {
+        Fuse::Rans { .. } => {
+            let tsize = super::rans::rans_table(body, lens.iter().map(|&l| l as u64).sum())?;
+            if tsize >= 1 << 16 {
+                return Err(Error::corrupt("rans table longer than any valid one"));
+            }
+            (off as u32, tsize, (tsize as u32) << 16)
+        }
+        Fuse::Pair(bits) => {
+            let (ti, tsize) = super::pair::pair_table(body, off, bits, lens)?;
+            (ti, tsize, 0)
+        }
+        Fuse::Huffman { .. } => {
+            let (ti, tsize) = huffman_table(body, off, lens)?;
+            (ti, tsize, 0)
+        }
+        Fuse::Two(_) => return Err(Error::invalid("a stream decodes as one coder, not two")),
     };
     let sub_symbols = idx.sub_symbols() as usize;
     let first_sub = w.subs.len() as u32;
@@ -134,16 +237,7 @@ pub(super) fn add_chunk(
         w.sub_chunk.push(ci as u32);
         at += len as u64;
     }
-    push_jobs(jobs, first_sub, lens.len(), |f, c| {
-        [ti, f, c | fuse.k() << 8, slot as u32]
-    });
-    for (k, d) in desc[4..4 + streams.len()].iter_mut().enumerate() {
-        if fuse.decodes(k) {
-            *d = SRC_FUSED << SRC_SHIFT;
-        }
-    }
-    w.fused_chunks += 1;
-    Ok(())
+    Ok((ti, top, first_sub, lens.len()))
 }
 
 /// Symbols and table lookups on the dependent chains of every standalone chunk fused with a

@@ -69,10 +69,10 @@
 //!   `shaders/pair_decode.wgsl`, which writes the two streams into two word-aligned regions that
 //!   the two streams' chunk descriptors point at (`pair.rs`).
 //! - Fused chunks ([`fused::fusable`]: BF16, FP16 or FP32, word-aligned, standalone or a delta,
-//!   stream 0 or 1 Huffman-coded or a pair code at 0 + 1, the others raw, const or zstd): the same
-//!   tables, sub-stream descriptors that name the first element, and fused jobs for
-//!   `shaders/fused_decode.wgsl`, which writes the chunk's finished elements (XORed with the base
-//!   for a delta) into the output itself: no staged stream, no merge
+//!   stream 0 or 1 or both Huffman or rANS coded, or a pair code at 0 + 1, the others raw, const
+//!   or zstd): the same tables, sub-stream descriptors that name the first element, and fused
+//!   jobs for `shaders/fused_decode.wgsl`, which writes the chunk's finished elements (XORed with
+//!   the base for a delta) into the output itself: no staged stream, no merge
 //!   ([`GpuDecoder::take_path_counts`] counts them).
 //! - zstd streams are decoded on the CPU (the `zstd` crate, as the CPU path) and uploaded as raw
 //!   bytes after the window's payload: zstd is chosen only for zero-dominated streams, which are
@@ -82,8 +82,8 @@
 //!   sub-streams get descriptors as for Huffman streams, their jobs go to
 //!   `shaders/rans_decode.wgsl`, which parses the table again (same checks), builds a 4096-slot
 //!   symbol table in workgroup memory and decodes one sub-stream per invocation into `huff`
-//!   (`rans.rs`). A chunk with a rANS stream takes the two passes (the fused kernel does not read
-//!   `huff`).
+//!   (`rans.rs`), unless the chunk is fused: then `fused_decode.wgsl` builds the same table
+//!   (`shaders/rans_symbols.wgsl`, shared by both kernels) and decodes the stream itself.
 //! - Raw streams are read straight from the uploaded payload; const streams are a value in the
 //!   chunk descriptor.
 //!

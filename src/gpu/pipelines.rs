@@ -2,7 +2,7 @@
 //! Created once per [`super::GpuDecoder`].
 
 use super::shader_consts::{
-    preamble, xxh3_secret_wgsl, CSUM_WG, PAIR_TABLE_WORDS, TABLE_WORKGROUP_BYTES,
+    preamble, xxh3_secret_wgsl, CSUM_WG, FUSED_TABLE_WORDS, PAIR_TABLE_WORDS, TABLE_WORKGROUP_BYTES,
 };
 use crate::constants::{GPU_HUFF_WG, GPU_MERGE_WG};
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ const RANS: &str = include_str!("../../shaders/rans_decode.wgsl");
 const TABLE_BUILD: &str = include_str!("../../shaders/table_build.wgsl");
 const HUFFMAN_SYMBOLS: &str = include_str!("../../shaders/huffman_symbols.wgsl");
 const PAIR_SYMBOLS: &str = include_str!("../../shaders/pair_symbols.wgsl");
+const RANS_SYMBOLS: &str = include_str!("../../shaders/rans_symbols.wgsl");
 const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 const CHECKSUM: &str = include_str!("../../shaders/checksum.wgsl");
 
@@ -40,16 +41,23 @@ pub const KERNELS: [(&str, &str); 6] = [
 
 /// The WGSL of a kernel: the generated constants, the shared bindings, the kernel (the checksum
 /// kernel also gets xxh3's secret; the kernels that decode with a table get its builder, sized for
-/// what they keep there: 8 KiB, a pair table or a Huffman table and its second-symbol table; the
-/// kernels that decode Huffman symbols or pair elements get `huffman_symbols.wgsl` or
-/// `pair_symbols.wgsl`).
+/// what they keep there: 8 KiB, a pair table or a Huffman table and its second-symbol table, and
+/// for the fused kernel 10 KiB, room for two tables; the kernels that decode Huffman symbols, pair
+/// elements or rANS symbols get `huffman_symbols.wgsl`, `pair_symbols.wgsl` or
+/// `rans_symbols.wgsl`).
 pub fn source(kernel: &str) -> String {
     let mut extra = String::new();
     if kernel.contains("XXH3_SECRET") {
         extra = xxh3_secret_wgsl();
     }
     if kernel.contains("build_table(") {
-        extra = format!("const BUILD_WORDS: u32 = {PAIR_TABLE_WORDS}u;\n{TABLE_BUILD}\n");
+        // The fused kernel may hold two tables at once (from FUSED_TABLE1_WORD on).
+        let words = if kernel.contains("FUSED_TABLE1_WORD") {
+            FUSED_TABLE_WORDS
+        } else {
+            PAIR_TABLE_WORDS as u32
+        };
+        extra = format!("const BUILD_WORDS: u32 = {words}u;\n{TABLE_BUILD}\n");
     }
     if kernel.contains("build_second(") {
         extra.push_str(HUFFMAN_SYMBOLS);
@@ -57,6 +65,10 @@ pub fn source(kernel: &str) -> String {
     }
     if kernel.contains("next_pair(") {
         extra.push_str(PAIR_SYMBOLS);
+        extra.push('\n');
+    }
+    if kernel.contains("rans_build(") {
+        extra.push_str(RANS_SYMBOLS);
         extra.push('\n');
     }
     format!("{}{COMMON}\n{extra}{kernel}", preamble())

@@ -107,7 +107,9 @@ pub fn chunk_sizes(idx: &Index, ci: usize) -> WindowSizes {
                 };
                 let subs = idx.sub_count(n as usize) as u64;
                 w.subs += 16 * subs;
-                w.jobs += 16 * subs.div_ceil(GPU_HUFF_WG as u64);
+                // A job is one 16-byte entry, a fused job two (at most one fused job per
+                // stream's jobs).
+                w.jobs += 32 * subs.div_ceil(GPU_HUFF_WG as u64);
                 w.huff += k * round4(n);
             }
             Coding::Raw | Coding::Const { .. } => {}
@@ -162,8 +164,8 @@ pub struct Window {
     /// Where the expected checksums (two u32 per chunk) start in `chunk_words`.
     pub sum_base: u32,
     /// Huffman jobs, then `pair_jobs` pair jobs (`shaders/pair_decode.wgsl`), then `fused_jobs`
-    /// fused jobs (`shaders/fused_decode.wgsl`), then the last `rans_jobs`: rANS jobs
-    /// (`shaders/rans_decode.wgsl`).
+    /// fused jobs of two entries each (`shaders/fused_decode.wgsl`), then the last `rans_jobs`:
+    /// rANS jobs (`shaders/rans_decode.wgsl`).
     pub jobs: Vec<[u32; 4]>,
     pub pair_jobs: usize,
     pub fused_jobs: usize,
@@ -316,7 +318,7 @@ pub fn build_window(
     }
     w.pair_jobs = pair_jobs.len();
     w.jobs.extend(pair_jobs);
-    w.fused_jobs = fused_jobs.len();
+    w.fused_jobs = fused_jobs.len() / 2;
     w.jobs.extend(fused_jobs);
     w.rans_jobs = rans_jobs.len();
     w.jobs.extend(rans_jobs);
@@ -515,7 +517,7 @@ mod tests {
         assert_eq!(f.fused_chunks, all.len());
         assert_eq!(
             (f.huff_words, f.fused_jobs, f.pair_jobs),
-            (0, f.jobs.len(), 0)
+            (0, f.jobs.len() / 2, 0)
         );
         let w = build_window(&a.index, all, data, 0, &mut HostCodecs::default(), false).unwrap();
         assert_eq!((w.fused_chunks, w.fused_jobs), (0, 0));

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// sub-streams take `subs_len` bytes after the table): what the index implies, checked against the
 /// table parsed and validated as the CPU decoder does (unless
 /// [`super::plan::skip_host_table_checks`] is on: then the kernel's checks are the only ones).
-fn rans_table(body: &[u8], subs_len: u64) -> Result<usize> {
+pub(super) fn rans_table(body: &[u8], subs_len: u64) -> Result<usize> {
     let size = (body.len() as u64)
         .checked_sub(subs_len)
         .ok_or_else(|| Error::corrupt("rans sub-streams longer than the stream"))?;

@@ -37,16 +37,40 @@ pub const MAX_PAIR_SUB_BYTES: u32 =
 /// Longest valid rANS sub-stream in bytes: the 4-byte state and at most one 16-bit word per symbol
 /// (FORMAT.md "rANS streams": a step renormalises at most once).
 pub const MAX_RANS_SUB_BYTES: u32 = 4 + 2 * MAX_SUB_SYMBOLS;
-/// u32 words of the rANS kernel's slot table: one symbol byte per slot, four per word.
+/// u32 words of the rANS slot table: one symbol byte per slot, four per word.
 pub const RANS_SLOT_WORDS: u32 = (1 << rans::PROB_BITS) / 4;
+/// u32 words of a rANS decode table (`rans_symbols.wgsl`): the slot table, then `freq | cum << 16`
+/// per symbol.
+pub const RANS_TABLE_WORDS: u32 = RANS_SLOT_WORDS + 256;
+/// K of a fused job's rANS stream (`fused_decode.wgsl`; 0 is Huffman, 1..=4 a pair code's K): the
+/// top 16 bits of the job's word 2 hold the rANS table's size.
+pub const FUSED_RANS_K: u32 = 255;
+/// K of a fused job's second stream when the job decodes one stream only.
+pub const FUSED_NONE_K: u32 = 254;
+/// Word of the fused kernel's `table` where the table of a job's second stream starts: after the
+/// largest first table that leaves room for it (rANS; a Huffman table is smaller).
+pub const FUSED_TABLE1_WORD: u32 = RANS_TABLE_WORDS;
+/// Words of the fused kernel's `table`: a pair table (or a Huffman table and its second-symbol
+/// table), or two tables of a job that decodes two streams (Huffman or rANS each).
+pub const FUSED_TABLE_WORDS: u32 = max(PAIR_TABLE_WORDS as u32, 2 * RANS_TABLE_WORDS);
+
+const fn max(a: u32, b: u32) -> u32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 /// Workgroup bytes of `table_build.wgsl` besides the table: block counts (16 per invocation), the
-/// first code per length, each invocation's last mark, the verdict.
-pub const BUILD_SCRATCH_BYTES: u32 = (GPU_HUFF_WG * 16 + 16 + GPU_HUFF_WG + 1) * 4;
-/// Workgroup bytes of every kernel that decodes with a table (`huffman_decode.wgsl`,
-/// `pair_decode.wgsl`, `fused_decode.wgsl`): the table array (a pair table, or a Huffman table and
-/// its second-symbol table) and the builder's scratch, 12.3 KiB of the 16 KiB every device offers;
-/// wgpu 30 does not check them against the limit.
-pub const TABLE_WORKGROUP_BYTES: u32 = (PAIR_TABLE_WORDS * 4) as u32 + BUILD_SCRATCH_BYTES;
+/// first code per length, each invocation's last mark, the verdict; and `rans_symbols.wgsl`'s
+/// verdict (the fused kernel has both).
+pub const BUILD_SCRATCH_BYTES: u32 = (GPU_HUFF_WG * 16 + 16 + GPU_HUFF_WG + 1 + 1) * 4;
+/// Workgroup bytes of the kernel that needs most of them, `fused_decode.wgsl`: its table array
+/// (a pair table, a Huffman table and its second-symbol table, or two tables) and the builder's
+/// scratch, 14.3 KiB of the 16 KiB every device offers (`huffman_decode.wgsl` and
+/// `pair_decode.wgsl` size their array for a pair table: 12.3 KiB); wgpu 30 does not check them
+/// against the limit.
+pub const TABLE_WORKGROUP_BYTES: u32 = FUSED_TABLE_WORDS * 4 + BUILD_SCRATCH_BYTES;
 /// Invocations of a checksum workgroup (one workgroup per chunk): 8 accumulator lanes times
 /// `CSUM_WG / 8` blocks computed at once.
 pub const CSUM_WG: u32 = 256;
@@ -70,9 +94,19 @@ pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 // rans_decode.wgsl: a byte offset in comp (< 2^30) plus a sub-stream stays far inside a u32, and
-// its table and slot table (1 KiB + 4 KiB) fit the 16 KiB of workgroup memory.
+// its table and slot table (1 KiB + 4 KiB) fit the 16 KiB of workgroup memory. fused_decode.wgsl
+// builds a rANS table in the array table_build.wgsl sizes for a pair table, and a job holds the
+// rANS table's size in 16 bits (a valid table is at most 2 + 2 * 256 bytes: two-byte varints
+// below 4096; fused.rs refuses a longer one).
 const _: () = assert!(SRC_MAX + MAX_RANS_SUB_BYTES as u64 + 8 <= u32::MAX as u64);
-const _: () = assert!((256 + RANS_SLOT_WORDS + 1) * 4 <= 16384);
+const _: () = assert!((RANS_TABLE_WORDS + 1) * 4 <= 16384);
+const _: () = assert!(PAIR_TABLE_WORDS as u32 >= RANS_TABLE_WORDS);
+const _: () = assert!(FUSED_RANS_K > MAX_PAIR_BITS as u32 && FUSED_RANS_K < 256);
+const _: () = assert!(FUSED_NONE_K > MAX_PAIR_BITS as u32 && FUSED_NONE_K != FUSED_RANS_K);
+// A Huffman table fits before the second table, and either kind of second table after it.
+const _: () = assert!(GPU_TABLE_WORDS as u32 <= FUSED_TABLE1_WORD);
+const _: () =
+    assert!(FUSED_TABLE1_WORD + max(RANS_TABLE_WORDS, GPU_TABLE_WORDS as u32) <= FUSED_TABLE_WORDS);
 const _: () = assert!(PAIR_TABLE_LOG <= PAIR_LEN_SHIFT && PAIR_LEN_SHIFT + 4 <= 16);
 const _: () = assert!(TABLE_WORKGROUP_BYTES <= 16384);
 // table_build.wgsl: every invocation owns the same number of whole table words, and one
@@ -152,6 +186,26 @@ pub fn table() -> Vec<(&'static str, u32, &'static str)> {
             "RANS_SLOT_WORDS",
             RANS_SLOT_WORDS,
             "u32 words of the rANS slot table",
+        ),
+        (
+            "RANS_TABLE_WORDS",
+            RANS_TABLE_WORDS,
+            "u32 words of a rANS decode table: slots, then freq | cum << 16 per symbol",
+        ),
+        (
+            "FUSED_RANS_K",
+            FUSED_RANS_K,
+            "fused job K of a rANS stream",
+        ),
+        (
+            "FUSED_NONE_K",
+            FUSED_NONE_K,
+            "fused job K of a second stream that is not decoded",
+        ),
+        (
+            "FUSED_TABLE1_WORD",
+            FUSED_TABLE1_WORD,
+            "fused kernel: word of a second stream's table",
         ),
         (
             "PAIR_TABLE_WORDS",
