@@ -15,7 +15,8 @@
 #      shipped model (data/); then a fine-tuned copy (every weight moved by ~0.2%) stored as a delta
 #      against it, decompressed with --base on the GPU (delta chunks fuse: the base is XORed in
 #      the fused kernel) and on the CPU, compared, verified, with both -v lines in the report;
-#      then the same delta with --codecs smallest (rANS, shaders/rans_decode.wgsl), likewise.
+#      then the same delta with --codecs smallest (both XOR streams rANS or Huffman coded, decoded
+#      together in the fused kernel), likewise.
 #   4. Writes everything under $OUT (default ./gpu-check-out): report.txt (the summary), the
 #      bench outputs, the adapter listing and the log.
 #
@@ -134,8 +135,8 @@ check_delta() {
 }
 rm -f "$WORK/w.znn"
 check_delta delta "$WORK/ft.znn"
-# 5. The same delta with --codecs smallest (format v4): its XOR streams are rANS coded, decoded by
-# shaders/rans_decode.wgsl (two passes: rANS chunks do not fuse).
+# 5. The same delta with --codecs smallest (format v4): its XOR streams are rANS (or Huffman)
+# coded, both decoded by the fused kernel (shaders/fused_decode.wgsl).
 check_delta "delta smallest" "$WORK/ft4.znn" --codecs smallest
 rm -rf "$WORK"
 say "done in $(($(date +%s) - t0)) s"
