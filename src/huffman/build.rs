@@ -5,10 +5,16 @@ use crate::constants::{TABLE_LOG, TABLE_SIZE};
 use crate::error::{Error, Result};
 
 /// Optimal Huffman code lengths for `hist`, limited to `TABLE_LOG` bits, forming a complete code.
-/// Needs at least two symbols with a non-zero count; absent symbols get length 0.
+/// Needs at least two symbols with a non-zero count; absent symbols get length 0. No allocation:
+/// the encoder calls it for every stream it estimates.
 pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
     let mut lens = [0u8; 256];
-    lens.copy_from_slice(&limited_lengths(hist, TABLE_LOG));
+    let mut s = Scratch {
+        order: &mut [0; 256],
+        weight: &mut [0; 511],
+        node: &mut [0; 511],
+    };
+    lengths_into(hist, TABLE_LOG, &mut s, &mut lens);
     lens
 }
 
@@ -17,33 +23,64 @@ pub fn code_lengths(hist: &[u64; 256]) -> [u8; 256] {
 /// `2^limit` ≥ their number; absent symbols get length 0.
 pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
     assert!(hist.len() <= 1 << 16, "alphabet above 16 bits");
-    let mut syms: Vec<(u64, u16)> = (0..hist.len())
-        .filter(|&s| hist[s] > 0)
-        .map(|s| (hist[s], s as u16))
-        .collect();
+    let n = hist.iter().filter(|&&c| c > 0).count().max(1);
+    let (mut order, mut weight, mut node) = (vec![0; n], vec![0; 2 * n - 1], vec![0; 2 * n - 1]);
+    let mut s = Scratch {
+        order: &mut order,
+        weight: &mut weight,
+        node: &mut node,
+    };
     let mut lens = vec![0u8; hist.len()];
-    assert!(syms.len() >= 2, "huffman needs two symbols");
-    assert!(
-        syms.len() <= 1 << limit,
-        "more symbols than codes of the limit"
-    );
+    lengths_into(hist, limit, &mut s, &mut lens);
+    lens
+}
+
+/// Working memory of [`lengths_into`] for `n` present symbols: at least `n` symbols in `order`
+/// and `2n − 1` nodes in `weight` and `node`.
+struct Scratch<'a> {
+    /// The present symbols, ascending by count (ties by symbol).
+    order: &'a mut [u16],
+    /// Node weights: leaves (in `order`'s order) first, then internal nodes as they are made.
+    weight: &'a mut [u64],
+    /// Each node's parent while the tree is built, then its depth.
+    node: &'a mut [u32],
+}
+
+/// The lengths of [`limited_lengths`] written to `lens` (one per symbol of `hist`).
+fn lengths_into(hist: &[u64], limit: u32, s: &mut Scratch, lens: &mut [u8]) {
+    let mut n = 0;
+    for (sym, &c) in hist.iter().enumerate() {
+        if c > 0 {
+            s.order[n] = sym as u16;
+            s.weight[n] = c;
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "huffman needs two symbols");
+    assert!(n <= 1 << limit, "more symbols than codes of the limit");
     // Ascending by count; ties by symbol so the result is deterministic. Counts below 2^48 (every
     // chunk's) sort as one u64 key `count << 16 | symbol`, the same order as the pairs: sorting the
-    // pairs was ~6% of a one-thread FP32 compress.
-    if syms.iter().all(|&(c, _)| c < 1 << 48) {
-        let mut keys: Vec<u64> = syms.iter().map(|&(c, s)| c << 16 | s as u64).collect();
-        keys.sort_unstable();
-        for (p, k) in syms.iter_mut().zip(keys) {
-            *p = (k >> 16, k as u16);
+    // pairs was ~6% of a one-thread FP32 compress. The keys borrow the weights' slots.
+    let (order, weight) = (&mut s.order[..n], &mut s.weight[..2 * n - 1]);
+    if weight[..n].iter().all(|&c| c < 1 << 48) {
+        for (w, &sym) in weight.iter_mut().zip(order.iter()) {
+            *w = *w << 16 | sym as u64;
+        }
+        weight[..n].sort_unstable();
+        for (w, o) in weight.iter_mut().zip(order.iter_mut()) {
+            *o = *w as u16;
+            *w >>= 16;
         }
     } else {
-        syms.sort_unstable();
+        let mut pairs: Vec<(u64, u16)> =
+            weight.iter().copied().zip(order.iter().copied()).collect();
+        pairs.sort_unstable();
+        for ((w, o), (c, sym)) in weight.iter_mut().zip(order.iter_mut()).zip(pairs) {
+            (*w, *o) = (c, sym);
+        }
     }
-    let n = syms.len();
     // Two-queue Huffman over sorted leaves: node i < n is a leaf, i >= n internal.
-    let mut weight: Vec<u64> = syms.iter().map(|&(c, _)| c).collect();
-    weight.resize(2 * n - 1, 0);
-    let mut parent = vec![0usize; 2 * n - 1];
+    let node = &mut s.node[..2 * n - 1];
     let (mut leaf, mut inner) = (0usize, n);
     for next in n..2 * n - 1 {
         let mut pick = || {
@@ -57,20 +94,24 @@ pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
         };
         let (a, b) = (pick(), pick());
         weight[next] = weight[a] + weight[b];
-        parent[a] = next;
-        parent[b] = next;
+        node[a] = next as u32;
+        node[b] = next as u32;
     }
-    // Depths from the root (node 2n-2) down.
-    let mut depth = vec![0u32; 2 * n - 1];
+    // Depths from the root (node 2n-2) down, in place: a parent's index is above its child's, so
+    // it holds its depth already when the child is reached.
+    node[2 * n - 2] = 0;
     for i in (0..2 * n - 2).rev() {
-        depth[i] = depth[parent[i]] + 1;
+        node[i] = node[node[i] as usize] + 1;
     }
-    let mut len: Vec<u32> = (0..n).map(|i| depth[i].min(limit)).collect();
+    let len = &mut node[..n];
+    for l in len.iter_mut() {
+        *l = (*l).min(limit);
+    }
     // Clamping may overfill the code space: lengthen the rarest codes still below the limit.
     let unit = |l: u32| 1u64 << (limit - l);
     let target = 1u64 << limit;
     let mut kraft: u64 = len.iter().map(|&l| unit(l)).sum();
-    // syms is ascending by count: the first entry below the limit is the cheapest to lengthen.
+    // Leaves are ascending by count: the first entry below the limit is the cheapest to lengthen.
     // Lengths only grow here, so that entry's index never decreases.
     let mut first_short = 0;
     while kraft > target {
@@ -91,10 +132,10 @@ pub fn limited_lengths(hist: &[u64], limit: u32) -> Vec<u8> {
         kraft += unit(len[i]);
         len[i] -= 1;
     }
-    for (i, &(_, s)) in syms.iter().enumerate() {
-        lens[s as usize] = len[i] as u8;
+    lens.fill(0);
+    for (&l, &sym) in len.iter().zip(order.iter()) {
+        lens[sym as usize] = l as u8;
     }
-    lens
 }
 
 /// The first canonical code of each length 1 ..= `limit` (index = length) for lengths `lens`
@@ -295,6 +336,58 @@ mod tests {
         h[200] = 1;
         assert_eq!(check(&h)[3], 1);
         assert_eq!(check(&[7u64; 256])[0], 8);
+    }
+
+    /// The cost in bits of an unlimited Huffman code for `hist`, from a binary heap: the sum of
+    /// every merged weight.
+    fn heap_huffman_bits(hist: &[u64]) -> u128 {
+        use std::cmp::Reverse;
+        let mut heap: std::collections::BinaryHeap<_> = hist
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| Reverse(c as u128))
+            .collect();
+        let mut bits = 0;
+        while heap.len() > 1 {
+            let (Reverse(a), Reverse(b)) = (heap.pop().unwrap(), heap.pop().unwrap());
+            bits += a + b;
+            heap.push(Reverse(a + b));
+        }
+        bits
+    }
+
+    #[test]
+    fn lengths_are_optimal_where_the_limit_does_not_bind_and_both_entries_agree() {
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..400 {
+            let present = 2 + (next() % 255) as usize;
+            let mut h = [0u64; 256];
+            for c in h.iter_mut().take(present) {
+                // Skews from flat to geometric-like, and some huge counts (the pair-sort path).
+                *c = match case % 4 {
+                    0 => 1 + next() % 8,
+                    1 => 1 + (next() % 1000) * (next() % 1000),
+                    2 => 1 << (next() % 20),
+                    _ => (1 << 50) + next() % (1 << 40),
+                };
+            }
+            let lens = check(&h);
+            assert_eq!(limited_lengths(&h, TABLE_LOG), lens.to_vec(), "case {case}");
+            if lens.iter().all(|&l| (l as u32) < TABLE_LOG) {
+                let bits: u128 = h
+                    .iter()
+                    .zip(&lens)
+                    .map(|(&c, &l)| c as u128 * l as u128)
+                    .sum();
+                assert_eq!(bits, heap_huffman_bits(&h), "case {case}: not optimal");
+            }
+        }
     }
 
     #[test]
