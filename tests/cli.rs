@@ -481,6 +481,22 @@ fn bench_json() {
     let o = run(d, &["bench", "m.bin", "--runs", "1"]);
     ok(&o, "bench text");
     assert!(String::from_utf8_lossy(&o.stdout).contains("% of original"));
+    // With one thread the one- and all-thread runs are the same: each row once.
+    let o = run(d, &["--threads", "1", "bench", "m.bin", "--runs", "1"]);
+    ok(&o, "bench one thread");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let ours = text.split("zstd -3").next().unwrap();
+    for row in [
+        "compress_gbs_1t",
+        "decompress_gbs_1t",
+        "file_decompress_gbs_1t",
+    ] {
+        assert_eq!(
+            ours.matches(&format!(" {row} ")).count(),
+            1,
+            "{row}: {text}"
+        );
+    }
 }
 
 #[test]

@@ -37,7 +37,9 @@ pub fn run(
     let n = rayon::current_num_threads();
     let mut rows: Vec<(String, f64)> = Vec::new();
     let mut comp = Vec::new();
-    for threads in [1, n] {
+    // One thread, then every thread (once: with `--threads 1` they are the same run).
+    let counts: &[usize] = if n > 1 { &[1, n] } else { &[1] };
+    for &threads in counts {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
