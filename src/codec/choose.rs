@@ -54,17 +54,9 @@ fn zeros_dominate(s: &[u8], zeros: u64) -> bool {
 /// values, few zeros, and a Huffman estimate above `SAMPLE_RAW_RATIO` of raw. Sign/mantissa streams
 /// of real weights are such; skipping their full histogram saves a third of compression time.
 fn clearly_raw(s: &[u8]) -> bool {
-    if s.len() < 16 * SAMPLE_STRIDE {
+    let Some((h, m)) = raw_candidate_sample(s) else {
         return false;
-    }
-    let mut h = [0u64; 256];
-    for &b in s.iter().step_by(SAMPLE_STRIDE) {
-        h[b as usize] += 1;
-    }
-    let m: u64 = h.iter().sum();
-    if h.iter().filter(|&&c| c > 0).count() < 2 || h[0] * 4 > m {
-        return false;
-    }
+    };
     let cut = SAMPLE_RAW_RATIO * 8.0 * m as f64;
     // Building the sample's code lengths (a sort and a tree) was most of this function's time, and
     // the entropy H decides most streams without them. Huffman never codes the sample in fewer
@@ -81,6 +73,21 @@ fn clearly_raw(s: &[u8]) -> bool {
     }
     let lens = code_lengths(&h);
     encoded_bits(&h, &lens) as f64 > cut
+}
+
+/// The histogram of `s`'s 1-in-`SAMPLE_STRIDE` sample and its size, unless the stream is too short
+/// to sample or the sample rules raw out (fewer than two values, or a quarter or more zeros).
+fn raw_candidate_sample(s: &[u8]) -> Option<([u64; 256], u64)> {
+    if s.len() < 16 * SAMPLE_STRIDE {
+        return None;
+    }
+    let mut h = [0u64; 256];
+    for &b in s.iter().step_by(SAMPLE_STRIDE) {
+        h[b as usize] += 1;
+    }
+    let m: u64 = h.iter().sum();
+    let raw_possible = h.iter().filter(|&&c| c > 0).count() >= 2 && h[0] * 4 <= m;
+    raw_possible.then_some((h, m))
 }
 
 /// The order-0 entropy of `m` symbols with counts `h`, in bits: `m log2 m - sum c log2 c`.
@@ -232,18 +239,9 @@ mod tests {
 
     /// `clearly_raw` as it was before the entropy shortcuts: the sample's code lengths decide.
     fn raw_by_lengths(s: &[u8]) -> bool {
-        if s.len() < 16 * SAMPLE_STRIDE {
-            return false;
-        }
-        let mut h = [0u64; 256];
-        for &b in s.iter().step_by(SAMPLE_STRIDE) {
-            h[b as usize] += 1;
-        }
-        let m: u64 = h.iter().sum();
-        if h.iter().filter(|&&c| c > 0).count() < 2 || h[0] * 4 > m {
-            return false;
-        }
-        encoded_bits(&h, &code_lengths(&h)) as f64 > SAMPLE_RAW_RATIO * 8.0 * m as f64
+        raw_candidate_sample(s).is_some_and(|(h, m)| {
+            encoded_bits(&h, &code_lengths(&h)) as f64 > SAMPLE_RAW_RATIO * 8.0 * m as f64
+        })
     }
 
     #[test]
