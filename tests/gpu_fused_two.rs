@@ -3,7 +3,7 @@
 //! several sub-stream sizes and more sub-streams than a workgroup takes. GPU == CPU read back,
 //! into a device buffer and with the fused kernel off; `verify` on the GPU passes; a damaged
 //! second stream is an error on the host and, with the host's table checks skipped, in the kernel
-//! itself, never other bytes.
+//! itself, never other bytes; so are forged stream records.
 
 use znn_test_support as common;
 
@@ -196,5 +196,79 @@ fn damaged_streams_of_a_two_stream_chunk_are_errors_never_other_bytes() {
             "case {case}: the kernel refused {kernel_refusals} damaged tables"
         );
         assert_same(&g.decompress_bytes(&z).unwrap(), &data, "after the damage");
+    }
+}
+
+/// Index records of a two-stream chunk forged (hashes resealed, so only the decoders' own checks
+/// stand): either stream's codec swapped between Huffman and rANS, a word moved between its first
+/// two sub-streams, its first sub-stream a word shorter (so its table seems longer). Each is an
+/// error on the CPU, on the GPU, and on the GPU with the host's table checks skipped; never other
+/// bytes, never a panic.
+#[test]
+fn forged_two_stream_records_are_errors_never_other_bytes() {
+    let Some(mut g) = gpu_common::gpu() else {
+        return;
+    };
+    for (case, &(_, _, coders)) in CASES.iter().enumerate() {
+        let (data, z) = compressed(Layout::Bf16, 8192, 16384, 256, case);
+        let a = Archive::from_bytes(&z).unwrap();
+        assert_eq!(fusable(&a.index, 0, 0), Some(Fuse::Two(coders)));
+        let index_len =
+            u64::from_le_bytes(z[z.len() - 40..z.len() - 32].try_into().unwrap()) as usize;
+        let range = z.len() - 40 - index_len..z.len() - 40;
+        let forge = |f: &dyn Fn(&mut znn_gpu::format::IndexParts)| {
+            let mut p = a.index.to_parts();
+            f(&mut p);
+            reseal(&z, range.clone(), &p.to_bytes(), data.len() as u64)
+        };
+        let mut refused = 0;
+        for k in [0, 1] {
+            let sub_start = match a.index.chunk_streams(&a.index.chunks()[0])[k].coding {
+                Coding::Huffman { sub_start } | Coding::Rans { sub_start } => sub_start,
+                other => panic!("case {case} stream {k}: {other:?}"),
+            };
+            let i = a.index.chunks()[0].stream_start as usize + k;
+            let j = sub_start as usize;
+            let swapped = if coders[k] {
+                Coding::Huffman { sub_start }
+            } else {
+                Coding::Rans { sub_start }
+            };
+            let forgeries = [
+                ("codec swapped", forge(&|p| p.streams[i].coding = swapped)),
+                (
+                    "word moved",
+                    forge(&|p| {
+                        p.sub_lens[j] += 2;
+                        p.sub_lens[j + 1] -= 2;
+                    }),
+                ),
+                ("first sub-stream shorter", forge(&|p| p.sub_lens[j] -= 2)),
+            ];
+            for (what, bad) in forgeries {
+                let what = format!("case {case} stream {k} {what}");
+                let verdict = |r: znn_gpu::Result<Vec<u8>>, path: &str| match r {
+                    Err(_) => 1,
+                    Ok(out) => {
+                        assert!(out == data, "{what}, {path}: decoded other bytes");
+                        0
+                    }
+                };
+                refused += verdict(decompress_bytes(&bad), "cpu");
+                refused += verdict(g.decompress_bytes(&bad), "gpu");
+                skip_host_table_checks(true);
+                let kernel = g.decompress_bytes(&bad);
+                skip_host_table_checks(false);
+                refused += verdict(kernel, "gpu, kernel checks only");
+            }
+        }
+        // Every forgery changes what decodes, so every path refuses it (none decodes the right
+        // bytes by chance).
+        assert_eq!(refused, 2 * 3 * 3, "case {case}: refusals");
+        assert_same(
+            &g.decompress_bytes(&z).unwrap(),
+            &data,
+            "after the forgeries",
+        );
     }
 }
