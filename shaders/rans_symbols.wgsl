@@ -1,8 +1,8 @@
 // rANS symbol decoding shared by rans_decode.wgsl and fused_decode.wgsl (FORMAT.md "rANS streams":
 // codec 6, format v4), prepended to the kernels that call `rans_build`. Their workgroup array
 // `table` holds at least RANS_TABLE_WORDS words (rans_decode.wgsl declares exactly that many;
-// fused_decode.wgsl shares the array table_build.wgsl declares, PAIR_TABLE_WORDS >=
-// RANS_TABLE_WORDS, two tables FUSED_TABLE_WORDS): a table built at word `tw` holds the slot table
+// fused_decode.wgsl shares the array table_build.wgsl declares, FUSED_TABLE_WORDS, room for two
+// tables, checked in shader_consts.rs): a table built at word `tw` holds the slot table
 // in words tw .. tw + RANS_SLOT_WORDS (the symbol of each of the RANS_SCALE slots, four per word:
 // 4 KiB), then one word per symbol, `freq | cum << 16`.
 //

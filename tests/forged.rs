@@ -76,12 +76,7 @@ fn index_records_forged_through_the_library_are_rejected() {
     // Semantic forgeries made with the library's own index serializer, then resealed.
     let s = small();
     let a = Archive::from_bytes(&s.znn).unwrap();
-    let orig_len = s.orig.len() as u64;
-    let forge = |f: &dyn Fn(&mut znn_gpu::format::IndexParts)| {
-        let mut ix = a.index.to_parts();
-        f(&mut ix);
-        reseal(&s.znn, s.index.clone(), &ix.to_bytes(), orig_len)
-    };
+    let forge = |f: &dyn Fn(&mut znn_gpu::format::IndexParts)| forge_index(&s.znn, f);
     let mut fails = Failures::new("forged records");
     for (i, st) in a.index.streams().to_vec().into_iter().enumerate() {
         // Another codec with the same length.

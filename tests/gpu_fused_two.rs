@@ -10,6 +10,7 @@ use znn_test_support as common;
 #[path = "gpu_common/mod.rs"]
 mod gpu_common;
 
+use common::hostile::forge_index;
 use common::*;
 use znn_gpu::codec::{CodecSet, Coding};
 use znn_gpu::format::HEADER_LEN;
@@ -83,6 +84,19 @@ fn compressed(layout: Layout, n: usize, chunk: u32, sub: u32, case: usize) -> (V
     (data, z)
 }
 
+/// `case`'s BF16 file of `n` elements in `chunk`-byte chunks (256-symbol sub-streams), and its
+/// archive, whose chunk 0 fuses with the case's two coders.
+fn two_stream_file(case: usize, n: usize, chunk: u32) -> (Vec<u8>, Vec<u8>, Archive) {
+    let (data, z) = compressed(Layout::Bf16, n, chunk, 256, case);
+    let a = Archive::from_bytes(&z).unwrap();
+    assert_eq!(
+        fusable(&a.index, 0, 0),
+        Some(Fuse::Two(CASES[case].2)),
+        "case {case}"
+    );
+    (data, z, a)
+}
+
 /// Every chunk of every case fuses as the case says and decodes on the GPU as on the CPU.
 #[test]
 fn two_coded_streams_decode_in_the_fused_kernel_as_on_the_cpu() {
@@ -146,10 +160,8 @@ fn damaged_streams_of_a_two_stream_chunk_are_errors_never_other_bytes() {
     let Some(mut g) = gpu_common::gpu() else {
         return;
     };
-    for (case, &(_, _, coders)) in CASES.iter().enumerate() {
-        let (data, z) = compressed(Layout::Bf16, 2048, 4096, 256, case);
-        let a = Archive::from_bytes(&z).unwrap();
-        assert_eq!(fusable(&a.index, 0, 0), Some(Fuse::Two(coders)));
+    for case in 0..CASES.len() {
+        let (data, z, a) = two_stream_file(case, 2048, 4096);
         let (mut kernel_refusals, mut unread) = (0, 0);
         for k in [0, 1] {
             let (body, tsize) = stream_bytes(&z, &a, k);
@@ -210,17 +222,7 @@ fn forged_two_stream_records_are_errors_never_other_bytes() {
         return;
     };
     for (case, &(_, _, coders)) in CASES.iter().enumerate() {
-        let (data, z) = compressed(Layout::Bf16, 8192, 16384, 256, case);
-        let a = Archive::from_bytes(&z).unwrap();
-        assert_eq!(fusable(&a.index, 0, 0), Some(Fuse::Two(coders)));
-        let index_len =
-            u64::from_le_bytes(z[z.len() - 40..z.len() - 32].try_into().unwrap()) as usize;
-        let range = z.len() - 40 - index_len..z.len() - 40;
-        let forge = |f: &dyn Fn(&mut znn_gpu::format::IndexParts)| {
-            let mut p = a.index.to_parts();
-            f(&mut p);
-            reseal(&z, range.clone(), &p.to_bytes(), data.len() as u64)
-        };
+        let (data, z, a) = two_stream_file(case, 8192, 16384);
         let mut refused = 0;
         for k in [0, 1] {
             let sub_start = match a.index.chunk_streams(&a.index.chunks()[0])[k].coding {
@@ -235,15 +237,21 @@ fn forged_two_stream_records_are_errors_never_other_bytes() {
                 Coding::Rans { sub_start }
             };
             let forgeries = [
-                ("codec swapped", forge(&|p| p.streams[i].coding = swapped)),
+                (
+                    "codec swapped",
+                    forge_index(&z, |p| p.streams[i].coding = swapped),
+                ),
                 (
                     "word moved",
-                    forge(&|p| {
+                    forge_index(&z, |p| {
                         p.sub_lens[j] += 2;
                         p.sub_lens[j + 1] -= 2;
                     }),
                 ),
-                ("first sub-stream shorter", forge(&|p| p.sub_lens[j] -= 2)),
+                (
+                    "first sub-stream shorter",
+                    forge_index(&z, |p| p.sub_lens[j] -= 2),
+                ),
             ];
             for (what, bad) in forgeries {
                 let what = format!("case {case} stream {k} {what}");

@@ -14,7 +14,7 @@
 //! (other layouts, pair codes elsewhere than at stream 0, a third entropy-coded stream, segment
 //! edges off a word) takes the two-pass path of `plan.rs`.
 
-use super::plan::{huffman_table, push_jobs, Window};
+use super::plan::{huffman_table, job_groups, Window};
 use super::shader_consts::{CHUNK_WORDS, FUSED_NONE_K, FUSED_RANS_K, SRC_FUSED, SRC_SHIFT};
 use crate::codec::{Coding, Pairing};
 use crate::error::{Error, Result};
@@ -55,6 +55,15 @@ fn coder_k(rans: bool) -> u32 {
 }
 
 impl Fuse {
+    /// Stream `stream` decoded alone, Huffman (`false`) or rANS (`true`) coded.
+    fn single(stream: u8, rans: bool) -> Fuse {
+        if rans {
+            Fuse::Rans { stream }
+        } else {
+            Fuse::Huffman { stream }
+        }
+    }
+
     /// K as the kernel reads it from a job (0: Huffman).
     fn k(self) -> u32 {
         match self {
@@ -102,21 +111,19 @@ pub fn fusable(idx: &Index, ci: usize, out_base: u64) -> Option<Fuse> {
         return None;
     }
     let st = idx.chunk_streams(c);
-    // The kernel's decode of stream `stream` alone, if it has one for the stream's codec.
-    let alone = |s: &StreamRec, stream: u8| match (s.pairing, s.coding) {
-        (Pairing::Alone, Coding::Huffman { .. }) => Some(Fuse::Huffman { stream }),
-        (Pairing::Alone, Coding::Rans { .. }) => Some(Fuse::Rans { stream }),
+    // Whether the kernel decodes a stream as rANS (`true`) or Huffman (`false`); `None` if it has
+    // no single-stream decoder for its codec.
+    let rans = |s: &StreamRec| match (s.pairing, s.coding) {
+        (Pairing::Alone, Coding::Huffman { .. }) => Some(false),
+        (Pairing::Alone, Coding::Rans { .. }) => Some(true),
         _ => None,
     };
     let (a, b) = (st.first()?, st.get(1)?);
     let fuse = match (a.pairing, a.coding, b.pairing) {
         (Pairing::Pair { bits }, Coding::Huffman { .. }, Pairing::Paired) => Fuse::Pair(bits),
-        _ if read_as_bytes(b) => alone(a, 0)?,
-        _ if read_as_bytes(a) => alone(b, 1)?,
-        _ => {
-            let rans = |f: Fuse| matches!(f, Fuse::Rans { .. });
-            Fuse::Two([rans(alone(a, 0)?), rans(alone(b, 1)?)])
-        }
+        _ if read_as_bytes(b) => Fuse::single(0, rans(a)?),
+        _ if read_as_bytes(a) => Fuse::single(1, rans(b)?),
+        _ => Fuse::Two([rans(a)?, rans(b)?]),
     };
     st[2..].iter().all(read_as_bytes).then_some(fuse)
 }
@@ -142,22 +149,15 @@ pub(super) fn add_chunk(
     let mut add = |stream: usize, coder: Fuse| {
         add_stream(w, idx, ci, &streams[stream], data, first_data, coder)
     };
-    // A two-stream chunk's streams each decode alone as Huffman or rANS.
-    let alone = |stream: u8, rans: bool| {
-        if rans {
-            Fuse::Rans { stream }
-        } else {
-            Fuse::Huffman { stream }
-        }
-    };
+    // A two-stream chunk's streams each decode as a single Huffman or rANS stream would.
     let first = match fuse {
-        Fuse::Two([r0, _]) => alone(0, r0),
+        Fuse::Two([r0, _]) => Fuse::single(0, r0),
         _ => fuse,
     };
     let (ti, top, first_sub, subs) = add(fuse.coded(), first)?;
     let second = match fuse {
         Fuse::Two([_, r1]) => {
-            let (t1, top1, first1, subs1) = add(1, alone(1, r1))?;
+            let (t1, top1, first1, subs1) = add(1, Fuse::single(1, r1))?;
             if subs1 != subs {
                 return Err(Error::corrupt(
                     "two streams of a chunk with different sub-streams",
@@ -167,15 +167,10 @@ pub(super) fn add_chunk(
         }
         _ => None,
     };
-    let mut firsts = Vec::new();
-    push_jobs(&mut firsts, first_sub, subs, |f, c| {
-        [ti, f, c | fuse.k() << 8 | top, slot as u32]
-    });
-    for job in firsts {
-        let j = job[1] - first_sub;
-        jobs.push(job);
+    for (f, c) in job_groups(first_sub, subs) {
+        jobs.push([ti, f, c | fuse.k() << 8 | top, slot as u32]);
         jobs.push(match second {
-            Some((t1, z1, first1)) => [t1, first1 + j, z1, 0],
+            Some((t1, z1, first1)) => [t1, first1 + (f - first_sub), z1, 0],
             None => [0, 0, FUSED_NONE_K << 8, 0],
         });
     }

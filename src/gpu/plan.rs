@@ -423,18 +423,23 @@ pub(super) fn push_subs(
     first_sub
 }
 
-/// Appends the jobs of `subs` sub-streams of one stream, the first `first_sub`: one per group of
-/// up to [`GPU_HUFF_WG`] (a workgroup), `job(first sub-stream, count)` each.
+/// The jobs of `subs` sub-streams of one stream, the first `first_sub`: one per group of up to
+/// [`GPU_HUFF_WG`] (a workgroup), as (first sub-stream, count).
+pub(super) fn job_groups(first_sub: u32, subs: usize) -> impl Iterator<Item = (u32, u32)> {
+    (0..subs).step_by(GPU_HUFF_WG as usize).map(move |j| {
+        let count = (subs - j).min(GPU_HUFF_WG as usize) as u32;
+        (first_sub + j as u32, count)
+    })
+}
+
+/// Appends the jobs of [`job_groups`], `job(first sub-stream, count)` each.
 pub(super) fn push_jobs(
     jobs: &mut Vec<[u32; 4]>,
     first_sub: u32,
     subs: usize,
     job: impl Fn(u32, u32) -> [u32; 4],
 ) {
-    for j in (0..subs).step_by(GPU_HUFF_WG as usize) {
-        let count = (subs - j).min(GPU_HUFF_WG as usize) as u32;
-        jobs.push(job(first_sub + j as u32, count));
-    }
+    jobs.extend(job_groups(first_sub, subs).map(|(f, c)| job(f, c)));
 }
 
 /// Appends the merge's block table to the chunk descriptors of `w`.

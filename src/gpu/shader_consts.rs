@@ -94,13 +94,11 @@ pub const BINDING_CAP_BYTES: u64 = 1 << SRC_SHIFT;
 const _: () = assert!((MAX_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 const _: () = assert!((MAX_PAIR_SUB_BYTES as u64 + 4) * 8 + 64 <= u32::MAX as u64);
 // rans_decode.wgsl: a byte offset in comp (< 2^30) plus a sub-stream stays far inside a u32, and
-// its table and slot table (1 KiB + 4 KiB) fit the 16 KiB of workgroup memory. fused_decode.wgsl
-// builds a rANS table in the array table_build.wgsl sizes for a pair table, and a job holds the
-// rANS table's size in 16 bits (a valid table is at most 2 + 2 * 256 bytes: two-byte varints
+// its table and slot table (1 KiB + 4 KiB) fit the 16 KiB of workgroup memory. A fused job holds
+// the rANS table's size in 16 bits (a valid table is at most 2 + 2 * 256 bytes: two-byte varints
 // below 4096; fused.rs refuses a longer one).
 const _: () = assert!(SRC_MAX + MAX_RANS_SUB_BYTES as u64 + 8 <= u32::MAX as u64);
 const _: () = assert!((RANS_TABLE_WORDS + 1) * 4 <= 16384);
-const _: () = assert!(PAIR_TABLE_WORDS as u32 >= RANS_TABLE_WORDS);
 const _: () = assert!(FUSED_RANS_K > MAX_PAIR_BITS as u32 && FUSED_RANS_K < 256);
 const _: () = assert!(FUSED_NONE_K > MAX_PAIR_BITS as u32 && FUSED_NONE_K != FUSED_RANS_K);
 // A Huffman table fits before the second table, and either kind of second table after it.

@@ -102,6 +102,17 @@ pub fn medium() -> &'static Small {
     })
 }
 
+/// `znn` with its index records edited by `f` (the library's own serialiser writes them back) and
+/// the file resealed: index and content hashes right, records lying, so that only the decoders'
+/// own checks stand.
+pub fn forge_index(znn: &[u8], f: impl FnOnce(&mut znn_gpu::format::IndexParts)) -> Vec<u8> {
+    let a = znn_gpu::Archive::from_bytes(znn).unwrap();
+    let mut parts = a.index.to_parts();
+    f(&mut parts);
+    let range = ref_parse(znn).unwrap().index_range;
+    reseal(znn, range, &parts.to_bytes(), a.original_len())
+}
+
 pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<String>()
         .cloned()
